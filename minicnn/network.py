@@ -1,0 +1,186 @@
+"""A network: an ordered list of named layers, run forward to any layer and backward from it.
+
+    net = Network([Layer("conv1", "conv", w=..., b=..., pad=1), Layer("relu1", "relu"), ...])
+    act = net.forward(x, until="conv1")      # runs conv1 and stops, keeping the caches
+    dx = net.backward(dact)                  # d(score)/dx, where dact = d(score)/d(act)
+    grads = {}
+    dx = net.backward(dact, grads=grads)     # also fills grads["conv1"] = (dw, db) ...
+
+``backward`` starts from the last layer the last ``forward`` ran, and computes parameter
+gradients only when a ``grads`` dict is passed: saliency maps and feature visualization need
+just ``dx``, and skipping ``dw`` halves the cost of a convolution's backward pass.
+"""
+from dataclasses import dataclass, field
+
+from . import layers as L
+from .backend import get_xp, to_device
+
+
+KINDS = ("conv", "relu", "pool", "flatten", "linear")
+
+
+@dataclass
+class Layer:
+    """One named layer: its kind, its parameters (conv and linear) and its settings."""
+    name: str
+    kind: str
+    w: object = None          # conv: (F, C, KH, KW); linear: (out, in)
+    b: object = None          # (F,) or (out,)
+    stride: int = 1           # conv and pool
+    pad: int = 0              # conv
+    kernel: int = 2           # pool
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}, expected one of {KINDS}")
+        if self.kind in ("conv", "linear") and (self.w is None or self.b is None):
+            raise ValueError(f"layer {self.name!r}: a {self.kind} layer needs w and b")
+
+
+class Network:
+    """Ordered, named layers. Forward to any layer, backward from it to the input."""
+
+    def __init__(self, layers, input_shape=None, class_names=None, meta=None):
+        self.layers = list(layers)
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names must be unique: {names}")
+        self.index = {name: i for i, name in enumerate(names)}
+        self.input_shape = input_shape      # (C, H, W) the network was built for, if known
+        self.class_names = class_names
+        self.meta = dict(meta or {})
+        self.conv_backend = None            # set by minicnn.cuda on the GPU; None = layers.py
+        self._tape = []                     # (layer, cache) of the last forward pass
+
+    # -- naming ---------------------------------------------------------------------------------
+
+    @property
+    def names(self):
+        return [layer.name for layer in self.layers]
+
+    def layer(self, name):
+        return self.layers[self.position(name)]
+
+    def position(self, name):
+        """Index of a layer by name; an unknown name is a KeyError that lists the valid ones."""
+        try:
+            return self.index[name]
+        except KeyError:
+            raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(self.names)}") from None
+
+    @property
+    def device(self):
+        for layer in self.layers:
+            if layer.w is not None:
+                return "cpu" if get_xp(layer.w).__name__ == "numpy" else "cuda"
+        return "cpu"
+
+    def to(self, device):
+        """Move every parameter to 'cpu' or 'cuda' once (forward/backward then stay there)."""
+        for layer in self.layers:
+            if layer.w is not None:
+                layer.w = to_device(layer.w, device)
+                layer.b = to_device(layer.b, device)
+        self.conv_backend = None
+        if device == "cuda":
+            from . import cuda  # the raw CUDA kernels take over conv, pool and relu
+            self.conv_backend = cuda
+        return self
+
+    # -- forward and backward -------------------------------------------------------------------
+
+    def forward(self, x, until=None, keep=None):
+        """Run layers in order on x (N, C, H, W), up to and including layer ``until``.
+
+        Caches are kept for ``backward``. ``keep`` (a set of layer names) additionally records
+        those layers' outputs in ``self.activations``.
+        """
+        last = len(self.layers) - 1 if until is None else self.position(until)
+        ops = self.conv_backend or L
+        self._tape = []
+        self.activations = {}
+        for layer in self.layers[:last + 1]:
+            x, cache = _forward_one(ops, layer, x)
+            self._tape.append((layer, cache))
+            if keep and layer.name in keep:
+                self.activations[layer.name] = x
+        return x
+
+    def backward(self, dout, grads=None, relu_rule="plain", release=True):
+        """Propagate ``dout`` (d score / d output of the last forward) back to the input.
+
+        Returns dx, shaped like the input. If ``grads`` is a dict, it is filled with
+        ``grads[name] = (dw, db)`` for every conv and linear layer passed through; otherwise no
+        parameter gradient is computed. ``relu_rule="guided"`` switches every ReLU to the
+        guided-backprop rule (see ``layers.relu_backward``). ``release`` drops the caches as
+        they are used, so memory shrinks during the backward pass.
+        """
+        if not self._tape:
+            raise RuntimeError("backward() needs a forward() first")
+        ops = self.conv_backend or L
+        want_params = grads is not None
+        for layer, cache in reversed(self._tape):
+            dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule)
+            if want_params and dw is not None:
+                grads[layer.name] = (dw, db)
+        if release:
+            self._tape = []
+        return dout
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    def params(self):
+        """(name, layer) for every layer that has parameters, in order."""
+        return [(layer.name, layer) for layer in self.layers if layer.w is not None]
+
+    def output_shape(self, name, input_shape=None):
+        """Shape (C, H, W) or (D,) of a layer's output for one image, computed without data."""
+        shape = tuple(input_shape or self.input_shape)
+        for layer in self.layers[:self.position(name) + 1]:
+            shape = _shape_after(layer, shape)
+        return shape
+
+
+def _forward_one(ops, layer, x):
+    if layer.kind == "conv":
+        return ops.conv2d_forward(x, layer.w, layer.b, layer.stride, layer.pad)
+    if layer.kind == "relu":
+        return ops.relu_forward(x)
+    if layer.kind == "pool":
+        return ops.maxpool2d_forward(x, layer.kernel, layer.stride)
+    if layer.kind == "flatten":
+        return L.flatten_forward(x)
+    return L.linear_forward(x, layer.w, layer.b)
+
+
+def _backward_one(ops, layer, dout, cache, param_grads, relu_rule):
+    """Returns (dx, dw, db); dw and db are None for layers without parameters."""
+    if layer.kind == "conv":
+        return ops.conv2d_backward(dout, cache, param_grads=param_grads)
+    if layer.kind == "relu":
+        return ops.relu_backward(dout, cache, rule=relu_rule), None, None
+    if layer.kind == "pool":
+        return ops.maxpool2d_backward(dout, cache), None, None
+    if layer.kind == "flatten":
+        return L.flatten_backward(dout, cache), None, None
+    return L.linear_backward(dout, cache, param_grads=param_grads)
+
+
+def _shape_after(layer, shape):
+    if layer.kind == "conv":
+        C, H, W = shape
+        F, _, KH, KW = layer.w.shape
+        return (F, L.conv_output_size(H, KH, layer.stride, layer.pad),
+                L.conv_output_size(W, KW, layer.stride, layer.pad))
+    if layer.kind == "pool":
+        C, H, W = shape
+        return (C, 1 + (H - layer.kernel) // layer.stride, 1 + (W - layer.kernel) // layer.stride)
+    if layer.kind == "flatten":
+        size = 1
+        for s in shape:
+            size *= s
+        return (size,)
+    if layer.kind == "linear":
+        return (layer.w.shape[0],)
+    return shape

@@ -1,0 +1,134 @@
+"""The network against PyTorch (golden references) and against numerical gradients."""
+import os
+
+import numpy as np
+import pytest
+
+from minicnn.gradcheck import numerical_gradient, rel_error
+from minicnn.network import Layer, Network
+from minicnn.vgg19 import make_vgg
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+# float32 tolerance: the references are float64 answers for the float32 weights and input; a
+# float32 run accumulates sums of a few hundred terms, so its relative error is ~1e-6. 1e-4
+# leaves room without letting a bug through. In float64 minicnn must match to ~1e-12.
+F32_TOL, F64_TOL = 1e-4, 1e-10
+
+
+def golden_network(g, dtype):
+    layers = []
+    for name, kind in zip(g["names"], g["kinds"]):
+        name, kind = str(name), str(kind)
+        if kind in ("conv", "linear"):
+            w, b = g[f"{name}/weight"].astype(dtype), g[f"{name}/bias"].astype(dtype)
+            layers.append(Layer(name, kind, w=w, b=b, pad=1 if kind == "conv" else 0))
+        elif kind == "pool":
+            layers.append(Layer(name, "pool", kernel=2, stride=2))
+        else:
+            layers.append(Layer(name, kind))
+    return Network(layers, input_shape=g["input"].shape[1:])
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return dict(np.load(os.path.join(DATA, "golden_vgg.npz")))
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, F32_TOL), (np.float64, F64_TOL)])
+def test_golden_activations_and_logits(golden, dtype, tol):
+    net = golden_network(golden, dtype)
+    x = golden["input"].astype(dtype)
+    logits = net.forward(x, keep=set(net.names))
+    assert logits.dtype == dtype
+    for name in net.names:
+        assert rel_error(net.activations[name], golden[f"act/{name}"]) < tol, name
+    assert rel_error(logits, golden["logits"]) < tol
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, F32_TOL), (np.float64, F64_TOL)])
+def test_golden_input_gradients(golden, dtype, tol):
+    net = golden_network(golden, dtype)
+    x = golden["input"].astype(dtype)
+    logits = net.forward(x)
+    dlogits = np.zeros_like(logits)
+    dlogits[:, int(golden["class"])] = 1
+    assert rel_error(net.backward(dlogits), golden["grad_logit"]) < tol
+
+    layer, channel = str(golden["mid_layer"]), int(golden["channel"])
+    act = net.forward(x, until=layer)
+    dact = np.zeros_like(act)
+    dact[:, channel] = 1.0 / (act.shape[2] * act.shape[3])  # d mean / d act
+    assert rel_error(net.backward(dact), golden["grad_channel_mean"]) < tol
+
+
+def test_golden_pool_ties():
+    from minicnn import layers as L
+    g = np.load(os.path.join(DATA, "golden_pool_ties.npz"))
+    for kernel, stride in ((2, 2), (3, 2), (3, 1)):
+        key = f"k{kernel}s{stride}"
+        out, cache = L.maxpool2d_forward(g["input"], kernel, stride)
+        assert np.array_equal(out, g[f"{key}/out"])
+        assert np.array_equal(L.maxpool2d_backward(g[f"{key}/dout"], cache), g[f"{key}/dx"])
+
+
+def tiny_net(seed=0):
+    """A float64 VGG-shaped net small enough for numerical gradients of every parameter."""
+    net = make_vgg(((3,), (4,)), (5,), 3, (2, 8, 6), seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    for _, layer in net.params():  # non-zero biases, so their gradients are exercised
+        layer.b[:] = rng.standard_normal(layer.b.shape) * 0.1
+    return net
+
+
+def test_backward_matches_numerical_gradient_at_every_layer():
+    net = tiny_net()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 2, 8, 6))
+    for until in ("conv1_1", "relu1_1", "pool1", "conv2_1", "flatten", "fc3", "fc4"):
+        out = net.forward(x, until=until)
+        dout = rng.standard_normal(out.shape)
+        dx = net.backward(dout)
+        num = numerical_gradient(lambda v: net.forward(v, until=until), x, dout)
+        assert rel_error(dx, num) < 1e-7, until
+
+
+def test_parameter_gradients_only_when_asked():
+    net = tiny_net()
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 2, 8, 6))
+    out = net.forward(x)
+    dout = rng.standard_normal(out.shape)
+    grads = {}
+    dx = net.backward(dout, grads=grads)
+    assert sorted(grads) == ["conv1_1", "conv2_1", "fc3", "fc4"]
+    for name, layer in net.params():
+        dw, db = grads[name]
+        for param, analytic in ((layer.w, dw), (layer.b, db)):
+            num = numerical_gradient(lambda _: net.forward(x), param, dout)
+            assert rel_error(analytic, num) < 1e-7, name
+    net.forward(x)
+    assert rel_error(net.backward(dout), dx) < 1e-14  # no grads dict: same dx
+
+
+def test_forward_until_and_names():
+    net = tiny_net()
+    x = np.random.default_rng(7).standard_normal((1, 2, 8, 6))
+    full = net.forward(x, keep={"pool1", "fc3"})
+    kept = net.activations["pool1"]
+    mid = net.forward(x, until="pool1")
+    assert np.array_equal(mid, kept)
+    assert mid.shape == (1, 3, 4, 3) == (1,) + net.output_shape("pool1")
+    assert net.output_shape("fc4") == (3,) and full.shape == (1, 3)
+    with pytest.raises(KeyError, match="conv1_1, relu1_1"):
+        net.forward(x, until="conv9_9")
+
+
+def test_backward_needs_forward():
+    with pytest.raises(RuntimeError, match="forward"):
+        tiny_net().backward(np.zeros((1, 3)))
+
+
+def test_duplicate_names_refused():
+    with pytest.raises(ValueError, match="unique"):
+        Network([Layer("a", "relu"), Layer("a", "relu")])
