@@ -13,7 +13,7 @@ setup(
     # checkout; in an installed package they become minicnn/kernels and minicnn/shipped.
     packages=["minicnn", "minicnn.kernels", "minicnn.shipped"],
     package_dir={"minicnn.kernels": "kernels", "minicnn.shipped": "weights"},
-    package_data={"minicnn": ["data/*"], "minicnn.kernels": ["*.cu"], "minicnn.shipped": ["*.h5", "*.md"]},
+    package_data={"minicnn": ["data/*"], "minicnn.kernels": ["*.cu", "*.md"], "minicnn.shipped": ["*.h5", "*.md"]},
     install_requires=["numpy>=1.22", "pillow>=9", "h5py>=3", "tqdm>=4.60", "matplotlib>=3.5"],
     extras_require={
         "test": ["pytest>=7"],
