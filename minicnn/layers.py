@@ -226,10 +226,16 @@ def conv2d_backward(dout, cache, param_grads=True):
         dx = _unpad(col2im(dcols, x_pad_shape, KH, KW, stride, H_out, W_out), pad)
     if not param_grads:
         return dx, None, None
-    cols = im2col(pad2d(x, pad), KH, KW, stride, H_out, W_out)  # rebuilt rather than cached
-    dw = xp.tensordot(dout2, cols, axes=([0, 2], [0, 2])).reshape(w.shape)  # sum_n dout[n] @ cols[n]^T
+    # dW = sum_n dout[n] @ cols[n]^T, with the columns rebuilt block by block (as in forward)
+    x_pad = pad2d(x, pad)
+    dw = xp.zeros((F, C * KH * KW), dtype=dout.dtype)
+    for n0, n1, i0, i1 in _blocks(N, H_out, C * KH * KW * W_out):
+        band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]
+        cols = im2col(band, KH, KW, stride, i1 - i0, W_out)              # (n, C*KH*KW, rows*W_out)
+        dout_block = dout[n0:n1, :, i0:i1].reshape(n1 - n0, F, (i1 - i0) * W_out)
+        dw += (dout_block @ cols.transpose(0, 2, 1)).sum(axis=0)      # (F, C*KH*KW)
     db = dout.sum(axis=(0, 2, 3))
-    return dx, dw, db
+    return dx, dw.reshape(w.shape), db
 
 
 # ----------------------------------------------------------------------------------------------

@@ -134,6 +134,22 @@ class Network:
         """(name, layer) for every layer that has parameters, in order."""
         return [(layer.name, layer) for layer in self.layers if layer.w is not None]
 
+    def receptive_field(self, name):
+        """(size, stride, offset) of one unit of layer ``name``, in input pixels: the unit at
+        output position i sees input rows offset + i*stride ... offset + i*stride + size - 1."""
+        size, stride, offset = 1, 1, 0
+        for layer in self.layers[:self.position(name) + 1]:
+            if layer.kind == "conv":
+                offset -= layer.pad * stride
+                size += (layer.w.shape[2] - 1) * stride
+                stride *= layer.stride
+            elif layer.kind == "pool":
+                size += (layer.kernel - 1) * stride
+                stride *= layer.stride
+            elif layer.kind in ("flatten", "linear"):
+                return None  # a linear unit sees the whole image
+        return size, stride, offset
+
     def output_shape(self, name, input_shape=None):
         """Shape (C, H, W) or (D,) of a layer's output for one image, computed without data."""
         shape = tuple(input_shape or self.input_shape)

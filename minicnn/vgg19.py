@@ -8,6 +8,9 @@ then fc6 (25088 -> 4096), fc7 (4096 -> 4096) and fc8 (4096 -> 1000).
 
 Names follow Caffe: conv{block}_{i}, relu{block}_{i}, pool{block}, flatten, fc6, relu6, ...
 """
+import os
+import re
+
 import numpy as np
 
 from .network import Layer, Network
@@ -19,7 +22,7 @@ VGG19_INPUT = (3, 224, 224)
 VGG19_CLASSES = 1000
 
 
-def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np.float32):
+def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np.float32, init=True):
     """A VGG-style network with random (He-initialised) weights.
 
     blocks: channels of each 3x3 conv, grouped by block, e.g. ((8, 8), (16, 16));
@@ -32,6 +35,8 @@ def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np
     layers = []
 
     def he(shape, fan_in):
+        if not init:  # shapes only (e.g. to list the layers): zeros cost nothing until written
+            return np.zeros(shape, dtype=dtype)
         w = rng.standard_normal(shape, dtype=np.float32)
         w *= np.float32(np.sqrt(2.0 / fan_in))  # in place: VGG19's fc6 alone is 411 MB
         return w.astype(dtype, copy=False)
@@ -57,8 +62,104 @@ def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np
     return Network(layers, input_shape=tuple(input_shape))
 
 
-def vgg19(seed=0, notop=False, dtype=np.float32):
+def vgg19(seed=0, notop=False, dtype=np.float32, init=True):
     """Full-size VGG19 with random weights (load real ones with minicnn.weights)."""
-    net = make_vgg(VGG19_BLOCKS, VGG19_FC, VGG19_CLASSES, VGG19_INPUT, seed=seed, notop=notop, dtype=dtype)
+    net = make_vgg(VGG19_BLOCKS, VGG19_FC, VGG19_CLASSES, VGG19_INPUT, seed=seed, notop=notop,
+                   dtype=dtype, init=init)
     net.meta["architecture"] = "vgg19"
+    net.class_names = None if notop else imagenet_classes()
     return net
+
+
+def imagenet_classes():
+    """The 1000 ImageNet class names in the index order shared by Keras and torchvision."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "imagenet_classes.txt")
+    with open(path, encoding="utf-8") as f:
+        names = [line.rstrip("\n") for line in f]
+    assert len(names) == VGG19_CLASSES, path
+    return names
+
+
+# ------------------------------------------------------------------------------------------------
+# Layer names and their aliases
+#
+# minicnn's own names are Caffe's (conv3_3, relu3_3, pool3, fc6, ...). The same layers are known
+# elsewhere as Keras' block3_conv3 / block3_pool / fc1 / fc2 / predictions and torchvision's
+# features.14 / classifier.0 / .3 / .6; a bare integer N is torchvision's features[N]
+# ("VGG19 layer 14" = features.14 = conv3_3). Because minicnn's layer list has the same order as
+# torchvision's ``features`` (conv, relu, ..., pool), features[N] is simply the N-th layer.
+
+_KERAS_CONV = re.compile(r"^block(\d+)_conv(\d+)$")
+_KERAS_POOL = re.compile(r"^block(\d+)_pool$")
+
+
+def aliases(net, name):
+    """Other names of layer ``name``: [keras, torchvision] where they exist."""
+    out = []
+    m = re.match(r"^conv(\d+)_(\d+)$", name)
+    if m:
+        out.append(f"block{m.group(1)}_conv{m.group(2)}")
+    m = re.match(r"^pool(\d+)$", name)
+    if m:
+        out.append(f"block{m.group(1)}_pool")
+    linears = [layer.name for layer in net.layers if layer.kind == "linear"]
+    if name in linears:
+        k = linears.index(name)
+        out.append("predictions" if k == len(linears) - 1 else f"fc{k + 1}")
+        out.append(f"classifier.{3 * k}")
+    position = net.position(name)
+    flatten = _flatten_position(net)
+    if position < flatten:
+        out.append(f"features.{position}")
+    elif net.layers[position].kind == "relu":
+        k = sum(1 for layer in net.layers[flatten:position] if layer.kind == "linear") - 1
+        out.append(f"classifier.{3 * k + 1}")
+    return out
+
+
+def _flatten_position(net):
+    for i, layer in enumerate(net.layers):
+        if layer.kind in ("flatten", "linear"):
+            return i
+    return len(net.layers)
+
+
+def resolve_layer(net, name):
+    """minicnn's name for a layer given by any accepted name; raises KeyError listing them.
+
+    Accepted: minicnn/Caffe names (conv3_3, relu3_3, pool3, fc6), Keras names (block3_conv3,
+    block3_pool, fc1, fc2, predictions), torchvision names (features.14, classifier.0/.3/.6;
+    classifier.1/.2 give relu6, as dropout is the identity at inference) and a bare integer N
+    (= features.N).
+    """
+    name = str(name).strip()
+    if name in net.index:
+        return name
+    m = re.match(r"^(?:features\.)?(\d+)$", name)
+    if m:
+        n = int(m.group(1))
+        if n < _flatten_position(net):
+            return net.layers[n].name
+        raise KeyError(f"features.{n} does not exist: the convolutional part has layers "
+                       f"0..{_flatten_position(net) - 1}")
+    m = _KERAS_CONV.match(name)
+    if m and f"conv{m.group(1)}_{m.group(2)}" in net.index:
+        return f"conv{m.group(1)}_{m.group(2)}"
+    m = _KERAS_POOL.match(name)
+    if m and f"pool{m.group(1)}" in net.index:
+        return f"pool{m.group(1)}"
+    linears = [layer.name for layer in net.layers if layer.kind == "linear"]
+    relus_after = {linears[k]: next((layer.name for layer in net.layers[net.position(linears[k]) + 1:]
+                                     if layer.kind == "relu"), None) for k in range(len(linears) - 1)}
+    if name == "predictions" and linears:
+        return linears[-1]
+    m = re.match(r"^fc(\d+)$", name)
+    if m and 1 <= int(m.group(1)) < len(linears):  # Keras' fc1, fc2 (minicnn's fc6, fc7 on VGG19)
+        return linears[int(m.group(1)) - 1]
+    m = re.match(r"^classifier\.(\d+)$", name)
+    if m:
+        k, r = divmod(int(m.group(1)), 3)
+        if k < len(linears) and (r == 0 or k < len(linears) - 1):
+            return linears[k] if r == 0 else relus_after[linears[k]]
+    raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(net.names)} "
+                   "(Keras and torchvision names and a bare features index also work)")

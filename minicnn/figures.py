@@ -1,0 +1,192 @@
+"""``python -m minicnn.figures``: regenerate every figure of the tutorial and README.
+
+    python -m minicnn.figures            # all figures, from the shipped shapes model
+    python -m minicnn.figures --only shapes_filters
+
+Writes into docs/figures/ (and examples/ for the example images). Figures are made from the
+shipped model and the seeded generator, so the same command gives the same pictures.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIGURES = os.path.join(ROOT, "docs", "figures")
+EXAMPLES = os.path.join(ROOT, "examples")
+FIGURE_SEED = 2024   # the images shown in figures (never used for training)
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, name):
+    path = os.path.join(FIGURES, name)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def _normalize(a):
+    a = a - a.min()
+    return a / max(a.max(), 1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def examples():
+    """examples/<class>.png: one 128x128 image per class, from the generator (seed 7)."""
+    from .images import save_png
+    from .shapes import CLASSES, render
+    rng = np.random.default_rng(7)
+    for label, name in enumerate(CLASSES):
+        image, _ = render(label, rng, size=128)
+        path = os.path.join(EXAMPLES, f"{name}.png")
+        save_png(path, image.transpose(1, 2, 0))
+        print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def shapes_dataset():
+    """A grid of generated images, one row per class."""
+    from .shapes import CLASSES, make_dataset
+    plt = _plt()
+    per_class = 8
+    labels = np.repeat(np.arange(len(CLASSES)), per_class)
+    images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED, labels=labels)
+    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(per_class * 0.9, len(CLASSES) * 0.95))
+    for i, ax in enumerate(axes.flat):
+        ax.imshow(images[i].transpose(1, 2, 0))
+        ax.set_xticks([]), ax.set_yticks([])
+        if i % per_class == 0:
+            ax.set_ylabel(CLASSES[labels[i]], rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("The procedural shapes dataset (minicnn.shapes), 32x32 pixels", fontsize=10)
+    _save(fig, "shapes_dataset.png")
+
+
+def shapes_training():
+    """Loss and training accuracy per epoch, from weights/shapes-training.json."""
+    with open(os.path.join(ROOT, "weights", "shapes-training.json")) as f:
+        record = json.load(f)
+    plt = _plt()
+    epochs = [h["epoch"] for h in record["history"]]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(epochs, [h["loss"] for h in record["history"]], "o-", label="training loss")
+    ax.set_xlabel("epoch"), ax.set_ylabel("cross-entropy")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [h["train_accuracy"] for h in record["history"]], "s-", color="tab:orange",
+             label="training accuracy")
+    ax2.set_ylabel("accuracy"), ax2.set_ylim(0, 1.02)
+    ax.set_title(f"held-out accuracy {record['held_out_accuracy']:.1%} "
+                 f"({record['held_out_images']} images), {record['seconds']:.0f} s", fontsize=9)
+    fig.legend(loc="center right", fontsize=8, bbox_to_anchor=(0.85, 0.5))
+    _save(fig, "shapes_training.png")
+
+
+def shapes_filters():
+    """conv1_1's filters as little RGB images (each normalized to its own range)."""
+    from .weights import load_model
+    net = load_model("shapes")
+    w = net.layer("conv1_1").w      # (F, 3, 3, 3)
+    plt = _plt()
+    F = w.shape[0]
+    fig, axes = plt.subplots(2, F // 2, figsize=(F // 2 * 0.8, 1.8))
+    for f, ax in enumerate(axes.flat):
+        ax.imshow(_normalize(w[f]).transpose(1, 2, 0), interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(str(f), fontsize=7)
+    fig.suptitle("Shapes model: the 16 filters of conv1_1 (3x3 RGB)", fontsize=9)
+    _save(fig, "shapes_filters_conv1_1.png")
+
+
+def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6, top=6):
+    """For a few channels of each layer: the image patches (receptive fields) that excite
+    the channel's strongest unit the most, out of 2000 generated images."""
+    from .preprocess import preprocess
+    from .shapes import make_dataset
+    from .weights import load_model
+    net = load_model("shapes")
+    images, _, _ = make_dataset(2000, seed=FIGURE_SEED + 1)
+    x = preprocess(images, net.meta["preprocessing"])
+    plt = _plt()
+    fig, axes = plt.subplots(len(layers) * channels, top, figsize=(top * 0.8, len(layers) * channels * 0.8))
+    row = 0
+    for name in layers:
+        act = net.forward(x, until=name)                        # (N, F, h, w)
+        size, stride, offset = net.receptive_field(name)
+        best = act.reshape(act.shape[0], act.shape[1], -1).max(axis=2)   # (N, F)
+        # channels with the strongest responses anywhere, to show the ones that are in use
+        for f in np.argsort(-best.max(axis=0))[:channels]:
+            for k, n in enumerate(np.argsort(-best[:, f])[:top]):
+                i, j = np.unravel_index(act[n, f].argmax(), act.shape[2:])
+                top_, left = offset + i * stride, offset + j * stride
+                padded = np.pad(images[n], ((0, 0), (size, size), (size, size)), constant_values=0.5)
+                patch = padded[:, top_ + size:top_ + 2 * size, left + size:left + 2 * size]
+                ax = axes[row, k]
+                ax.imshow(patch.transpose(1, 2, 0), interpolation="nearest")
+                ax.set_xticks([]), ax.set_yticks([])
+                if k == 0:
+                    ax.set_ylabel(f"{name}\nch {f}", rotation=0, ha="right", va="center", fontsize=7)
+            row += 1
+    fig.suptitle("Shapes model: receptive fields that excite a channel most\n"
+                 "(conv1_2: 5x5 px, conv2_2: 14x14 px, conv3_1: 24x24 px)", fontsize=9)
+    _save(fig, "shapes_top_activations.png")
+
+
+def shapes_input_gradients():
+    """Generated images and the vanilla gradient of their true class (max |g| over RGB)."""
+    from .preprocess import preprocess, preprocess_backward
+    from .shapes import CLASSES, make_dataset
+    from .weights import load_model
+    net = load_model("shapes")
+    labels = np.arange(len(CLASSES))
+    images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED + 2, labels=labels)
+    prep = net.meta["preprocessing"]
+    logits = net.forward(preprocess(images, prep))
+    d = np.zeros_like(logits)
+    d[np.arange(len(labels)), labels] = 1
+    grad = preprocess_backward(net.backward(d), prep)
+    saliency = np.abs(grad).max(axis=1)
+    plt = _plt()
+    fig, axes = plt.subplots(2, len(labels), figsize=(len(labels) * 1.0, 2.3))
+    for k in range(len(labels)):
+        axes[0, k].imshow(images[k].transpose(1, 2, 0))
+        axes[0, k].set_title(CLASSES[k], fontsize=8)
+        vmax = np.percentile(saliency[k], 99)
+        axes[1, k].imshow(saliency[k], cmap="inferno", vmin=0, vmax=vmax)
+        for ax in axes[:, k]:
+            ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("Shapes model: d logit / d pixel (max over RGB of the absolute value)", fontsize=9)
+    _save(fig, "shapes_input_gradients.png")
+
+
+FIGURES_BY_NAME = {
+    "examples": examples,
+    "shapes_dataset": shapes_dataset,
+    "shapes_training": shapes_training,
+    "shapes_filters": shapes_filters,
+    "shapes_top_activations": shapes_top_activations,
+    "shapes_input_gradients": shapes_input_gradients,
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minicnn.figures", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(FIGURES_BY_NAME), help="make only these")
+    args = parser.parse_args(argv)
+    if not os.path.isdir(os.path.join(ROOT, "weights")):
+        sys.exit("error: run this from a checkout of minicnn (it writes docs/figures/ there)")
+    os.makedirs(FIGURES, exist_ok=True)
+    os.makedirs(EXAMPLES, exist_ok=True)
+    for name in args.only or FIGURES_BY_NAME:
+        FIGURES_BY_NAME[name]()
+
+
+if __name__ == "__main__":
+    main()

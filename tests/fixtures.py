@@ -1,0 +1,222 @@
+"""Writers for small weight files in the four layouts minicnn converts, without Keras or torch.
+
+* ``write_keras(net, path, style="v01")``: the published VGG19 files' naming
+  (``block1_conv1/block1_conv1_W_1:0``, only ``layer_names`` at the root);
+  ``style="keras2"``: the nested naming of later Keras (``block1_conv1/block1_conv1/kernel:0``).
+* ``write_torch_zip(net, path, prefix)``: torch >= 1.6's zip checkpoint (data.pkl + data/N).
+* ``write_torch_legacy(net, path)``: the legacy pickle stream of ``vgg19-dcbb9e9d.pth``.
+
+The torch pickles refer to ``torch.FloatStorage`` and ``torch._utils._rebuild_tensor_v2`` by
+name, as real files do; pickling them needs importable stand-ins, which live in temporary fake
+``torch`` modules (removed again afterwards).
+"""
+import collections
+import contextlib
+import io
+import pickle
+import struct
+import sys
+import types
+import zipfile
+
+import h5py
+import numpy as np
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras
+
+
+def keras_names(net):
+    """minicnn layer name -> Keras layer name, for the layers a Keras VGG file lists."""
+    out = {}
+    linears = [layer.name for layer in net.layers if layer.kind == "linear"]
+    for layer in net.layers:
+        n = layer.name
+        if layer.kind == "conv":
+            b, i = n[4:].split("_")
+            out[n] = f"block{b}_conv{i}"
+        elif layer.kind == "pool":
+            out[n] = f"block{n[4:]}_pool"
+        elif layer.kind == "flatten":
+            out[n] = "flatten"
+        elif layer.kind == "linear":
+            k = linears.index(n)
+            out[n] = "predictions" if k == len(linears) - 1 else f"fc{k + 1}"
+    return out
+
+
+def write_keras(net, path, style="v01"):
+    names = keras_names(net)
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"input_1"] + [names[n].encode() for n in net.names if n in names])
+        f.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
+        first_dense = True
+        for layer in net.layers:
+            if layer.name not in names:
+                continue
+            kname = names[layer.name]
+            g = f.create_group(kname)
+            if layer.kind == "conv":
+                kernel = layer.w.transpose(2, 3, 1, 0)                     # OIHW -> HWIO
+            elif layer.kind == "linear":
+                kernel = layer.w.T                                         # (out, in) -> (in, out)
+                if first_dense:  # minicnn's rows are C, H, W; Keras' are H, W, C
+                    Cm, Hm, Wm = net.output_shape(_last_pool(net))
+                    kernel = kernel.reshape(Cm, Hm, Wm, -1).transpose(1, 2, 0, 3).reshape(Cm * Hm * Wm, -1)
+                    first_dense = False
+            else:
+                g.attrs["weight_names"] = np.array([], dtype="S1")
+                continue
+            if style == "v01":
+                wn = [f"{kname}_W_1:0", f"{kname}_b_1:0"]
+            else:
+                wn = [f"{kname}/kernel:0", f"{kname}/bias:0"]
+            g.attrs["weight_names"] = np.array([n.encode() for n in wn])
+            g.create_dataset(wn[0], data=np.ascontiguousarray(kernel).astype("<f4"))
+            g.create_dataset(wn[1], data=layer.b.astype("<f4"))
+    return path
+
+
+def _last_pool(net):
+    return [layer.name for layer in net.layers if layer.kind == "pool"][-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# torch
+
+
+def torch_state(net):
+    """OrderedDict of torchvision keys -> arrays (features.N / classifier.K)."""
+    state = collections.OrderedDict()
+    flatten = next((i for i, layer in enumerate(net.layers) if layer.kind in ("flatten", "linear")),
+                   len(net.layers))
+    k = 0
+    for i, layer in enumerate(net.layers):
+        if layer.kind == "conv":
+            state[f"features.{i}.weight"], state[f"features.{i}.bias"] = layer.w, layer.b
+        elif layer.kind == "linear":
+            state[f"classifier.{3 * k}.weight"], state[f"classifier.{3 * k}.bias"] = layer.w, layer.b
+            k += 1
+    return state
+
+
+class _FakeStorage:
+    def __init__(self, key, array):
+        self.key, self.array = key, np.ascontiguousarray(array, dtype="<f4").reshape(-1)
+
+
+class _FakeTensor:
+    def __init__(self, storage, shape):
+        self.storage, self.shape = storage, tuple(shape)
+
+    def __reduce__(self):
+        strides, acc = [], 1
+        for s in reversed(self.shape):
+            strides.insert(0, acc)
+            acc *= s
+        rebuild = sys.modules["torch._utils"]._rebuild_tensor_v2
+        return rebuild, (self.storage, 0, self.shape, tuple(strides), False, collections.OrderedDict())
+
+
+@contextlib.contextmanager
+def fake_torch():
+    """Temporary importable ``torch`` and ``torch._utils`` holding the names real files use."""
+    saved = {name: sys.modules.get(name) for name in ("torch", "torch._utils")}
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called while writing")
+
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2, torch._utils = FloatStorage, _rebuild_tensor_v2, utils
+    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+    try:
+        yield torch
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def _pickle_state(state, legacy):
+    """Pickle a state dict the way torch does; returns (bytes, [storages in key order])."""
+    storages = []
+    with fake_torch() as torch:
+        class Pickler(pickle.Pickler):
+            def persistent_id(self, obj):
+                if isinstance(obj, _FakeStorage):
+                    pid = ("storage", torch.FloatStorage, obj.key, "cpu", obj.array.size)
+                    return pid + (None,) if legacy else pid
+                return None
+
+        objects = collections.OrderedDict()
+        for i, (key, array) in enumerate(state.items()):
+            st = _FakeStorage(str(i), array)
+            storages.append(st)
+            objects[key] = _FakeTensor(st, array.shape)
+        buf = io.BytesIO()
+        Pickler(buf, protocol=2).dump(objects)
+    return buf.getvalue(), storages
+
+
+def write_torch_zip(net, path, prefix="archive"):
+    data, storages = _pickle_state(torch_state(net), legacy=False)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(f"{prefix}/data.pkl", data)
+        z.writestr(f"{prefix}/byteorder", b"little")
+        for st in storages:
+            z.writestr(f"{prefix}/data/{st.key}", st.array.tobytes())
+        z.writestr(f"{prefix}/version", b"3\n")
+    return path
+
+
+def legacy_header():
+    sys_info = {"protocol_version": 1001, "little_endian": True,
+                "type_sizes": {"short": 2, "int": 4, "long": 8}}
+    return (pickle.dumps(LEGACY_MAGIC, protocol=2) + pickle.dumps(1001, protocol=2)
+            + pickle.dumps(sys_info, protocol=2))
+
+
+def write_torch_legacy(net, path):
+    data, storages = _pickle_state(torch_state(net), legacy=True)
+    with open(path, "wb") as f:
+        f.write(legacy_header())
+        f.write(data)
+        f.write(pickle.dumps([st.key for st in storages], protocol=2))
+        for st in storages:
+            f.write(struct.pack("<q", st.array.size))
+            f.write(st.array.tobytes())
+    return path
+
+
+class Evil:
+    """A pickle payload that would run a shell command when unpickled by plain pickle."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def write_malicious_legacy(path, marker):
+    with open(path, "wb") as f:
+        f.write(legacy_header())
+        f.write(pickle.dumps(collections.OrderedDict(x=Evil(marker)), protocol=2))
+    return path
+
+
+def write_malicious_zip(path, marker):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/data.pkl", pickle.dumps({"x": Evil(marker)}, protocol=2))
+    return path
