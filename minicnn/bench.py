@@ -200,17 +200,23 @@ def bench_cpu(repeat, rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minicnn.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per job and round (default 3)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed runs per job and round (default 3 on the CPU, 20 on the GPU)")
     parser.add_argument("--rounds", type=int, default=3, help="processes per framework, alternated (default 3)")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the GPU results as JSON")
     parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return _worker(args.worker, args.repeat, args.out)
     if args.device == "cuda":
+        from .backend import DeviceError
         from .bench_cuda import bench_cuda
-        return bench_cuda(args.repeat)
-    bench_cpu(args.repeat, args.rounds)
+        try:
+            return bench_cuda(args.repeat or 20, json_out=args.json_out)
+        except DeviceError as e:
+            sys.exit(f"error: {e}")
+    bench_cpu(args.repeat or 3, args.rounds)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def _to_rgb(img):
         if img.mode == "F":
             top = max(a.max(), 1.0) if a.max() > 1.0 else 1.0
         a = np.clip(a / top * 255.0, 0, 255).astype(np.uint8)
-        img = Image.fromarray(a, mode="L")
+        img = Image.fromarray(a)  # 2-D uint8: mode "L"
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -1,0 +1,386 @@
+// conv2d.cu — minicnn's convolution (and max-pool, ReLU) kernels, float32, NCHW / OIHW.
+//
+// Compiled at run time by minicnn/cuda.py (cupy.RawModule) and by nvcc in CI. Every kernel has
+// a launcher in minicnn/cuda.py; every version is checked against the NumPy reference
+// (minicnn/layers.py) by tests/test_cuda.py before python -m minicnn.bench --device cuda times it.
+//
+// Notation: x (N, C, H, W), w (F, C, KH, KW), b (F), out (N, F, H_out, W_out),
+//   out[n,f,i,j] = b[f] + sum_{c,p,q} x[n, c, i*stride - pad + p, j*stride - pad + q] * w[f,c,p,q]
+// (zero outside the image). As a matrix product ("implicit GEMM"):
+//   out[f, col] = sum_k W[f, k] * X[k, col],  k = (c, p, q) in [0, K = C*KH*KW),
+//   col = (n, i, j) in [0, P = N*H_out*W_out), and X[k, col] read from x on the fly.
+//
+// Versions of the forward pass:
+//   v1  conv2d_forward_v1   naive direct: one thread per output element, every input and weight
+//                           read from global memory.            grid: ceil(N*F*H_out*W_out / 256)
+//   v2  conv2d_forward_v2   shared-memory tiles: a 16x16 block of threads computes a 16x16 output
+//                           tile for 8 filters; the input tile (+ halo) and the weights of 8
+//                           channels are staged in shared memory and reused by all threads.
+//                           grid: (ceil(W_out/16), ceil(H_out/16), N * ceil(F/8))
+//   v3  conv2d_forward_v3   implicit GEMM with register blocking (the default): a block computes
+//                           a 64 (filters) x 128 (pixels) tile of out through 8-deep slices of K
+//                           staged in shared memory; each of its 256 threads keeps a 4x8 tile of
+//                           results in registers (32 FMAs per 3 vector loads from shared memory).
+//                           Split-K (grid.z) for small layers, so that enough blocks run.
+//                           grid: (ceil(P/128), ceil(F/64), splits)
+// Backward to the input: for stride 1 it is a forward convolution of dout with the kernel flipped
+// in space and transposed (F <-> C), padded by K-1-pad (see tutorial.md), so v1-v3 serve it;
+// conv2d_backward_data_v1 is the naive gather for any stride.
+// Backward to the weights:
+//   v1  conv2d_backward_weight_v1  one thread per weight, summing over all images and pixels.
+//   v3  conv2d_backward_weight_v3  implicit GEMM dW[f, k] = sum_col dout[f, col] * X[k, col]:
+//                                  64x64 tiles, 4x4 per thread, split over col with atomicAdd.
+// Plus max-pool (first maximum wins ties, like PyTorch) and ReLU, forward and backward.
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+
+// ------------------------------------------------------------------------------------------------
+// v1: naive direct convolution
+
+extern "C" __global__ void conv2d_forward_v1(
+    const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
+    float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
+    int stride, int pad, int H_out, int W_out)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;       // 0 .. N*F*H_out*W_out - 1
+    if (idx >= N * F * H_out * W_out) return;
+    int j = idx % W_out;
+    int i = (idx / W_out) % H_out;
+    int f = (idx / (W_out * H_out)) % F;
+    int n = idx / (W_out * H_out * F);
+    float acc = b[f];
+    for (int c = 0; c < C; c++) {
+        for (int p = 0; p < KH; p++) {
+            int h = i * stride - pad + p;
+            if (h < 0 || h >= H) continue;
+            for (int q = 0; q < KW; q++) {
+                int v = j * stride - pad + q;
+                if (v < 0 || v >= W) continue;
+                acc += x[((n * C + c) * H + h) * W + v] * w[((f * C + c) * KH + p) * KW + q];
+            }
+        }
+    }
+    out[idx] = acc;
+}
+
+// ------------------------------------------------------------------------------------------------
+// v2: shared-memory tiled direct convolution
+
+#define V2_TILE 16   // output tile side (threads per block: 16 x 16)
+#define V2_FB 8      // filters per block (each thread accumulates 8 outputs)
+#define V2_CB 8      // channels staged in shared memory at a time
+
+extern "C" __global__ void conv2d_forward_v2(
+    const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
+    float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
+    int stride, int pad, int H_out, int W_out)
+{
+    extern __shared__ float smem[];
+    const int IT_H = (V2_TILE - 1) * stride + KH;          // input rows under the output tile
+    const int IT_W = (V2_TILE - 1) * stride + KW;
+    float* xs = smem;                                       // [V2_CB][IT_H][IT_W]
+    float* ws = smem + V2_CB * IT_H * IT_W;                 // [V2_FB][V2_CB][KH][KW]
+    const int tx = threadIdx.x, ty = threadIdx.y;           // 0..15, 0..15
+    const int tid = ty * V2_TILE + tx;                      // 0..255
+    const int f_groups = CEIL_DIV(F, V2_FB);
+    const int n = blockIdx.z / f_groups;
+    const int f0 = (blockIdx.z % f_groups) * V2_FB;
+    const int i = blockIdx.y * V2_TILE + ty;                // this thread's output pixel
+    const int j = blockIdx.x * V2_TILE + tx;
+    const int h0 = blockIdx.y * V2_TILE * stride - pad;     // input tile origin (may be < 0)
+    const int v0 = blockIdx.x * V2_TILE * stride - pad;
+    float acc[V2_FB];
+    for (int ff = 0; ff < V2_FB; ff++) acc[ff] = 0.0f;
+
+    for (int c0 = 0; c0 < C; c0 += V2_CB) {
+        for (int e = tid; e < V2_CB * IT_H * IT_W; e += V2_TILE * V2_TILE) {
+            int cc = e / (IT_H * IT_W), r = e % (IT_H * IT_W);
+            int c = c0 + cc, h = h0 + r / IT_W, v = v0 + r % IT_W;
+            xs[e] = (c < C && h >= 0 && h < H && v >= 0 && v < W) ? x[((n * C + c) * H + h) * W + v] : 0.0f;
+        }
+        for (int e = tid; e < V2_FB * V2_CB * KH * KW; e += V2_TILE * V2_TILE) {
+            int ff = e / (V2_CB * KH * KW), r = e % (V2_CB * KH * KW);
+            int f = f0 + ff, c = c0 + r / (KH * KW);
+            ws[e] = (f < F && c < C) ? w[(f * C + c) * KH * KW + r % (KH * KW)] : 0.0f;
+        }
+        __syncthreads();
+        for (int cc = 0; cc < V2_CB; cc++) {
+            for (int p = 0; p < KH; p++) {
+                for (int q = 0; q < KW; q++) {
+                    float xv = xs[(cc * IT_H + ty * stride + p) * IT_W + tx * stride + q];
+                    for (int ff = 0; ff < V2_FB; ff++)
+                        acc[ff] += xv * ws[((ff * V2_CB + cc) * KH + p) * KW + q];
+                }
+            }
+        }
+        __syncthreads();
+    }
+    if (i < H_out && j < W_out) {
+        for (int ff = 0; ff < V2_FB; ff++) {
+            int f = f0 + ff;
+            if (f < F) out[((n * F + f) * H_out + i) * W_out + j] = acc[ff] + b[f];
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// v3: implicit GEMM with register blocking
+
+#define V3_BM 64     // filters per block tile
+#define V3_BN 128    // output pixels (columns) per block tile
+#define V3_BK 8      // depth of one slice of the reduction
+#define V3_TM 4      // filters per thread
+#define V3_TN 8      // pixels per thread
+
+extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v3(
+    const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
+    float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
+    int stride, int pad, int H_out, int W_out, int k_per_split)
+{
+    __shared__ __align__(16) float As[V3_BK][V3_BM];        // weights, transposed: As[k][f]
+    __shared__ __align__(16) float Bs[V3_BK][V3_BN];        // im2col values:       Bs[k][col]
+    const int tid = threadIdx.x;                            // 0..255
+    const int tx = tid % 16, ty = tid / 16;                 // thread tile: rows ty*4.., cols tx*8..
+    const int KK = KH * KW, K = C * KK, HWo = H_out * W_out, P = N * HWo;
+    const int f0 = blockIdx.y * V3_BM, col0 = blockIdx.x * V3_BN;
+    const int k_begin = blockIdx.z * k_per_split;
+    const int k_end = min(K, k_begin + k_per_split);
+
+    // The column this thread loads into Bs is fixed for the whole loop: decode it once.
+    const int load_col = tid % V3_BN;                       // 0..127
+    const int col = col0 + load_col;
+    const bool col_ok = col < P;
+    const int n = col_ok ? col / HWo : 0;
+    const int pix = col_ok ? col % HWo : 0;
+    const int h_base = (pix / W_out) * stride - pad;
+    const int v_base = (pix % W_out) * stride - pad;
+    const float* x_n = x + (size_t)n * C * H * W;
+
+    float acc[V3_TM][V3_TN];
+    for (int r = 0; r < V3_TM; r++)
+        for (int t = 0; t < V3_TN; t++) acc[r][t] = 0.0f;
+
+    for (int k0 = k_begin; k0 < k_end; k0 += V3_BK) {
+        // A tile: 64 filters x 8 ks = 512 values, 2 per thread
+        for (int l = 0; l < 2; l++) {
+            int e = tid + 256 * l;
+            int m = e / V3_BK, kk = e % V3_BK;
+            int f = f0 + m, k = k0 + kk;
+            As[kk][m] = (f < F && k < k_end) ? w[(size_t)f * K + k] : 0.0f;
+        }
+        // B tile: 8 ks x 128 columns = 1024 values, 4 per thread (same column, ks tid/128 + 2l)
+        for (int l = 0; l < 4; l++) {
+            int kk = tid / V3_BN + 2 * l;
+            int k = k0 + kk;
+            float val = 0.0f;
+            if (col_ok && k < k_end) {
+                int c = k / KK, r = k - c * KK;
+                int p = r / KW, q = r - p * KW;
+                int h = h_base + p, v = v_base + q;
+                if (h >= 0 && h < H && v >= 0 && v < W) val = x_n[((size_t)c * H + h) * W + v];
+            }
+            Bs[kk][load_col] = val;
+        }
+        __syncthreads();
+        #pragma unroll
+        for (int kk = 0; kk < V3_BK; kk++) {
+            float4 a = *reinterpret_cast<const float4*>(&As[kk][ty * V3_TM]);
+            float4 b0 = *reinterpret_cast<const float4*>(&Bs[kk][tx * V3_TN]);
+            float4 b1 = *reinterpret_cast<const float4*>(&Bs[kk][tx * V3_TN + 4]);
+            float av[4] = {a.x, a.y, a.z, a.w};
+            float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+            #pragma unroll
+            for (int r = 0; r < V3_TM; r++)
+                #pragma unroll
+                for (int t = 0; t < V3_TN; t++) acc[r][t] += av[r] * bv[t];
+        }
+        __syncthreads();
+    }
+    // Write the 4x8 results: out[n, f, pix]; bias added once (by split 0)
+    for (int r = 0; r < V3_TM; r++) {
+        int f = f0 + ty * V3_TM + r;
+        if (f >= F) continue;
+        float bias = (blockIdx.z == 0) ? b[f] : 0.0f;
+        for (int t = 0; t < V3_TN; t++) {
+            int c2 = col0 + tx * V3_TN + t;
+            if (c2 >= P) continue;
+            float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
+            if (gridDim.z == 1) *dst = acc[r][t] + bias;
+            else atomicAdd(dst, acc[r][t] + bias);          // split-K: out was zeroed
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backward to the input, any stride: dx[n,c,h,v] = sum over (f, p, q) with
+// h = i*stride - pad + p, v = j*stride - pad + q for a valid output (i, j) of dout[n,f,i,j]*w[f,c,p,q]
+
+extern "C" __global__ void conv2d_backward_data_v1(
+    const float* __restrict__ dout, const float* __restrict__ w, float* __restrict__ dx,
+    int N, int C, int H, int W, int F, int KH, int KW, int stride, int pad, int H_out, int W_out)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;       // 0 .. N*C*H*W - 1
+    if (idx >= N * C * H * W) return;
+    int v = idx % W;
+    int h = (idx / W) % H;
+    int c = (idx / (W * H)) % C;
+    int n = idx / (W * H * C);
+    float acc = 0.0f;
+    for (int p = 0; p < KH; p++) {
+        int hi = h + pad - p;                               // = i * stride
+        if (hi < 0 || hi % stride != 0 || hi / stride >= H_out) continue;
+        int i = hi / stride;
+        for (int q = 0; q < KW; q++) {
+            int vj = v + pad - q;
+            if (vj < 0 || vj % stride != 0 || vj / stride >= W_out) continue;
+            int j = vj / stride;
+            for (int f = 0; f < F; f++)
+                acc += dout[((n * F + f) * H_out + i) * W_out + j] * w[((f * C + c) * KH + p) * KW + q];
+        }
+    }
+    dx[idx] = acc;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backward to the weights
+
+extern "C" __global__ void conv2d_backward_weight_v1(
+    const float* __restrict__ x, const float* __restrict__ dout, float* __restrict__ dw,
+    int N, int C, int H, int W, int F, int KH, int KW, int stride, int pad, int H_out, int W_out)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;       // 0 .. F*C*KH*KW - 1
+    if (idx >= F * C * KH * KW) return;
+    int q = idx % KW;
+    int p = (idx / KW) % KH;
+    int c = (idx / (KW * KH)) % C;
+    int f = idx / (KW * KH * C);
+    float acc = 0.0f;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < H_out; i++) {
+            int h = i * stride - pad + p;
+            if (h < 0 || h >= H) continue;
+            for (int j = 0; j < W_out; j++) {
+                int v = j * stride - pad + q;
+                if (v < 0 || v >= W) continue;
+                acc += dout[((n * F + f) * H_out + i) * W_out + j] * x[((n * C + c) * H + h) * W + v];
+            }
+        }
+    dw[idx] = acc;
+}
+
+#define W3_BM 64     // filters per tile
+#define W3_BN 64     // weight columns k = (c, p, q) per tile
+#define W3_BR 16     // output pixels per slice of the reduction
+
+extern "C" __global__ void __launch_bounds__(256) conv2d_backward_weight_v3(
+    const float* __restrict__ x, const float* __restrict__ dout, float* __restrict__ dw,
+    int N, int C, int H, int W, int F, int KH, int KW, int stride, int pad, int H_out, int W_out,
+    int cols_per_split)
+{
+    __shared__ float As[W3_BR][W3_BM + 1];                  // dout slice: As[col][f]
+    __shared__ float Bs[W3_BR][W3_BN + 1];                  // im2col slice: Bs[col][k]
+    const int tid = threadIdx.x;                            // 0..255
+    const int tx = tid % 16, ty = tid / 16;                 // results: f = ty + 16r, k = tx + 16t
+    const int KK = KH * KW, K = C * KK, HWo = H_out * W_out, P = N * HWo;
+    const int f0 = blockIdx.y * W3_BM, k0 = blockIdx.x * W3_BN;
+    const int c_begin = blockIdx.z * cols_per_split;
+    const int c_end = min(P, c_begin + cols_per_split);
+    float acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < 4; t++) acc[r][t] = 0.0f;
+
+    // The weight column k this thread loads is fixed: decode it once.
+    const int load_k = tid % W3_BN;                         // 0..63
+    const int k = k0 + load_k;
+    const bool k_ok = k < K;
+    const int c = k_ok ? k / KK : 0;
+    const int p = k_ok ? (k % KK) / KW : 0;
+    const int q = k_ok ? k % KW : 0;
+
+    for (int s0 = c_begin; s0 < c_end; s0 += W3_BR) {
+        for (int l = 0; l < 4; l++) {                       // dout: 16 cols x 64 filters
+            int e = tid + 256 * l;
+            int cc = e % W3_BR, m = e / W3_BR;
+            int col = s0 + cc, f = f0 + m;
+            As[cc][m] = (col < c_end && f < F) ? dout[((size_t)(col / HWo) * F + f) * HWo + col % HWo] : 0.0f;
+        }
+        for (int l = 0; l < 4; l++) {                       // im2col: 16 cols x 64 ks
+            int cc = tid / W3_BN + 4 * l;
+            int col = s0 + cc;
+            float val = 0.0f;
+            if (k_ok && col < c_end) {
+                int n = col / HWo, pix = col % HWo;
+                int h = (pix / W_out) * stride - pad + p, v = (pix % W_out) * stride - pad + q;
+                if (h >= 0 && h < H && v >= 0 && v < W) val = x[(((size_t)n * C + c) * H + h) * W + v];
+            }
+            Bs[cc][load_k] = val;
+        }
+        __syncthreads();
+        #pragma unroll
+        for (int cc = 0; cc < W3_BR; cc++) {
+            float av[4], bv[4];
+            for (int r = 0; r < 4; r++) av[r] = As[cc][ty + 16 * r];
+            for (int t = 0; t < 4; t++) bv[t] = Bs[cc][tx + 16 * t];
+            for (int r = 0; r < 4; r++)
+                for (int t = 0; t < 4; t++) acc[r][t] += av[r] * bv[t];
+        }
+        __syncthreads();
+    }
+    for (int r = 0; r < 4; r++) {
+        int f = f0 + ty + 16 * r;
+        if (f >= F) continue;
+        for (int t = 0; t < 4; t++) {
+            int kk = k0 + tx + 16 * t;
+            if (kk < K) atomicAdd(&dw[(size_t)f * K + kk], acc[r][t]);   // dw was zeroed
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Max-pool and ReLU
+
+extern "C" __global__ void maxpool2d_forward(
+    const float* __restrict__ x, float* __restrict__ out, int* __restrict__ argmax,
+    int N, int C, int H, int W, int kernel, int stride, int H_out, int W_out)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;       // 0 .. N*C*H_out*W_out - 1
+    if (idx >= N * C * H_out * W_out) return;
+    int j = idx % W_out;
+    int i = (idx / W_out) % H_out;
+    int nc = idx / (W_out * H_out);
+    const float* plane = x + (size_t)nc * H * W;
+    int best = (i * stride) * W + j * stride;
+    float m = plane[best];
+    for (int p = 0; p < kernel; p++)
+        for (int q = 0; q < kernel; q++) {
+            int at = (i * stride + p) * W + j * stride + q;
+            if (plane[at] > m) { m = plane[at]; best = at; }   // strict: the first maximum wins
+        }
+    out[idx] = m;
+    argmax[idx] = nc * H * W + best;                       // flat index into x
+}
+
+extern "C" __global__ void maxpool2d_backward(
+    const float* __restrict__ dout, const int* __restrict__ argmax, float* __restrict__ dx, int total)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;       // 0 .. total - 1 (outputs)
+    if (idx >= total) return;
+    atomicAdd(&dx[argmax[idx]], dout[idx]);                // windows may overlap; dx was zeroed
+}
+
+extern "C" __global__ void relu_forward(const float* __restrict__ x, float* __restrict__ out, int total)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx < total) out[idx] = x[idx] > 0.0f ? x[idx] : 0.0f;
+}
+
+// guided = 1: Springenberg et al.'s guided-backprop rule (also drop negative gradients)
+extern "C" __global__ void relu_backward(
+    const float* __restrict__ dout, const float* __restrict__ out, float* __restrict__ dx,
+    int total, int guided)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    float g = dout[idx];
+    dx[idx] = (out[idx] > 0.0f && (!guided || g > 0.0f)) ? g : 0.0f;
+}

@@ -1,0 +1,243 @@
+"""``python -m minicnn.bench --device cuda``: the CUDA kernels, version by version, next to cuDNN.
+
+First every kernel version is checked against the NumPy reference on a VGG19-shaped layer (no
+timing of a wrong answer); then, batch 1, 224x224, float32:
+
+* per VGG19 convolution shape: forward time of v1, v2, v3 and cuDNN, and backward-to-input
+  time of minicnn (v3) and cuDNN, in ms and TFLOP/s;
+* the whole VGG19: forward, saliency (forward + backward to the input) and a feature-vis step
+  (forward to conv3_3 + backward), minicnn vs torch + cuDNN.
+
+cuDNN runs through torch with TF32 off (true float32) and ``cudnn.benchmark`` on (it picks its
+fastest algorithm per shape). GPU times come from CUDA events around ``repeat`` runs after a
+warm-up; whole-network rows include Python's kernel-launch overhead, on both sides.
+"""
+import json
+import os
+
+import numpy as np
+
+LAYERS = [  # (name, C, F, H): the distinct conv shapes of VGG19 at 224x224 (3x3, pad 1)
+    ("conv1_1", 3, 64, 224), ("conv1_2", 64, 64, 224), ("conv2_1", 64, 128, 112),
+    ("conv2_2", 128, 128, 112), ("conv3_1", 128, 256, 56), ("conv3_2", 256, 256, 56),
+    ("conv4_1", 256, 512, 28), ("conv4_2", 512, 512, 28), ("conv5_1", 512, 512, 14),
+]
+COUNT = {"conv1_1": 1, "conv1_2": 1, "conv2_1": 1, "conv2_2": 1, "conv3_1": 1, "conv3_2": 3,
+         "conv4_1": 1, "conv4_2": 3, "conv5_1": 4}   # how many VGG19 layers share each shape
+
+
+def _gpu_time(fn, repeat, sync_torch=False):
+    """Mean milliseconds per call, from CUDA events, after 3 warm-up calls."""
+    import cupy as cp
+    for _ in range(3):
+        fn()
+    if sync_torch:
+        import torch
+        torch.cuda.synchronize()
+    cp.cuda.Device().synchronize()
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    start.record()
+    for _ in range(repeat):
+        fn()
+    if sync_torch:
+        import torch
+        torch.cuda.synchronize()
+    end.record()
+    end.synchronize()
+    return cp.cuda.get_elapsed_time(start, end) / repeat
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def validate():
+    """Every kernel version against NumPy on a VGG19-like layer (odd size, two filter tiles)."""
+    import cupy as cp
+    from . import cuda
+    from . import layers as L
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 64, 57, 57)).astype(np.float32)
+    w = (rng.standard_normal((130, 64, 3, 3)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(130).astype(np.float32)
+    ref, cache = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1)
+    dout = rng.standard_normal(ref.shape)
+    dx, dw, _ = L.conv2d_backward(dout, cache)
+    errors = {}
+    for v in (1, 2, 3):
+        out, gcache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), 1, 1, version=v)
+        errors[f"forward v{v}"] = _rel(cp.asnumpy(out), ref)
+    for v in (1, 3):
+        gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=v, weight_version=v)
+        errors[f"backward-data v{v}"] = _rel(cp.asnumpy(gdx), dx)
+        errors[f"backward-weight v{v}"] = _rel(cp.asnumpy(gdw), dw)
+    for name, err in errors.items():
+        print(f"  {name:20s} relative error {err:.1e}")
+        if err > 1e-5:
+            raise SystemExit(f"error: {name} disagrees with NumPy ({err:.1e}); not timing it")
+    return errors
+
+
+def bench_layers(repeat, torch):
+    import cupy as cp
+    from . import cuda
+    rows = []
+    for name, C, F, H in LAYERS:
+        rng = np.random.default_rng(1)
+        x = cp.asarray(rng.standard_normal((1, C, H, H)).astype(np.float32))
+        w = cp.asarray((rng.standard_normal((F, C, 3, 3)) * 0.05).astype(np.float32))
+        b = cp.zeros(F, dtype=cp.float32)
+        dout = cp.asarray(rng.standard_normal((1, F, H, H)).astype(np.float32))
+        gflop = 2 * F * C * 9 * H * H / 1e9
+        row = {"layer": name, "gflop": gflop, "count": COUNT[name]}
+        for v in (1, 2, 3):
+            row[f"v{v}"] = _gpu_time(lambda: cuda.conv2d_forward(x, w, b, 1, 1, version=v), repeat)
+        _, cache = cuda.conv2d_forward(x, w, b, 1, 1)
+        row["bwd_v3"] = _gpu_time(lambda: cuda.conv2d_backward(dout, cache, param_grads=False), repeat)
+        if torch is not None:
+            tx, tw, tb = (torch.as_tensor(a, device="cuda") for a in (x, w, b))
+            td = torch.as_tensor(dout, device="cuda")
+            F_ = torch.nn.functional
+            row["cudnn"] = _gpu_time(lambda: F_.conv2d(tx, tw, tb, padding=1), repeat, sync_torch=True)
+            row["cudnn_bwd"] = _gpu_time(lambda: torch.nn.grad.conv2d_input(tx.shape, tw, td, padding=1),
+                                         repeat, sync_torch=True)
+        rows.append(row)
+    return rows
+
+
+def bench_network(repeat, torch):
+    import cupy as cp
+    from . import cuda
+    from .bench import TARGET_CLASS, VIS_CHANNEL, VIS_LAYER, torch_jobs
+    from .vgg19 import vgg19
+    cpu_net = vgg19(seed=0)
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    net = vgg19(seed=0).to("cuda")
+    gx = cp.asarray(x)
+
+    def forward():
+        return net.forward(gx)
+
+    def saliency():
+        logits = net.forward(gx)
+        d = cp.zeros_like(logits)
+        d[0, TARGET_CLASS] = 1
+        return net.backward(d)
+
+    def vis_step():
+        act = net.forward(gx, until=VIS_LAYER)
+        d = cp.zeros_like(act)
+        d[0, VIS_CHANNEL] = 1.0 / (act.shape[2] * act.shape[3])
+        return net.backward(d)
+
+    results = {}
+    for version in (1, 2, 3):
+        cuda.CONV_VERSION = version
+        results[f"minicnn v{version}"] = {"forward": _gpu_time(forward, repeat)}
+    cuda.CONV_VERSION = 3
+    results["minicnn v3"].update(saliency=_gpu_time(saliency, repeat), vis_step=_gpu_time(vis_step, repeat))
+    if torch is not None:
+        tjobs = _torch_cuda_jobs(torch, cpu_net, x)
+        results["cuDNN"] = {k: _gpu_time(fn, repeat, sync_torch=True) for k, fn in tjobs.items()}
+        # the answers must agree before the times mean anything
+        ours = {"forward": cp.asnumpy(forward()), "saliency": cp.asnumpy(saliency()), "vis_step": cp.asnumpy(vis_step())}
+        theirs = {k: fn().detach().cpu().numpy() for k, fn in tjobs.items()}
+        results["agreement"] = {k: _rel(ours[k], theirs[k]) for k in ours}
+    return results
+
+
+def _torch_cuda_jobs(torch, net, x):
+    from .bench import TARGET_CLASS, VIS_CHANNEL, VIS_LAYER
+    modules, vis_end = [], None
+    for layer in net.layers:
+        if layer.kind == "conv":
+            m = torch.nn.Conv2d(layer.w.shape[1], layer.w.shape[0], 3, padding=1)
+        elif layer.kind == "linear":
+            m = torch.nn.Linear(layer.w.shape[1], layer.w.shape[0])
+        elif layer.kind == "relu":
+            m = torch.nn.ReLU()
+        elif layer.kind == "pool":
+            m = torch.nn.MaxPool2d(2, 2)
+        else:
+            m = torch.nn.Flatten()
+        if layer.w is not None:
+            m.weight = torch.nn.Parameter(torch.from_numpy(layer.w), requires_grad=False)
+            m.bias = torch.nn.Parameter(torch.from_numpy(layer.b), requires_grad=False)
+        modules.append(m)
+        if layer.name == VIS_LAYER:
+            vis_end = len(modules)
+    model = torch.nn.Sequential(*modules).cuda().eval()
+    tx = torch.from_numpy(x).cuda()
+
+    def forward():
+        with torch.no_grad():
+            return model(tx)
+
+    def saliency():
+        xi = tx.clone().requires_grad_(True)
+        model(xi)[0, TARGET_CLASS].backward()
+        return xi.grad
+
+    def vis_step():
+        xi = tx.clone().requires_grad_(True)
+        model[:vis_end](xi)[0, VIS_CHANNEL].mean().backward()
+        return xi.grad
+
+    return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
+
+
+def bench_cuda(repeat=20, json_out=None):
+    from .backend import check_device
+    check_device("cuda")
+    import cupy as cp
+    try:
+        import torch
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        if not torch.cuda.is_available():
+            torch = None
+    except ImportError:
+        torch = None
+    props = cp.cuda.runtime.getDeviceProperties(0)
+    gpu = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    print(f"GPU: {gpu}; cupy {cp.__version__}"
+          + (f"; torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}" if torch else ""))
+    print("validating every kernel version against NumPy:")
+    errors = validate()
+    rows = bench_layers(repeat, torch)
+    print(f"\nper layer, batch 1, forward ms (TFLOP/s); mean of {repeat} runs after warm-up")
+    head = f"{'layer':8s} {'GFLOP':>6s} {'v1':>14s} {'v2':>14s} {'v3':>14s}"
+    head += f" {'cuDNN':>14s}" if torch else ""
+    head += f" | {'bwd-data v3':>12s}" + (f" {'cuDNN bwd':>10s}" if torch else "")
+    print(head)
+    for r in rows:
+        cells = [f"{r[k]:6.3f} ({r['gflop'] / r[k]:5.1f})" for k in ("v1", "v2", "v3")]
+        if torch:
+            cells.append(f"{r['cudnn']:6.3f} ({r['gflop'] / r['cudnn']:5.1f})")
+        line = f"{r['layer']:8s} {r['gflop']:6.3f} " + " ".join(f"{c:>14s}" for c in cells)
+        line += f" | {r['bwd_v3']:12.3f}" + (f" {r['cudnn_bwd']:10.3f}" if torch else "")
+        print(line)
+    for key in ("v1", "v2", "v3") + (("cudnn",) if torch else ()):
+        total = sum(r[key] * r["count"] for r in rows)
+        print(f"  sum over VGG19's 16 convolutions, {key}: {total:.2f} ms")
+    net = bench_network(repeat, torch)
+    print(f"\nwhole VGG19, batch 1, ms (mean of {repeat})")
+    print(f"{'':14s} {'forward':>8s} {'saliency':>9s} {'vis_step':>9s}")
+    for name, r in net.items():
+        if name == "agreement":
+            continue
+        print(f"{name:14s} " + " ".join(f"{r.get(k, float('nan')):8.2f} " for k in ("forward", "saliency", "vis_step")))
+    if "cuDNN" in net:
+        ours, theirs = net["minicnn v3"], net["cuDNN"]
+        print("ratio minicnn v3 / cuDNN: " + ", ".join(f"{k} {ours[k] / theirs[k]:.2f}" for k in theirs))
+        print("agreement with torch (relative L2): "
+              + ", ".join(f"{k} {v:.1e}" for k, v in net["agreement"].items()))
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump({"gpu": gpu, "errors": errors, "layers": rows, "network": net}, f, indent=1)
+    return rows, net
+
+
+if __name__ == "__main__":
+    bench_cuda(json_out=os.environ.get("MINICNN_BENCH_JSON"))

@@ -1,0 +1,50 @@
+"""The command-line tools as a user runs them: outputs, exit codes, one-line errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_images import hostile_images
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(os.path.join(ROOT, "examples", f) for f in os.listdir(os.path.join(ROOT, "examples"))
+                  if f.endswith(".png"))
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, **kw)
+
+
+def assert_one_line_error(done, *fragments):
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr, (fragment, done.stderr)
+
+
+def test_predict_examples():
+    done = run("minicnn.predict", *EXAMPLES, "--json")
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert len(results) == len(EXAMPLES) == 8
+    for r in results:
+        expected = os.path.splitext(os.path.basename(r["image"]))[0]
+        assert r["top"][0]["name"] == expected
+        assert abs(sum(t["probability"] for t in r["top"]) - 1) < 1e-3  # top 5 of 8 ~ all mass
+
+
+def test_predict_refuses_bad_images(tmp_path):
+    for name, message in hostile_images(tmp_path).items():
+        assert_one_line_error(run("minicnn.predict", str(tmp_path / name)), name, message)
+
+
+def test_predict_bad_weights_and_device(tmp_path):
+    (tmp_path / "w.h5").write_text("not weights")
+    assert_one_line_error(run("minicnn.predict", EXAMPLES[0], "--weights", str(tmp_path / "w.h5")),
+                          "not a readable HDF5")
+    from minicnn.backend import cuda_available
+    if not cuda_available():
+        assert_one_line_error(run("minicnn.predict", EXAMPLES[0], "--device", "cuda"), "--device cuda")

@@ -1,0 +1,127 @@
+"""The CUDA kernels against the NumPy reference (skipped quietly without cupy or a GPU).
+
+Tolerance: float32 sums of up to a few thousand products in a different order than NumPy's
+BLAS; relative L2 differences are ~1e-7..1e-6, so 1e-5 leaves room and catches any indexing bug
+(which is O(1)). Through VGG19's max-pools a near-tie can flip in float32, moving a bit of
+gradient; whole-network gradient checks therefore use 2e-2 (see tests/test_network.py).
+"""
+import numpy as np
+import pytest
+
+from minicnn import layers as L
+from minicnn.backend import cuda_available
+from minicnn.gradcheck import rel_error
+
+pytestmark = pytest.mark.skipif(not cuda_available(), reason="needs cupy and a CUDA GPU")
+TOL = 1e-5
+
+# (N, C, H, W, F, K, stride, pad): several blocks and tiles, odd shapes, pad 0/1, stride 1/2
+CASES = [
+    (2, 3, 17, 19, 5, 3, 1, 1),
+    (1, 8, 33, 31, 70, 3, 1, 1),      # more than 64 filters: two filter tiles in v3
+    (2, 16, 23, 29, 9, 3, 2, 1),
+    (3, 5, 20, 18, 12, 3, 1, 0),
+    (1, 4, 15, 16, 7, 1, 1, 0),
+    (2, 6, 21, 21, 10, 5, 2, 2),
+    (1, 64, 14, 14, 130, 3, 1, 1),    # deep and small: split-K in v3
+    (1, 3, 130, 140, 8, 3, 1, 1),     # many column tiles
+]
+
+
+def data(case, seed=0):
+    N, C, H, W, F, K, stride, pad = case
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((N, C, H, W)).astype(np.float32),
+            rng.standard_normal((F, C, K, K)).astype(np.float32),
+            rng.standard_normal(F).astype(np.float32), stride, pad)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_forward_kernels(case, version):
+    import cupy as cp
+    from minicnn import cuda
+    x, w, b, stride, pad = data(case)
+    ref, _ = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, pad)
+    out, _ = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), stride, pad, version=version)
+    assert rel_error(cp.asnumpy(out), ref) < TOL
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("version", [1, 3])
+def test_backward_kernels(case, version):
+    import cupy as cp
+    from minicnn import cuda
+    x, w, b, stride, pad = data(case, seed=1)
+    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)
+    out, cache = L.conv2d_forward(x64, w64, b64, stride, pad)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    dx, dw, db = L.conv2d_backward(dout, cache)
+    _, gcache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), stride, pad)
+    gdx, gdw, gdb = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache,
+                                         version=version, weight_version=version)
+    assert rel_error(cp.asnumpy(gdx), dx) < TOL
+    assert rel_error(cp.asnumpy(gdw), dw) < TOL
+    assert rel_error(cp.asnumpy(gdb), db) < TOL
+
+
+@pytest.mark.parametrize("kernel,stride", [(2, 2), (3, 2), (3, 1)])
+def test_pool_and_relu_kernels(kernel, stride):
+    import cupy as cp
+    from minicnn import cuda
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, (2, 3, 13, 11)).astype(np.float32)   # many ties
+    out, cache = L.maxpool2d_forward(x, kernel, stride)
+    gout, gcache = cuda.maxpool2d_forward(cp.asarray(x), kernel, stride)
+    assert np.array_equal(cp.asnumpy(gout), out)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    assert rel_error(cp.asnumpy(cuda.maxpool2d_backward(cp.asarray(dout), gcache)),
+                     L.maxpool2d_backward(dout, cache)) < TOL
+    y = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    r, rc = L.relu_forward(y)
+    gr, grc = cuda.relu_forward(cp.asarray(y))
+    assert np.array_equal(cp.asnumpy(gr), r)
+    d = rng.standard_normal(y.shape).astype(np.float32)
+    for rule in ("plain", "guided"):
+        assert np.array_equal(cp.asnumpy(cuda.relu_backward(cp.asarray(d), grc, rule)),
+                              L.relu_backward(d, rc, rule))
+
+
+def test_vgg19_forward_saliency_and_vis_step_match_cpu():
+    import cupy as cp
+    from minicnn.vgg19 import vgg19
+    cpu = vgg19(seed=0)
+    gpu = vgg19(seed=0).to("cuda")
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    logits = cpu.forward(x)
+    glogits = gpu.forward(cp.asarray(x))
+    assert rel_error(cp.asnumpy(glogits), logits) < 1e-4
+    d = np.zeros_like(logits)
+    d[0, 3] = 1
+    dx = cpu.backward(d)
+    gdx = gpu.backward(cp.asarray(d))
+    assert rel_error(cp.asnumpy(gdx), dx) < 2e-2      # max-pool near-ties, see module docstring
+    act = cpu.forward(x, until="conv3_3")
+    gact = gpu.forward(cp.asarray(x), until="conv3_3")
+    assert rel_error(cp.asnumpy(gact), act) < 1e-4
+    dact = np.zeros_like(act)
+    dact[0, 5] = 1.0 / (act.shape[2] * act.shape[3])
+    assert rel_error(cp.asnumpy(gpu.backward(cp.asarray(dact))), cpu.backward(dact)) < 2e-2
+
+
+def test_training_step_matches_cpu():
+    import cupy as cp
+    from minicnn.train import shapes_network
+    cpu, gpu = shapes_network(seed=4), shapes_network(seed=4).to("cuda")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 8, 16)
+    loss, d = L.softmax_cross_entropy(cpu.forward(x), y)
+    gloss, gd = L.softmax_cross_entropy(gpu.forward(cp.asarray(x)), cp.asarray(y))
+    assert abs(float(gloss) - float(loss)) < 1e-4
+    grads, ggrads = {}, {}
+    cpu.backward(d, grads=grads)
+    gpu.backward(gd, grads=ggrads)
+    for name in grads:
+        for a, b in zip(grads[name], ggrads[name]):
+            assert rel_error(cp.asnumpy(b), a) < 1e-3, name
