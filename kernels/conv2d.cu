@@ -17,12 +17,17 @@
 //                           tile for 8 filters; the input tile (+ halo) and the weights of 8
 //                           channels are staged in shared memory and reused by all threads.
 //                           grid: (ceil(W_out/16), ceil(H_out/16), N * ceil(F/8))
-//   v3  conv2d_forward_v3   implicit GEMM with register blocking (the default): a block computes
+//   v3  conv2d_forward_v3   implicit GEMM with register blocking: a block computes
 //                           a 64 (filters) x 128 (pixels) tile of out through 8-deep slices of K
 //                           staged in shared memory; each of its 256 threads keeps a 4x8 tile of
 //                           results in registers (32 FMAs per 3 vector loads from shared memory).
 //                           Split-K (grid.z) for small layers, so that enough blocks run.
 //                           grid: (ceil(P/128), ceil(F/64), splits)
+//   v4  conv2d_forward_v4   v3's tiles, but the reduction runs over (p, q, c) (weights as
+//                           (F, KH, KW, C)), so a slice of 8 ks is one kernel tap and 8 channels:
+//                           indices are decoded once per slice, not once per value; and the next
+//                           slice is loaded into registers while the current one is multiplied.
+//                           The default.              grid: (ceil(P/128), ceil(F/64), splits)
 // Backward to the input: for stride 1 it is a forward convolution of dout with the kernel flipped
 // in space and transposed (F <-> C), padded by K-1-pad (see tutorial.md), so v1-v3 serve it;
 // conv2d_backward_data_v1 is the naive gather for any stride.
@@ -207,6 +212,115 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v3(
             float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
             if (gridDim.z == 1) *dst = acc[r][t] + bias;
             else atomicAdd(dst, acc[r][t] + bias);          // split-K: out was zeroed
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// v4: implicit GEMM, reduction reordered to (p, q, c) and the next slice prefetched
+//
+// Same tiles as v3. Two changes, both about the loads rather than the arithmetic:
+//  * k runs over (p, q, c) instead of (c, p, q), using weights laid out as (F, KH, KW, C)
+//    ("OHWI", transposed once by the launcher). When C is a multiple of 8, one 8-deep slice of k
+//    has a single kernel tap (p, q) and 8 consecutive channels: a thread decodes (p, q) and
+//    checks the image border once per slice, instead of dividing for every value it loads.
+//  * the next slice is read from global memory into registers while the current one is being
+//    multiplied, so the GPU does not sit idle waiting for memory between slices.
+
+#define V4_BK 8
+
+extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v4(
+    const float* __restrict__ x, const float* __restrict__ w_ohwi, const float* __restrict__ b,
+    float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
+    int stride, int pad, int H_out, int W_out, int k_per_split)
+{
+    __shared__ __align__(16) float As[V4_BK][V3_BM];        // As[k][f]
+    __shared__ __align__(16) float Bs[V4_BK][V3_BN];        // Bs[k][col]
+    const int tid = threadIdx.x;                            // 0..255
+    const int tx = tid % 16, ty = tid / 16;
+    const int K = C * KH * KW, HWo = H_out * W_out, P = N * HWo, HW = H * W;
+    const int f0 = blockIdx.y * V3_BM, col0 = blockIdx.x * V3_BN;
+    const int k_begin = blockIdx.z * k_per_split;
+    const int k_end = min(K, k_begin + k_per_split);
+    const bool aligned = (C % V4_BK) == 0;                  // one tap per slice
+
+    const int load_col = tid % V3_BN;                       // this thread's column in Bs
+    const int col = col0 + load_col;
+    const bool col_ok = col < P;
+    const int n = col_ok ? col / HWo : 0;
+    const int pix = col_ok ? col % HWo : 0;
+    const int h_base = (pix / W_out) * stride - pad;
+    const int v_base = (pix % W_out) * stride - pad;
+    const float* x_n = x + (size_t)n * C * HW;
+    const int kk0 = tid / V3_BN;                            // this thread's ks: kk0 + 2l
+
+    float a_reg[2], b_reg[4];
+    auto load = [&](int k0) {
+        for (int l = 0; l < 2; l++) {                       // weights: 64 f x 8 k
+            int e = tid + 256 * l;
+            int f = f0 + e / V4_BK, k = k0 + e % V4_BK;
+            a_reg[l] = (f < F && k < k_end) ? w_ohwi[(size_t)f * K + k] : 0.0f;
+        }
+        if (aligned) {                                      // decode the slice's tap once
+            int pq = k0 / C, c0 = k0 - pq * C;
+            int p = pq / KW, q = pq - p * KW;
+            int h = h_base + p, v = v_base + q;
+            bool inside = col_ok && h >= 0 && h < H && v >= 0 && v < W;
+            const float* src = inside ? x_n + (size_t)(c0 + kk0) * HW + h * W + v : x_n;
+            for (int l = 0; l < 4; l++)
+                b_reg[l] = (inside && k0 + kk0 + 2 * l < k_end) ? src[(size_t)2 * l * HW] : 0.0f;
+        } else {                                            // general case: decode every k
+            for (int l = 0; l < 4; l++) {
+                int k = k0 + kk0 + 2 * l;
+                float val = 0.0f;
+                if (col_ok && k < k_end) {
+                    int pq = k / C, c = k - pq * C;
+                    int p = pq / KW, q = pq - p * KW;
+                    int h = h_base + p, v = v_base + q;
+                    if (h >= 0 && h < H && v >= 0 && v < W) val = x_n[(size_t)c * HW + h * W + v];
+                }
+                b_reg[l] = val;
+            }
+        }
+    };
+
+    float acc[V3_TM][V3_TN];
+    for (int r = 0; r < V3_TM; r++)
+        for (int t = 0; t < V3_TN; t++) acc[r][t] = 0.0f;
+
+    if (k_begin < k_end) load(k_begin);
+    for (int k0 = k_begin; k0 < k_end; k0 += V4_BK) {
+        for (int l = 0; l < 2; l++) {
+            int e = tid + 256 * l;
+            As[e % V4_BK][e / V4_BK] = a_reg[l];
+        }
+        for (int l = 0; l < 4; l++) Bs[kk0 + 2 * l][load_col] = b_reg[l];
+        __syncthreads();
+        if (k0 + V4_BK < k_end) load(k0 + V4_BK);           // in flight during the math below
+        #pragma unroll
+        for (int kk = 0; kk < V4_BK; kk++) {
+            float4 a = *reinterpret_cast<const float4*>(&As[kk][ty * V3_TM]);
+            float4 b0 = *reinterpret_cast<const float4*>(&Bs[kk][tx * V3_TN]);
+            float4 b1 = *reinterpret_cast<const float4*>(&Bs[kk][tx * V3_TN + 4]);
+            float av[4] = {a.x, a.y, a.z, a.w};
+            float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+            #pragma unroll
+            for (int r = 0; r < V3_TM; r++)
+                #pragma unroll
+                for (int t = 0; t < V3_TN; t++) acc[r][t] += av[r] * bv[t];
+        }
+        __syncthreads();
+    }
+    for (int r = 0; r < V3_TM; r++) {
+        int f = f0 + ty * V3_TM + r;
+        if (f >= F) continue;
+        float bias = (blockIdx.z == 0) ? b[f] : 0.0f;
+        for (int t = 0; t < V3_TN; t++) {
+            int c2 = col0 + tx * V3_TN + t;
+            if (c2 >= P) continue;
+            float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
+            if (gridDim.z == 1) *dst = acc[r][t] + bias;
+            else atomicAdd(dst, acc[r][t] + bias);
         }
     }
 }

@@ -3,8 +3,8 @@
 First every kernel version is checked against the NumPy reference on a VGG19-shaped layer (no
 timing of a wrong answer); then, batch 1, 224x224, float32:
 
-* per VGG19 convolution shape: forward time of v1, v2, v3 and cuDNN, and backward-to-input
-  time of minicnn (v3) and cuDNN, in ms and TFLOP/s;
+* per VGG19 convolution shape: forward time of v1 to v4 and cuDNN, and backward-to-input
+  time of minicnn (v4) and cuDNN, in ms and TFLOP/s;
 * the whole VGG19: forward, saliency (forward + backward to the input) and a feature-vis step
   (forward to conv3_3 + backward), minicnn vs torch + cuDNN.
 
@@ -64,12 +64,13 @@ def validate():
     dout = rng.standard_normal(ref.shape)
     dx, dw, _ = L.conv2d_backward(dout, cache)
     errors = {}
-    for v in (1, 2, 3):
+    for v in (1, 2, 3, 4):
         out, gcache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), 1, 1, version=v)
         errors[f"forward v{v}"] = _rel(cp.asnumpy(out), ref)
     for v in (1, 3):
-        gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=v, weight_version=v)
-        errors[f"backward-data v{v}"] = _rel(cp.asnumpy(gdx), dx)
+        gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=v + (v == 3),
+                                           weight_version=v)
+        errors[f"backward-data v{v + (v == 3)}"] = _rel(cp.asnumpy(gdx), dx)
         errors[f"backward-weight v{v}"] = _rel(cp.asnumpy(gdw), dw)
     for name, err in errors.items():
         print(f"  {name:20s} relative error {err:.1e}")
@@ -90,10 +91,10 @@ def bench_layers(repeat, torch):
         dout = cp.asarray(rng.standard_normal((1, F, H, H)).astype(np.float32))
         gflop = 2 * F * C * 9 * H * H / 1e9
         row = {"layer": name, "gflop": gflop, "count": COUNT[name]}
-        for v in (1, 2, 3):
+        for v in (1, 2, 3, 4):
             row[f"v{v}"] = _gpu_time(lambda: cuda.conv2d_forward(x, w, b, 1, 1, version=v), repeat)
         _, cache = cuda.conv2d_forward(x, w, b, 1, 1)
-        row["bwd_v3"] = _gpu_time(lambda: cuda.conv2d_backward(dout, cache, param_grads=False), repeat)
+        row["bwd_v4"] = _gpu_time(lambda: cuda.conv2d_backward(dout, cache, param_grads=False), repeat)
         if torch is not None:
             tx, tw, tb = (torch.as_tensor(a, device="cuda") for a in (x, w, b))
             td = torch.as_tensor(dout, device="cuda")
@@ -131,11 +132,11 @@ def bench_network(repeat, torch):
         return net.backward(d)
 
     results = {}
-    for version in (1, 2, 3):
+    for version in (1, 2, 3, 4):
         cuda.CONV_VERSION = version
         results[f"minicnn v{version}"] = {"forward": _gpu_time(forward, repeat)}
-    cuda.CONV_VERSION = 3
-    results["minicnn v3"].update(saliency=_gpu_time(saliency, repeat), vis_step=_gpu_time(vis_step, repeat))
+    cuda.CONV_VERSION = 4
+    results["minicnn v4"].update(saliency=_gpu_time(saliency, repeat), vis_step=_gpu_time(vis_step, repeat))
     if torch is not None:
         tjobs = _torch_cuda_jobs(torch, cpu_net, x)
         results["cuDNN"] = {k: _gpu_time(fn, repeat, sync_torch=True) for k, fn in tjobs.items()}
@@ -207,18 +208,18 @@ def bench_cuda(repeat=20, json_out=None):
     errors = validate()
     rows = bench_layers(repeat, torch)
     print(f"\nper layer, batch 1, forward ms (TFLOP/s); mean of {repeat} runs after warm-up")
-    head = f"{'layer':8s} {'GFLOP':>6s} {'v1':>14s} {'v2':>14s} {'v3':>14s}"
+    head = f"{'layer':8s} {'GFLOP':>6s} {'v1':>14s} {'v2':>14s} {'v3':>14s} {'v4':>14s}"
     head += f" {'cuDNN':>14s}" if torch else ""
-    head += f" | {'bwd-data v3':>12s}" + (f" {'cuDNN bwd':>10s}" if torch else "")
+    head += f" | {'bwd-data v4':>12s}" + (f" {'cuDNN bwd':>10s}" if torch else "")
     print(head)
     for r in rows:
-        cells = [f"{r[k]:6.3f} ({r['gflop'] / r[k]:5.1f})" for k in ("v1", "v2", "v3")]
+        cells = [f"{r[k]:6.3f} ({r['gflop'] / r[k]:5.1f})" for k in ("v1", "v2", "v3", "v4")]
         if torch:
             cells.append(f"{r['cudnn']:6.3f} ({r['gflop'] / r['cudnn']:5.1f})")
         line = f"{r['layer']:8s} {r['gflop']:6.3f} " + " ".join(f"{c:>14s}" for c in cells)
-        line += f" | {r['bwd_v3']:12.3f}" + (f" {r['cudnn_bwd']:10.3f}" if torch else "")
+        line += f" | {r['bwd_v4']:12.3f}" + (f" {r['cudnn_bwd']:10.3f}" if torch else "")
         print(line)
-    for key in ("v1", "v2", "v3") + (("cudnn",) if torch else ()):
+    for key in ("v1", "v2", "v3", "v4") + (("cudnn",) if torch else ()):
         total = sum(r[key] * r["count"] for r in rows)
         print(f"  sum over VGG19's 16 convolutions, {key}: {total:.2f} ms")
     net = bench_network(repeat, torch)
@@ -229,8 +230,8 @@ def bench_cuda(repeat=20, json_out=None):
             continue
         print(f"{name:14s} " + " ".join(f"{r.get(k, float('nan')):8.2f} " for k in ("forward", "saliency", "vis_step")))
     if "cuDNN" in net:
-        ours, theirs = net["minicnn v3"], net["cuDNN"]
-        print("ratio minicnn v3 / cuDNN: " + ", ".join(f"{k} {ours[k] / theirs[k]:.2f}" for k in theirs))
+        ours, theirs = net["minicnn v4"], net["cuDNN"]
+        print("ratio minicnn v4 / cuDNN: " + ", ".join(f"{k} {ours[k] / theirs[k]:.2f}" for k in theirs))
         print("agreement with torch (relative L2): "
               + ", ".join(f"{k} {v:.1e}" for k, v in net["agreement"].items()))
     if json_out:

@@ -6,7 +6,8 @@ launcher per kernel: check the arguments (float32, C-contiguous, on the GPU), al
 output, compute the grid in named variables, pass every scalar as a 32-bit int.
 
 ``CONV_VERSION`` picks the forward kernel (1 naive, 2 shared-memory tiles, 3 implicit GEMM,
-the default); ``WEIGHT_VERSION`` the weight-gradient kernel (1 naive, 3 implicit GEMM).
+4 implicit GEMM with cheaper loads, the default); ``WEIGHT_VERSION`` the weight-gradient kernel
+(1 naive, 3 implicit GEMM).
 """
 import os
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .backend import check_device
 
-CONV_VERSION = 3
+CONV_VERSION = 4
 WEIGHT_VERSION = 3
 THREADS = 256        # threads per block for the one-thread-per-element kernels
 _module = None
@@ -68,7 +69,7 @@ def _sm_count():
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
-    """out = conv(x, w) + b on the GPU, with kernel version 1, 2 or 3 (default CONV_VERSION)."""
+    """out = conv(x, w) + b on the GPU, with kernel version 1 to 4 (default CONV_VERSION)."""
     from .layers import _check_conv_args, conv_output_size
     cp = _cp()
     x = cp.ascontiguousarray(x)
@@ -93,7 +94,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
                              f"with stride {stride}; use version 1 or 3")
         grid = ((W_out + tile - 1) // tile, (H_out + tile - 1) // tile, N * ((F + fb - 1) // fb))
         _kernel("conv2d_forward_v2")(grid, (tile, tile), (x, w, b, out) + dims, shared_mem=smem)
-    elif version == 3:
+    elif version in (3, 4):
         K, P = C * KH * KW, N * H_out * W_out
         tiles = ((P + 127) // 128) * ((F + 63) // 64)               # 64 x 128 output tiles
         # split the reduction when the tiles alone cannot fill the GPU (two blocks per SM)
@@ -102,7 +103,9 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
         splits = (K + k_per_split - 1) // k_per_split
         out = (cp.zeros if splits > 1 else cp.empty)((N, F, H_out, W_out), dtype=cp.float32)
         grid = ((P + 127) // 128, (F + 63) // 64, splits)
-        _kernel("conv2d_forward_v3")(grid, (256,), (x, w, b, out) + dims + _i32(k_per_split))
+        if version == 4:  # v4 reads the weights as (F, KH, KW, C): reduction order (p, q, c)
+            w = cp.ascontiguousarray(w.transpose(0, 2, 3, 1))
+        _kernel(f"conv2d_forward_v{version}")(grid, (256,), (x, w, b, out) + dims + _i32(k_per_split))
     else:
         raise ValueError(f"unknown conv kernel version {version}")
     return out, (x, w, stride, pad)
@@ -119,11 +122,11 @@ def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=
     F, _, KH, KW = w.shape
     _, _, H_out, W_out = dout.shape
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
-    if stride == 1 and KH == KW and pad < KH:
+    if stride == 1 and KH == KW and pad < KH and C >= 16:
         # dx = dout convolved with the flipped, transposed kernel (see layers.py)
         w_flip = cp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dx, _ = conv2d_forward(dout, w_flip, cp.zeros(C, dtype=cp.float32), 1, KH - 1 - pad, version)
-    else:
+    else:  # strided, or few input channels (conv1_1: a 3-row GEMM would waste its tiles)
         dx = cp.empty_like(x)
         blocks = (x.size + THREADS - 1) // THREADS                   # one thread per input
         _kernel("conv2d_backward_data_v1")((blocks,), (THREADS,), (dout, w, dx) + dims)

@@ -47,8 +47,9 @@ def evaluate(net, images, labels, batch=256):
 
 
 def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False, log=None,
-          weight_decay=0.0):
+          weight_decay=0.05):
     """Minibatch Adam on softmax cross-entropy; the learning rate follows a cosine from lr to 0.
+    A little weight decay keeps the filters smooth, which also makes input gradients cleaner.
 
     Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed.
     """
@@ -100,8 +101,8 @@ def main(argv=None):
     parser.add_argument("--val-size", type=int, default=2000, help="held-out images (default 2000)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=4e-3, help="Adam's initial learning rate (default 4e-3)")
-    parser.add_argument("--weight-decay", type=float, default=0.0,
-                        help="decoupled weight decay per step, relative to lr (default 0)")
+    parser.add_argument("--weight-decay", type=float, default=0.05,
+                        help="decoupled weight decay, relative to lr (default 0.05)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default=None, help="weight file to write (default weights/shapes.h5)")
