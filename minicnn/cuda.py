@@ -103,9 +103,9 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
         splits = (K + k_per_split - 1) // k_per_split
         out = (cp.zeros if splits > 1 else cp.empty)((N, F, H_out, W_out), dtype=cp.float32)
         grid = ((P + 127) // 128, (F + 63) // 64, splits)
-        if version == 4:  # v4 reads the weights as (F, KH, KW, C): reduction order (p, q, c)
-            w = cp.ascontiguousarray(w.transpose(0, 2, 3, 1))
-        _kernel(f"conv2d_forward_v{version}")(grid, (256,), (x, w, b, out) + dims + _i32(k_per_split))
+        # v4 reads the weights as (F, KH, KW, C): reduction order (p, q, c)
+        w_kernel = cp.ascontiguousarray(w.transpose(0, 2, 3, 1)) if version == 4 else w
+        _kernel(f"conv2d_forward_v{version}")(grid, (256,), (x, w_kernel, b, out) + dims + _i32(k_per_split))
     else:
         raise ValueError(f"unknown conv kernel version {version}")
     return out, (x, w, stride, pad)
