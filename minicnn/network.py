@@ -107,20 +107,25 @@ class Network:
                 self.activations[layer.name] = x
         return x
 
-    def backward(self, dout, grads=None, relu_rule="plain", release=True):
+    def backward(self, dout, grads=None, relu_rule="plain", release=True, stop_at=None):
         """Propagate ``dout`` (d score / d output of the last forward) back to the input.
 
         Returns dx, shaped like the input. If ``grads`` is a dict, it is filled with
         ``grads[name] = (dw, db)`` for every conv and linear layer passed through; otherwise no
         parameter gradient is computed. ``relu_rule="guided"`` switches every ReLU to the
-        guided-backprop rule (see ``layers.relu_backward``). ``release`` drops the caches as
-        they are used, so memory shrinks during the backward pass.
+        guided-backprop rule (see ``layers.relu_backward``). ``stop_at=NAME`` stops early and
+        returns d score / d (output of layer NAME) instead (Grad-CAM needs it). ``release``
+        drops the caches as they are used, so memory shrinks during the backward pass.
         """
         if not self._tape:
             raise RuntimeError("backward() needs a forward() first")
+        if stop_at is not None and stop_at not in [layer.name for layer, _ in self._tape]:
+            raise KeyError(f"stop_at={stop_at!r}: not among the layers the last forward ran")
         ops = self.conv_backend or L
         want_params = grads is not None
         for layer, cache in reversed(self._tape):
+            if layer.name == stop_at:
+                break
             dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule)
             if want_params and dw is not None:
                 grads[layer.name] = (dw, db)
