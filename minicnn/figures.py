@@ -101,7 +101,7 @@ def shapes_filters():
         ax.imshow(_normalize(w[f]).transpose(1, 2, 0), interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(str(f), fontsize=7)
-    fig.suptitle("Shapes model: the 16 filters of conv1_1 (3x3 RGB)", fontsize=9)
+    fig.suptitle("Shapes model: the 16 filters of conv1_1 (3x3 RGB)", fontsize=9, y=1.08)
     _save(fig, "shapes_filters_conv1_1.png")
 
 
@@ -135,7 +135,7 @@ def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6,
                     ax.set_ylabel(f"{name}\nch {f}", rotation=0, ha="right", va="center", fontsize=7)
             row += 1
     fig.suptitle("Shapes model: receptive fields that excite a channel most\n"
-                 "(conv1_2: 5x5 px, conv2_2: 14x14 px, conv3_1: 24x24 px)", fontsize=9)
+                 "(conv1_2: 5x5 px, conv2_2: 14x14 px, conv3_1: 24x24 px)", fontsize=9, y=0.93)
     _save(fig, "shapes_top_activations.png")
 
 
@@ -166,6 +166,41 @@ def shapes_input_gradients():
     _save(fig, "shapes_input_gradients.png")
 
 
+def shapes_saliency():
+    """Every saliency method on two example images (the figure of `--method all`)."""
+    from .heatmaps import panel_figure
+    from .images import load_image
+    from .predict import softmax
+    from .preprocess import preprocess
+    from .saliency import METHODS, run_method
+    from .weights import load_model
+    net = load_model("shapes")
+    for stem in ("star", "ring"):
+        pixels = load_image(os.path.join(EXAMPLES, f"{stem}.png"), net.input_shape[1])[None]
+        logits = net.forward(preprocess(pixels, net.meta["preprocessing"]))
+        target = int(logits[0].argmax())
+        maps = {m: run_method(m, net, pixels, [target], {"seed": 0})["saliency"][0] for m in METHODS}
+        label = f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} (python -m minicnn.saliency examples/{stem}.png --method all)"
+        path = os.path.join(FIGURES, f"shapes_saliency_{stem}.png")
+        panel_figure(path, pixels[0], maps, label)
+        print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def shapes_sanity():
+    """Adebayo et al.'s cascading randomization on the shapes model (examples/ring.png)."""
+    from .images import load_image
+    from .preprocess import preprocess
+    from .sanity import run_sanity
+    from .weights import load_model
+    net = load_model("shapes")
+    pixels = load_image(os.path.join(EXAMPLES, "ring.png"), net.input_shape[1])[None]
+    target = int(net.forward(preprocess(pixels, net.meta["preprocessing"]))[0].argmax())
+    result = run_sanity(net, pixels, target, {"seed": 0}, "shapes", FIGURES, quiet=True)
+    os.replace(result["outputs"]["png"], os.path.join(FIGURES, "shapes_sanity.png"))
+    os.replace(result["outputs"]["json"], os.path.join(FIGURES, "shapes_sanity.json"))
+    print("wrote docs/figures/shapes_sanity.png and .json")
+
+
 FIGURES_BY_NAME = {
     "examples": examples,
     "shapes_dataset": shapes_dataset,
@@ -173,6 +208,8 @@ FIGURES_BY_NAME = {
     "shapes_filters": shapes_filters,
     "shapes_top_activations": shapes_top_activations,
     "shapes_input_gradients": shapes_input_gradients,
+    "shapes_saliency": shapes_saliency,
+    "shapes_sanity": shapes_sanity,
 }
 
 
