@@ -259,13 +259,33 @@ def relu_backward(dout, cache, rule="plain"):
     ``rule="guided"`` is the guided-backprop rule (Springenberg et al. 2015, "Striving for
     Simplicity"): additionally zero the gradient where dout < 0, so only evidence *for* the
     target passes down. It is not the true gradient; saliency's ``guided`` method uses it.
+    ``rule="redirect"`` is feature visualization's remedy for dead ReLUs (``_relu_redirect``).
     """
     out = cache
     if rule == "plain":
         return dout * (out > 0)
     if rule == "guided":
         return dout * ((out > 0) & (dout > 0))
+    if rule == "redirect":
+        return _relu_redirect(dout, out)
     raise ValueError(f"unknown relu backward rule {rule!r}")
+
+
+def _relu_redirect(dout, out):
+    """Lucid's "redirected" ReLU gradient, for feature visualization only.
+
+    When every unit of this ReLU is off (out = 0) for an image, the true gradient is zero and
+    gradient ascent is stuck on a grey image. For such an image only, let the gradient through
+    wherever it would push the input *up* (dout > 0), so the units can come back to life; once
+    any unit is on, the true gradient is used again.
+    """
+    xp = get_xp(dout)
+    plain = dout * (out > 0)
+    dead = ~plain.reshape(len(plain), -1).any(axis=1)           # (N,): nothing got through
+    if not bool(dead.any()):
+        return plain
+    redirected = dout * ((out > 0) | (dout > 0))
+    return xp.where(dead.reshape((-1,) + (1,) * (dout.ndim - 1)), redirected, plain)
 
 
 # ----------------------------------------------------------------------------------------------
