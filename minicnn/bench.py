@@ -197,6 +197,49 @@ def bench_cpu(repeat, rounds):
     return med
 
 
+def bench_methods(device="cpu", samples=25, steps=50, vis_steps=5):
+    """Wall time of each saliency method and of a feature-visualization step on VGG19 (random
+    weights, one 224x224 image), next to one vanilla map (= forward + backward to the input).
+    SmoothGrad and integrated gradients run their samples in batches."""
+    from . import objectives
+    from .backend import synchronize, to_device
+    from .param import FourierParam
+    from .saliency import METHODS, run_method
+    from .transforms import standard_transforms
+    from .visualize import render
+    from .vgg19 import vgg19
+    net = vgg19(seed=0).to(device)
+    net.meta["preprocessing"] = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
+                                 "std": [0.229, 0.224, 0.225]}
+    pixels = to_device(np.random.default_rng(1).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32), device)
+    options = {"samples": samples, "steps": steps}
+    run_method("vanilla", net, pixels, [TARGET_CLASS], options)      # warm-up
+    times = {}
+    for method in METHODS:
+        synchronize(device)
+        t0 = time.perf_counter()
+        run_method(method, net, pixels, [TARGET_CLASS], options)
+        synchronize(device)
+        times[method] = time.perf_counter() - t0
+    render(net, VIS_LAYER, objectives.channel([VIS_CHANNEL]), FourierParam(), steps=1, size=224,
+           transforms=standard_transforms(224))                      # warm-up
+    synchronize(device)
+    t0 = time.perf_counter()
+    render(net, VIS_LAYER, objectives.channel([VIS_CHANNEL]), FourierParam(), steps=vis_steps, size=224,
+           transforms=standard_transforms(224))
+    synchronize(device)
+    times["vis step"] = (time.perf_counter() - t0) / vis_steps
+    base = times["vanilla"]
+    print(f"\nsaliency methods and feature visualization on VGG19, {device}, one 224x224 image")
+    print(f"{'':34s} {'seconds':>8s} {'x vanilla':>9s}")
+    labels = {"smoothgrad": f"smoothgrad ({samples} samples)", "integrated": f"integrated ({steps} steps)",
+              "vis step": f"visualization step ({VIS_LAYER}, Fourier + transforms)"}
+    for name, t in times.items():
+        print(f"{labels.get(name, name):34s} {t:8.3f} {t / base:9.2f}")
+    print(f"feature visualization: {1 / times['vis step']:.1f} steps per second")
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minicnn.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -204,6 +247,8 @@ def main(argv=None):
                         help="timed runs per job and round (default 3 on the CPU, 20 on the GPU)")
     parser.add_argument("--rounds", type=int, default=3, help="processes per framework, alternated (default 3)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the GPU results as JSON")
+    parser.add_argument("--methods", action="store_true",
+                        help="also time every saliency method and a feature-visualization step")
     parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -213,10 +258,15 @@ def main(argv=None):
         from .backend import DeviceError
         from .bench_cuda import bench_cuda
         try:
-            return bench_cuda(args.repeat or 20, json_out=args.json_out)
+            bench_cuda(args.repeat or 20, json_out=args.json_out)
         except DeviceError as e:
             sys.exit(f"error: {e}")
+        if args.methods:
+            bench_methods("cuda")
+        return
     bench_cpu(args.repeat or 3, args.rounds)
+    if args.methods:
+        bench_methods("cpu")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,70 @@ def shapes_sanity():
     print("wrote docs/figures/shapes_sanity.png and .json")
 
 
+def _top_channels(net, layer, k, seed=FIGURE_SEED + 3):
+    """The k channels of ``layer`` most active (mean over space) on generated images."""
+    from .shapes import make_dataset
+    from .visualize import channel_activations
+    images, _, _ = make_dataset(200, seed=seed)
+    return [int(c) for c in np.argsort(-channel_activations(net, layer, images).max(axis=0))[:k]]
+
+
+def shapes_featvis_steps():
+    """One channel, three ways: naive pixels, + transformation robustness, + Fourier param."""
+    from . import objectives
+    from .param import FourierParam, PixelParam
+    from .transforms import standard_transforms
+    from .visualize import channel_activations, render
+    from .weights import load_model
+    net = load_model("shapes")
+    layer = "conv3_1"
+    channels = _top_channels(net, layer, 3)
+    rows = [("naive: pixels, no transforms", PixelParam(), []),
+            ("+ jitter, scale, rotate", PixelParam(), standard_transforms(64)),
+            ("+ decorrelated Fourier space", FourierParam(), standard_transforms(64))]
+    plt = _plt()
+    fig, axes = plt.subplots(len(channels), len(rows), figsize=(2.2 * len(rows), 2.3 * len(channels)))
+    for j, (title, param, transforms) in enumerate(rows):
+        images, _, _ = render(net, layer, objectives.channel(channels), param, steps=256, size=64,
+                              n_images=len(channels), transforms=transforms, seed=0)
+        acts = channel_activations(net, layer, images)
+        for i, c in enumerate(channels):
+            ax = axes[i, j]
+            ax.imshow(images[i].transpose(1, 2, 0))
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xlabel(f"activation {acts[i, c]:.1f}", fontsize=7)
+            if i == 0:
+                ax.set_title(title, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{layer}:{c}", fontsize=8)
+    fig.suptitle("Shapes model: activation maximization, 256 Adam steps, 64x64", fontsize=9)
+    _save(fig, "shapes_featvis_steps.png")
+
+
+def shapes_featvis_layers():
+    """The most active channels of each block, visualized: edges -> curves -> shapes."""
+    from . import objectives
+    from .param import FourierParam
+    from .transforms import standard_transforms
+    from .visualize import grid_image, render
+    from .weights import load_model
+    net = load_model("shapes")
+    plt = _plt()
+    layers = ("conv1_2", "conv2_2", "conv3_1")
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4.4))
+    for ax, layer in zip(axes, layers):
+        channels = _top_channels(net, layer, 9)
+        images, _, _ = render(net, layer, objectives.channel(channels), FourierParam(), steps=256, size=48,
+                              n_images=len(channels), transforms=standard_transforms(48), seed=0)
+        ax.imshow(grid_image(images))
+        ax.set_xticks([]), ax.set_yticks([])
+        size = net.receptive_field(layer)[0]
+        ax.set_title(f"{layer} (receptive field {size}x{size} px)\nchannels {channels}", fontsize=8)
+    fig.suptitle("Shapes model: what the 9 most active channels of each block respond to "
+                 "(python -m minicnn.visualize LAYER --channels ...)", fontsize=9)
+    _save(fig, "shapes_featvis_layers.png")
+
+
 FIGURES_BY_NAME = {
     "examples": examples,
     "shapes_dataset": shapes_dataset,
@@ -210,6 +274,8 @@ FIGURES_BY_NAME = {
     "shapes_input_gradients": shapes_input_gradients,
     "shapes_saliency": shapes_saliency,
     "shapes_sanity": shapes_sanity,
+    "shapes_featvis_steps": shapes_featvis_steps,
+    "shapes_featvis_layers": shapes_featvis_layers,
 }
 
 

@@ -146,7 +146,7 @@ def upsample_bilinear(maps, H, W):
     N, h, w = maps.shape
 
     def axis(out_size, in_size):
-        pos = xp.clip((xp.arange(out_size, dtype=maps.dtype) + 0.5) * (in_size / out_size) - 0.5, 0, None)
+        pos = xp.maximum((xp.arange(out_size, dtype=maps.dtype) + 0.5) * (in_size / out_size) - 0.5, 0)
         lo = xp.minimum(pos.astype(xp.int64), in_size - 1)
         hi = xp.minimum(lo + 1, in_size - 1)
         return lo, hi, pos - lo

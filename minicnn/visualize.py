@@ -138,7 +138,9 @@ def _main(argv=None):
     parser.add_argument("--neuron", action="store_true", help="one unit (the centre) instead of a whole channel")
     parser.add_argument("--from", dest="source", metavar="IMG", help="DeepDream: start from this image")
     parser.add_argument("--steps", type=int, default=None, help="optimization steps (default 512)")
-    parser.add_argument("--size", type=int, default=None, help="image side in px (default: the model's input)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="image side in px (default: 128 for conv layers on VGG19, 64 on the shapes "
+                             "model; the model's input size after the flatten)")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05, Lucid's)")
     parser.add_argument("--param", choices=sorted(PARAMS), default="fourier")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
@@ -179,7 +181,9 @@ def _main(argv=None):
     steps = args.steps if args.steps is not None else 512
     if steps < 1 or args.lr <= 0:
         raise UsageError("--steps must be at least 1 and --lr positive")
-    size = args.size or net.input_shape[1]
+    # Lucent's default: 128 px for conv layers (a quarter of 224's cost); the model's own input
+    # size for layers after the flatten, which need exactly that
+    size = args.size or (net.input_shape[1] if linear else min(128, net.input_shape[1] * 2))
     if linear and size != net.input_shape[1]:
         raise UsageError(f"{layer} comes after the flatten: the image must be {net.input_shape[1]} px")
     if not 8 <= size <= 1024:

@@ -127,3 +127,24 @@ def test_training_step_matches_cpu():
     for name in grads:
         for a, b in zip(grads[name], ggrads[name]):
             assert rel_error(cp.asnumpy(b), a) < 1e-3, name
+
+
+def test_saliency_methods_and_render_match_cpu():
+    """Every saliency method and a few feature-visualization steps: GPU equals CPU."""
+    import cupy as cp
+    from minicnn import objectives
+    from minicnn import saliency as S
+    from minicnn.param import FourierParam
+    from minicnn.transforms import standard_transforms
+    from minicnn.visualize import render
+    from minicnn.weights import load_model
+    cpu, gpu = load_model("shapes"), load_model("shapes").to("cuda")
+    x = np.random.default_rng(6).uniform(0, 1, (2, 3, 32, 32)).astype(np.float32)
+    for method in S.METHODS:
+        a = S.run_method(method, cpu, x, [1, 4], {"samples": 4, "steps": 8})
+        b = S.run_method(method, gpu, cp.asarray(x), [1, 4], {"samples": 4, "steps": 8})
+        assert rel_error(cp.asnumpy(b["saliency"]), a["saliency"]) < 1e-3, method
+    kw = dict(steps=5, seed=2, size=48, n_images=2, transforms=standard_transforms(48))
+    img_cpu, h_cpu, _ = render(cpu, "conv2_2", objectives.channel([2, 5]), FourierParam(), **kw)
+    img_gpu, h_gpu, _ = render(gpu, "conv2_2", objectives.channel([2, 5]), FourierParam(), **kw)
+    assert rel_error(img_gpu, img_cpu) < 1e-3 and abs(h_gpu[-1] - h_cpu[-1]) < 1e-2 * (1 + abs(h_cpu[-1]))

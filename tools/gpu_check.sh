@@ -10,7 +10,7 @@ python -c "import cupy, numpy; print('cupy', cupy.__version__, 'numpy', numpy.__
 timeout 200 python -m pytest -q -x tests/test_cuda.py > "$OUT/test_cuda.txt" 2>&1
 echo "test_cuda rc=$?" >> "$OUT/gpu.txt"
 tail -3 "$OUT/test_cuda.txt"
-timeout 180 python -m minicnn.bench --device cuda --json-out "$OUT/bench_cuda.json" > "$OUT/bench_cuda.txt" 2>&1
+timeout 240 python -m minicnn.bench --device cuda --methods --json-out "$OUT/bench_cuda.json" > "$OUT/bench_cuda.txt" 2>&1
 echo "bench rc=$?" >> "$OUT/gpu.txt"
 cat "$OUT/bench_cuda.txt" | tail -40
 cat "$OUT/gpu.txt"
