@@ -213,7 +213,8 @@ def bench_methods(device="cpu", samples=25, steps=50, vis_steps=5):
                                  "std": [0.229, 0.224, 0.225]}
     pixels = to_device(np.random.default_rng(1).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32), device)
     options = {"samples": samples, "steps": steps}
-    run_method("vanilla", net, pixels, [TARGET_CLASS], options)      # warm-up
+    for method in METHODS:  # warm-up (on the GPU: CuPy compiles each new kernel on first use)
+        run_method(method, net, pixels, [TARGET_CLASS], {"samples": 2, "steps": 2})
     times = {}
     for method in METHODS:
         synchronize(device)
