@@ -282,3 +282,29 @@ def test_cli_download_from_mirror_converts_into_cache(server, tmp_path):
     unwritable = subprocess.run(cmd, capture_output=True, text=True,
                                 env=dict(env, MINICNN_HOME=str(tmp_path / "plainfile" / "sub")))
     assert unwritable.returncode == 2 and "MINICNN_HOME" in unwritable.stderr
+
+
+def test_files_written_by_torch_itself(tmp_path):
+    """Real torch.save output, zip and legacy formats (skipped where torch is not installed):
+    converted by the CLI, the network gives torch's own outputs."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2, 2),
+                                   torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2, 2))
+    classifier = torch.nn.Sequential(torch.nn.Linear(256, 32), torch.nn.ReLU(), torch.nn.Dropout(),
+                                     torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Dropout(),
+                                     torch.nn.Linear(32, 10))
+    model = torch.nn.Module()
+    model.features, model.classifier = features, classifier
+    model.eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        ref = classifier(torch.flatten(features(x), 1)).numpy()
+    for name, zip_format in (("zip.pth", True), ("legacy.pth", False)):
+        src, dst = tmp_path / name, tmp_path / (name + ".h5")
+        torch.save(model.state_dict(), src, _use_new_zipfile_serialization=zip_format)
+        done = subprocess.run([sys.executable, "-m", "minicnn.weights", "convert", str(src), "-o", str(dst)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert rel_error(load_network(str(dst)).forward(x.numpy()), ref) < 1e-6
