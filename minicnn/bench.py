@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from .backend import get_xp, to_numpy
+
 JOBS = ("forward", "saliency", "vis_step")
 TARGET_CLASS = 3     # the logit whose input gradient is taken
 VIS_LAYER, VIS_CHANNEL = "conv3_3", 5
@@ -43,27 +45,30 @@ def _input(seed=1):
 
 
 def minicnn_jobs(net, x):
-    """The three jobs as functions of no argument, each returning its output (numpy)."""
+    """The three jobs as functions of no argument, each returning its output (on x's device)."""
+    xp = get_xp(x)
+
     def forward():
         return net.forward(x)
 
     def saliency():
         logits = net.forward(x)
-        dlogits = np.zeros_like(logits)
+        dlogits = xp.zeros_like(logits)
         dlogits[0, TARGET_CLASS] = 1.0
         return net.backward(dlogits)
 
     def vis_step():
         act = net.forward(x, until=VIS_LAYER)
-        dact = np.zeros_like(act)
+        dact = xp.zeros_like(act)
         dact[0, VIS_CHANNEL] = 1.0 / (act.shape[2] * act.shape[3])  # d mean / d act
         return net.backward(dact)
 
     return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
 
 
-def torch_jobs(net, x):
-    """The same jobs in PyTorch, on the very same weight arrays (shared, not copied)."""
+def torch_jobs(net, x, device="cpu"):
+    """The same jobs in PyTorch (outputs are torch tensors), on the very same weights (shared
+    with minicnn's arrays on the CPU, copied once to the GPU for device="cuda")."""
     import torch
     modules, vis_end = [], None
     for layer in net.layers:
@@ -83,24 +88,31 @@ def torch_jobs(net, x):
         modules.append(m)
         if layer.name == VIS_LAYER:
             vis_end = len(modules)
-    model = torch.nn.Sequential(*modules).eval()
-    xt = torch.from_numpy(x)
+    model = torch.nn.Sequential(*modules).to(device).eval()
+    xt = torch.from_numpy(x).to(device)
 
     def forward():
         with torch.no_grad():
-            return model(xt).numpy()
+            return model(xt)
 
     def saliency():
         xi = xt.clone().requires_grad_(True)
         model(xi)[0, TARGET_CLASS].backward()
-        return xi.grad.numpy()
+        return xi.grad
 
     def vis_step():
         xi = xt.clone().requires_grad_(True)
         model[:vis_end](xi)[0, VIS_CHANNEL].mean().backward()
-        return xi.grad.numpy()
+        return xi.grad
 
     return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
+
+
+def as_numpy(value):
+    """numpy from a numpy, cupy or torch array."""
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return to_numpy(value)
 
 
 def _rss_mb(field):
@@ -127,7 +139,7 @@ def _worker(framework, repeat, out_npz):
     jobs = minicnn_jobs(net, x) if framework == "minicnn" else torch_jobs(net, x)
     base = _rss_mb("VmRSS")
     _reset_peak()
-    outputs = {name: np.asarray(job()) for name, job in jobs.items()}  # warm-up; kept for checks
+    outputs = {name: as_numpy(job()) for name, job in jobs.items()}  # warm-up; kept for checks
     extra = _rss_mb("VmHWM") - base
     np.savez(out_npz, **outputs)
     times = {name: [] for name in JOBS}

@@ -109,82 +109,24 @@ def bench_layers(repeat, torch):
 def bench_network(repeat, torch):
     import cupy as cp
     from . import cuda
-    from .bench import TARGET_CLASS, VIS_CHANNEL, VIS_LAYER, torch_jobs
+    from .bench import as_numpy, minicnn_jobs, torch_jobs
     from .vgg19 import vgg19
     cpu_net = vgg19(seed=0)
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    net = vgg19(seed=0).to("cuda")
-    gx = cp.asarray(x)
-
-    def forward():
-        return net.forward(gx)
-
-    def saliency():
-        logits = net.forward(gx)
-        d = cp.zeros_like(logits)
-        d[0, TARGET_CLASS] = 1
-        return net.backward(d)
-
-    def vis_step():
-        act = net.forward(gx, until=VIS_LAYER)
-        d = cp.zeros_like(act)
-        d[0, VIS_CHANNEL] = 1.0 / (act.shape[2] * act.shape[3])
-        return net.backward(d)
-
+    jobs = minicnn_jobs(vgg19(seed=0).to("cuda"), cp.asarray(x))
     results = {}
     for version in (1, 2, 3, 4):
         cuda.CONV_VERSION = version
-        results[f"minicnn v{version}"] = {"forward": _gpu_time(forward, repeat)}
+        results[f"minicnn v{version}"] = {"forward": _gpu_time(jobs["forward"], repeat)}
     cuda.CONV_VERSION = 4
-    results["minicnn v4"].update(saliency=_gpu_time(saliency, repeat), vis_step=_gpu_time(vis_step, repeat))
+    results["minicnn v4"].update(saliency=_gpu_time(jobs["saliency"], repeat),
+                                 vis_step=_gpu_time(jobs["vis_step"], repeat))
     if torch is not None:
-        tjobs = _torch_cuda_jobs(torch, cpu_net, x)
+        tjobs = torch_jobs(cpu_net, x, device="cuda")
         results["cuDNN"] = {k: _gpu_time(fn, repeat, sync_torch=True) for k, fn in tjobs.items()}
         # the answers must agree before the times mean anything
-        ours = {"forward": cp.asnumpy(forward()), "saliency": cp.asnumpy(saliency()), "vis_step": cp.asnumpy(vis_step())}
-        theirs = {k: fn().detach().cpu().numpy() for k, fn in tjobs.items()}
-        results["agreement"] = {k: _rel(ours[k], theirs[k]) for k in ours}
+        results["agreement"] = {k: _rel(as_numpy(jobs[k]()), as_numpy(tjobs[k]())) for k in jobs}
     return results
-
-
-def _torch_cuda_jobs(torch, net, x):
-    from .bench import TARGET_CLASS, VIS_CHANNEL, VIS_LAYER
-    modules, vis_end = [], None
-    for layer in net.layers:
-        if layer.kind == "conv":
-            m = torch.nn.Conv2d(layer.w.shape[1], layer.w.shape[0], 3, padding=1)
-        elif layer.kind == "linear":
-            m = torch.nn.Linear(layer.w.shape[1], layer.w.shape[0])
-        elif layer.kind == "relu":
-            m = torch.nn.ReLU()
-        elif layer.kind == "pool":
-            m = torch.nn.MaxPool2d(2, 2)
-        else:
-            m = torch.nn.Flatten()
-        if layer.w is not None:
-            m.weight = torch.nn.Parameter(torch.from_numpy(layer.w), requires_grad=False)
-            m.bias = torch.nn.Parameter(torch.from_numpy(layer.b), requires_grad=False)
-        modules.append(m)
-        if layer.name == VIS_LAYER:
-            vis_end = len(modules)
-    model = torch.nn.Sequential(*modules).cuda().eval()
-    tx = torch.from_numpy(x).cuda()
-
-    def forward():
-        with torch.no_grad():
-            return model(tx)
-
-    def saliency():
-        xi = tx.clone().requires_grad_(True)
-        model(xi)[0, TARGET_CLASS].backward()
-        return xi.grad
-
-    def vis_step():
-        xi = tx.clone().requires_grad_(True)
-        model[:vis_end](xi)[0, VIS_CHANNEL].mean().backward()
-        return xi.grad
-
-    return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
 
 
 def bench_cuda(repeat=20, json_out=None):
