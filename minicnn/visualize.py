@@ -142,7 +142,8 @@ def _main(argv=None):
                         help="image side in px (default: 128 for conv layers on VGG19, 64 on the shapes "
                              "model; the model's input size after the flatten)")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05, Lucid's)")
-    parser.add_argument("--param", choices=sorted(PARAMS), default="fourier")
+    parser.add_argument("--param", choices=sorted(PARAMS), default=None,
+                        help="fourier (default; Lucid's decorrelated space) or pixel (the default with --from)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
                         help="adam (default) or plain gradient ascent")
     parser.add_argument("--no-transforms", action="store_true", help="no jitter/scale/rotate (naive)")
@@ -198,14 +199,12 @@ def _main(argv=None):
         print(f"visualizing {note}, {kind} layer, channels {channels if channels != [None] else 'all (DeepDream)'}",
               file=sys.stderr)
 
-    param = PARAMS[args.param]()
+    param = PARAMS[args.param or ("pixel" if args.source else "fourier")]()
     init = None
     if args.source:
-        img = load_image(args.source, size)[None]
-        if args.param == "pixel":
-            init = img
-        else:
-            raise UsageError("DeepDream (--from) needs --param pixel")
+        if param.name != "pixel":
+            raise UsageError("DeepDream (--from) changes a real image's pixels: use --param pixel")
+        init = load_image(args.source, size)[None]
         objective = objectives.deepdream()
     elif args.neuron:
         objective = objectives.neuron(channels)

@@ -176,7 +176,10 @@ def test_cli(tmp_path):
     from PIL import Image
     assert Image.open(out).size == (2 * 32 + 2, 2 * 32 + 2)        # a 2x2 grid with 2-px gaps
     assert Image.open(tmp_path / "g.gif").n_frames >= 2
-    from test_cli import assert_one_line_error
+    from test_cli import EXAMPLES, assert_one_line_error
+    dream = tmp_path / "dream.png"
+    done = run("relu2_2", "--from", EXAMPLES[0], "--steps", "3", "--out", str(dream), "--quiet")
+    assert done.returncode == 0 and Image.open(dream).size == (64, 64), done.stderr
     assert_one_line_error(run("conv9_9:1", "--out", str(tmp_path / "x.png")), "unknown layer")
     assert_one_line_error(run("conv2_2:99", "--out", str(tmp_path / "x.png")), "channels 0..31")
     assert_one_line_error(run("conv2_2", "--out", str(tmp_path / "x.png")), "which channel")
