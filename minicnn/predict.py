@@ -38,6 +38,13 @@ def top_k(net, logits, k):
     return [(int(c), net.class_names[c], float(p[c])) for c in order]
 
 
+def print_top(image, top):
+    """The image's name, then one line per class: probability, name (index)."""
+    print(image)
+    for t in top:
+        print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
+
+
 @main_wrapper
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minicnn.predict", description=__doc__.split("\n")[0])
@@ -57,9 +64,7 @@ def main(argv=None):
         print(json.dumps(results, indent=1))
         return
     for r in results:
-        print(r["image"])
-        for t in r["top"]:
-            print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
+        print_top(r["image"], r["top"])
 
 
 if __name__ == "__main__":

@@ -84,8 +84,7 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
             total += grad.sum(axis=0)
         attributions.append(total / len(eps))
     attribution = xp.stack(attributions)
-    logits = net.forward(preprocess(pixels, net.meta["preprocessing"]))
-    return {"logits": logits, "attribution": attribution, "saliency": _saliency(attribution)}
+    return {"attribution": attribution, "saliency": _saliency(attribution)}
 
 
 def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
@@ -114,9 +113,7 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
         checks.append({"sum_of_attributions": float(attribution.sum()),
                        "score_difference": float(ends[0] - ends[1])})
     attribution = xp.stack(attributions)
-    logits = net.forward(preprocess(pixels, net.meta["preprocessing"]))
-    return {"logits": logits, "attribution": attribution, "saliency": _saliency(attribution),
-            "completeness": checks}
+    return {"attribution": attribution, "saliency": _saliency(attribution), "completeness": checks}
 
 
 def guided(net, pixels, targets):
@@ -243,7 +240,7 @@ def _save_npz(path, **arrays):
 def _main(argv=None):
     from .heatmaps import method_figure, panel_figure
     from .images import load_image
-    from .predict import softmax, top_k
+    from .predict import print_top, softmax, top_k
     from .weights import require_classifier
     parser = argparse.ArgumentParser(prog="python -m minicnn.saliency", description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMG")
@@ -355,9 +352,7 @@ def _main(argv=None):
         print(json.dumps(report, indent=1))
         return
     for entry in report:
-        print(entry["image"])
-        for t in entry["top5"]:
-            print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
+        print_top(entry["image"], entry["top5"])
         print(f"  explained: {entry['target_name']} ({entry['target']})")
         if "completeness" in entry:
             c = entry["completeness"]
