@@ -242,7 +242,8 @@ def shapes_featvis_steps():
 
 
 def shapes_featvis_layers():
-    """The most active channels of each block, visualized: edges -> curves -> shapes."""
+    """The most active channels of each block, visualized through their centre unit (a neuron
+    objective: the pattern needs to appear once, as in the real patches of chapter 5)."""
     from . import objectives
     from .param import FourierParam
     from .transforms import standard_transforms
@@ -254,14 +255,14 @@ def shapes_featvis_layers():
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4.4))
     for ax, layer in zip(axes, layers):
         channels = _top_channels(net, layer, 9)
-        images, _, _ = render(net, layer, objectives.channel(channels), FourierParam(), steps=256, size=48,
+        images, _, _ = render(net, layer, objectives.neuron(channels), FourierParam(), steps=256, size=48,
                               n_images=len(channels), transforms=standard_transforms(48), seed=0)
         ax.imshow(grid_image(images))
         ax.set_xticks([]), ax.set_yticks([])
         size = net.receptive_field(layer)[0]
         ax.set_title(f"{layer} (receptive field {size}x{size} px)\nchannels {channels}", fontsize=8)
-    fig.suptitle("Shapes model: what the 9 most active channels of each block respond to "
-                 "(python -m minicnn.visualize LAYER --channels ...)", fontsize=9)
+    fig.suptitle("Shapes model: what the centre unit of the 9 most active channels of each block "
+                 "responds to (python -m minicnn.visualize LAYER --neuron --channels ...)", fontsize=9)
     _save(fig, "shapes_featvis_layers.png")
 
 
