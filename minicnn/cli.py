@@ -32,7 +32,7 @@ def load_model_from_args(args):
     from .backend import check_device
     from .weights import load_model
     check_device(args.device)
-    return load_model(args.model, args.weights).to(args.device)
+    return load_model(args.model, args.weights, quiet=args.quiet).to(args.device)
 
 
 def main_wrapper(main):

@@ -183,7 +183,7 @@ def shipped_path(name):
                        "reinstall minicnn")
 
 
-def load_model(model="shapes", weights=None):
+def load_model(model="shapes", weights=None, quiet=False):
     """The network for a ``--model`` / ``--weights`` pair of command-line options.
 
     ``weights`` (a path to a minicnn weight file) wins over ``model``. ``model`` is "shapes"
@@ -194,7 +194,7 @@ def load_model(model="shapes", weights=None):
     if model == "shapes":
         return load_network(shipped_path("shapes.h5"))
     if model == "vgg19":
-        return load_vgg19()
+        return load_vgg19(quiet=quiet)
     raise WeightsError(f"unknown model {model!r}: use 'shapes', 'vgg19' or --weights FILE")
 
 
@@ -252,7 +252,7 @@ def _writable_dir(folder):
                            "set MINICNN_HOME to a writable folder")
 
 
-def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=60):
+def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=60, convert_to=None):
     """Fetch ``url`` into ``dest`` via a temp file: checked (size, checksum), then renamed.
 
     A failure at any point (network, short read, checksum mismatch) deletes the temp file, so
@@ -270,8 +270,9 @@ def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=6
                 response = urllib.request.urlopen(url, timeout=timeout)
             except (urllib.error.URLError, OSError) as e:
                 reason = getattr(e, "reason", e)
+                target = f" -o {convert_to}" if convert_to else ""
                 raise WeightsError(f"cannot download {url} ({reason}); download it by hand and "
-                                   f"run: python -m minicnn.weights convert FILE") from None
+                                   f"run: python -m minicnn.weights convert FILE{target}") from None
             with response:
                 announced = int(response.headers.get("Content-Length") or 0) or None
                 total = size or announced
@@ -323,7 +324,7 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
               f"from {url} into {folder}", file=sys.stderr)
     _writable_dir(folder)
     raw = os.path.join(folder, os.path.basename(url.split("?")[0]) or "download")
-    download(url, raw, size=size, md5=md5, sha256=sha256, quiet=quiet)
+    download(url, raw, size=size, md5=md5, sha256=sha256, quiet=quiet, convert_to=final)
     try:
         if not quiet:
             print("converting to minicnn's format ...", file=sys.stderr)

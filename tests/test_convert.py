@@ -308,3 +308,15 @@ def test_files_written_by_torch_itself(tmp_path):
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert rel_error(load_network(str(dst)).forward(x.numpy()), ref) < 1e-6
+
+
+def test_model_vgg19_offline_says_what_to_do(tmp_path, monkeypatch):
+    """--model vgg19 with no cached file and no network: one error naming the file to fetch and
+    the exact convert command that puts it where minicnn looks."""
+    from minicnn import weights
+    monkeypatch.setenv("MINICNN_HOME", str(tmp_path))
+    monkeypatch.setitem(weights.SOURCES, ("keras", False),
+                        dict(url="http://127.0.0.1:9/vgg19_weights.h5", size=10, md5="0" * 32))
+    with pytest.raises(WeightsError, match=f"convert FILE -o {tmp_path}/vgg19-keras.h5"):
+        weights.load_model("vgg19", quiet=True)
+    assert os.listdir(tmp_path) == []
