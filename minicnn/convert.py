@@ -101,6 +101,9 @@ def read_keras(path):
                 for wn in weight_names:
                     if wn not in group:
                         raise ConvertError(f"{path}: dataset '{name}/{wn}' is missing")
+                    if group[wn].dtype.kind != "f":
+                        raise ConvertError(f"{path}: dataset '{name}/{wn}' has dtype {group[wn].dtype}, "
+                                           "expected floating point weights")
                     arrays.append(np.asarray(group[wn], dtype=np.float32))
                 if arrays:
                     layers.append((name, arrays))
@@ -365,7 +368,9 @@ def convert_torch(path, fmt):
             if key.endswith(("running_mean", "running_var", "num_batches_tracked")):
                 raise ConvertError(f"{path}: batch-norm weights ({key}); only plain VGG is supported")
             raise ConvertError(f"{path}: unexpected tensor '{key}'; not a torchvision VGG state dict")
-        params.setdefault((m.group(1), int(m.group(2))), {})[m.group(3)] = array
+        if array.dtype.kind != "f":
+            raise ConvertError(f"{path}: tensor '{key}' has dtype {array.dtype}, expected floating point weights")
+        params.setdefault((m.group(1), int(m.group(2))), {})[m.group(3)] = array.astype(np.float32, copy=False)
     for (part, idx), p in params.items():
         if set(p) != {"weight", "bias"}:
             raise ConvertError(f"{path}: {part}.{idx} lacks its {'bias' if 'weight' in p else 'weight'}")

@@ -124,6 +124,11 @@ def _hostile_files(tmp_path):
         del f["block2_conv1"]["block2_conv1_W_1:0"]
         f["block2_conv1"].create_dataset("block2_conv1_W_1:0", data=np.zeros((3, 3, 5, 6), "f4"))
     files["wrongshape.h5"] = "does not follow"
+    write_keras(net, str(tmp_path / "intdtype.h5"))
+    with h5py.File(tmp_path / "intdtype.h5", "a") as f:
+        del f["fc1"]["fc1_b_1:0"]
+        f["fc1"].create_dataset("fc1_b_1:0", data=np.zeros(12, "i4"))
+    files["intdtype.h5"] = "has dtype int32"
     (tmp_path / "notes.txt").write_text("hello\n")
     files["notes.txt"] = "not a Keras .h5 or PyTorch .pth"
     write_malicious_legacy(str(tmp_path / "evil.pth"), str(tmp_path / "PWNED"))
