@@ -9,6 +9,7 @@ output, compute the grid in named variables, pass every scalar as a 32-bit int.
 4 implicit GEMM with cheaper loads, the default); ``WEIGHT_VERSION`` the weight-gradient kernel
 (1 naive, 3 implicit GEMM).
 """
+import functools
 import os
 
 import numpy as np
@@ -59,6 +60,7 @@ def _i32(*values):
     return tuple(np.int32(v) for v in values)
 
 
+@functools.lru_cache(maxsize=None)
 def _sm_count():
     cp = _cp()
     return cp.cuda.Device().attributes["MultiProcessorCount"]
@@ -95,20 +97,29 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
         grid = ((W_out + tile - 1) // tile, (H_out + tile - 1) // tile, N * ((F + fb - 1) // fb))
         _kernel("conv2d_forward_v2")(grid, (tile, tile), (x, w, b, out) + dims, shared_mem=smem)
     elif version in (3, 4):
-        K, P = C * KH * KW, N * H_out * W_out
-        tiles = ((P + 127) // 128) * ((F + 63) // 64)               # 64 x 128 output tiles
-        # split the reduction when the tiles alone cannot fill the GPU (two blocks per SM)
-        splits = max(1, min((2 * _sm_count()) // tiles, K // 256))
-        k_per_split = (((K + splits - 1) // splits) + 7) // 8 * 8   # a multiple of V3_BK
-        splits = (K + k_per_split - 1) // k_per_split
-        out = (cp.zeros if splits > 1 else cp.empty)((N, F, H_out, W_out), dtype=cp.float32)
-        grid = ((P + 127) // 128, (F + 63) // 64, splits)
         # v4 reads the weights as (F, KH, KW, C): reduction order (p, q, c)
         w_kernel = cp.ascontiguousarray(w.transpose(0, 2, 3, 1)) if version == 4 else w
-        _kernel(f"conv2d_forward_v{version}")(grid, (256,), (x, w_kernel, b, out) + dims + _i32(k_per_split))
+        out = _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out)
     else:
         raise ValueError(f"unknown conv kernel version {version}")
     return out, (x, w, stride, pad)
+
+
+def _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out):
+    """Launch v3 (w_kernel OIHW) or v4 (w_kernel OHWI) on x; returns out (N, F, H_out, W_out)."""
+    cp = _cp()
+    N, C, H, W = x.shape
+    K, P = C * KH * KW, N * H_out * W_out
+    tiles = ((P + 127) // 128) * ((F + 63) // 64)                   # 64 x 128 output tiles
+    # split the reduction when the tiles alone cannot fill the GPU (two blocks per SM)
+    splits = max(1, min((2 * _sm_count()) // tiles, K // 256))
+    k_per_split = (((K + splits - 1) // splits) + 7) // 8 * 8       # a multiple of V3_BK
+    splits = (K + k_per_split - 1) // k_per_split
+    out = (cp.zeros if splits > 1 else cp.empty)((N, F, H_out, W_out), dtype=cp.float32)
+    grid = ((P + 127) // 128, (F + 63) // 64, splits)
+    dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out, k_per_split)
+    _kernel(f"conv2d_forward_v{version}")(grid, (256,), (x, w_kernel, b, out) + dims)
+    return out
 
 
 def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=None):
@@ -124,8 +135,13 @@ def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
     if stride == 1 and KH == KW and pad < KH and C >= 16:
         # dx = dout convolved with the flipped, transposed kernel (see layers.py)
-        w_flip = cp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        dx, _ = conv2d_forward(dout, w_flip, cp.zeros(C, dtype=cp.float32), 1, KH - 1 - pad, version)
+        zero_bias = cp.zeros(C, dtype=cp.float32)
+        if (version or CONV_VERSION) == 4:  # straight to v4's (C, KH, KW, F) layout: one copy
+            w_flip = cp.ascontiguousarray(w.transpose(1, 2, 3, 0)[:, ::-1, ::-1, :])
+            dx = _implicit_gemm(4, dout, w_flip, zero_bias, C, KH, KW, 1, KH - 1 - pad, H, W)
+        else:
+            w_flip = cp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            dx, _ = conv2d_forward(dout, w_flip, zero_bias, 1, KH - 1 - pad, version)
     else:  # strided, or few input channels (conv1_1: a 3-row GEMM would waste its tiles)
         dx = cp.empty_like(x)
         blocks = (x.size + THREADS - 1) // THREADS                   # one thread per input
