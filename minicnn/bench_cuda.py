@@ -9,7 +9,7 @@ timing of a wrong answer); then, batch 1, 224x224, float32:
   (forward to conv3_3 + backward), minicnn vs torch + cuDNN.
 
 cuDNN runs through torch with TF32 off (true float32) and ``cudnn.benchmark`` on (it picks its
-fastest algorithm per shape). GPU times come from CUDA events around ``repeat`` runs after a
+fastest algorithm per shape). GPU times are medians over ``repeat`` runs, each between two CUDA events, after a
 warm-up; whole-network rows include Python's kernel-launch overhead, on both sides.
 """
 import json
@@ -27,24 +27,28 @@ COUNT = {"conv1_1": 1, "conv1_2": 1, "conv2_1": 1, "conv2_2": 1, "conv3_1": 1, "
 
 
 def _gpu_time(fn, repeat, sync_torch=False):
-    """Mean milliseconds per call, from CUDA events, after 3 warm-up calls."""
+    """Median milliseconds per call, each call timed by its own pair of CUDA events (after 3
+    warm-up calls): a median ignores the occasional stall (allocator growth, a busy host) that
+    would inflate a mean."""
     import cupy as cp
     for _ in range(3):
         fn()
-    if sync_torch:
-        import torch
-        torch.cuda.synchronize()
-    cp.cuda.Device().synchronize()
-    start, end = cp.cuda.Event(), cp.cuda.Event()
-    start.record()
+    times = []
     for _ in range(repeat):
+        if sync_torch:
+            import torch
+            torch.cuda.synchronize()
+        cp.cuda.Device().synchronize()
+        start, end = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
         fn()
-    if sync_torch:
-        import torch
-        torch.cuda.synchronize()
-    end.record()
-    end.synchronize()
-    return cp.cuda.get_elapsed_time(start, end) / repeat
+        if sync_torch:
+            import torch
+            torch.cuda.synchronize()
+        end.record()
+        end.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, end))
+    return float(np.median(times))
 
 
 def _rel(a, b):
@@ -149,7 +153,7 @@ def bench_cuda(repeat=20, json_out=None):
     print("validating every kernel version against NumPy:")
     errors = validate()
     rows = bench_layers(repeat, torch)
-    print(f"\nper layer, batch 1, forward ms (TFLOP/s); mean of {repeat} runs after warm-up")
+    print(f"\nper layer, batch 1, forward ms (TFLOP/s); median of {repeat} runs after warm-up")
     head = f"{'layer':8s} {'GFLOP':>6s} {'v1':>14s} {'v2':>14s} {'v3':>14s} {'v4':>14s}"
     head += f" {'cuDNN':>14s}" if torch else ""
     head += f" | {'bwd-data v4':>12s}" + (f" {'cuDNN bwd':>10s}" if torch else "")
@@ -165,7 +169,7 @@ def bench_cuda(repeat=20, json_out=None):
         total = sum(r[key] * r["count"] for r in rows)
         print(f"  sum over VGG19's 16 convolutions, {key}: {total:.2f} ms")
     net = bench_network(repeat, torch)
-    print(f"\nwhole VGG19, batch 1, ms (mean of {repeat})")
+    print(f"\nwhole VGG19, batch 1, ms (median of {repeat})")
     print(f"{'':14s} {'forward':>8s} {'saliency':>9s} {'vis_step':>9s}")
     for name, r in net.items():
         if name == "agreement":
