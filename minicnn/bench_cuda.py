@@ -9,8 +9,9 @@ timing of a wrong answer); then, batch 1, 224x224, float32:
   (forward to conv3_3 + backward), minicnn vs torch + cuDNN.
 
 cuDNN runs through torch with TF32 off (true float32) and ``cudnn.benchmark`` on (it picks its
-fastest algorithm per shape). GPU times are medians over ``repeat`` runs, each between two CUDA events, after a
-warm-up; whole-network rows include Python's kernel-launch overhead, on both sides.
+fastest algorithm per shape). GPU times: ``repeat`` runs after a warm-up, in 5 groups of back-to-back calls between CUDA
+events, median over the groups; whole-network rows include Python's kernel-launch overhead, on
+both sides.
 """
 import json
 import os
@@ -26,28 +27,31 @@ COUNT = {"conv1_1": 1, "conv1_2": 1, "conv2_1": 1, "conv2_2": 1, "conv3_1": 1, "
          "conv4_1": 1, "conv4_2": 3, "conv5_1": 4}   # how many VGG19 layers share each shape
 
 
-def _gpu_time(fn, repeat, sync_torch=False):
-    """Median milliseconds per call, each call timed by its own pair of CUDA events (after 3
-    warm-up calls): a median ignores the occasional stall (allocator growth, a busy host) that
-    would inflate a mean."""
+def _gpu_time(fn, repeat, sync_torch=False, groups=5):
+    """Milliseconds per call: ``repeat`` calls after 3 warm-ups, in ``groups`` groups, each group
+    timed between two CUDA events with the calls queued back to back (as in real use); the
+    median over groups ignores the occasional stall (allocator growth, a busy host) that would
+    move a plain mean."""
     import cupy as cp
     for _ in range(3):
         fn()
+    per_group = max(1, repeat // groups)
     times = []
-    for _ in range(repeat):
+    for _ in range(groups):
         if sync_torch:
             import torch
             torch.cuda.synchronize()
         cp.cuda.Device().synchronize()
         start, end = cp.cuda.Event(), cp.cuda.Event()
         start.record()
-        fn()
+        for _ in range(per_group):
+            fn()
         if sync_torch:
             import torch
             torch.cuda.synchronize()
         end.record()
         end.synchronize()
-        times.append(cp.cuda.get_elapsed_time(start, end))
+        times.append(cp.cuda.get_elapsed_time(start, end) / per_group)
     return float(np.median(times))
 
 
@@ -153,7 +157,7 @@ def bench_cuda(repeat=20, json_out=None):
     print("validating every kernel version against NumPy:")
     errors = validate()
     rows = bench_layers(repeat, torch)
-    print(f"\nper layer, batch 1, forward ms (TFLOP/s); median of {repeat} runs after warm-up")
+    print(f"\nper layer, batch 1, forward ms (TFLOP/s); {repeat} runs after warm-up, median of 5 groups")
     head = f"{'layer':8s} {'GFLOP':>6s} {'v1':>14s} {'v2':>14s} {'v3':>14s} {'v4':>14s}"
     head += f" {'cuDNN':>14s}" if torch else ""
     head += f" | {'bwd-data v4':>12s}" + (f" {'cuDNN bwd':>10s}" if torch else "")
@@ -169,7 +173,7 @@ def bench_cuda(repeat=20, json_out=None):
         total = sum(r[key] * r["count"] for r in rows)
         print(f"  sum over VGG19's 16 convolutions, {key}: {total:.2f} ms")
     net = bench_network(repeat, torch)
-    print(f"\nwhole VGG19, batch 1, ms (median of {repeat})")
+    print(f"\nwhole VGG19, batch 1, ms ({repeat} runs, median of 5 groups)")
     print(f"{'':14s} {'forward':>8s} {'saliency':>9s} {'vis_step':>9s}")
     for name, r in net.items():
         if name == "agreement":
