@@ -34,11 +34,6 @@ def get_xp(x):
     return np
 
 
-def xp_for(device):
-    """The array module for a device name: 'cpu' -> numpy, 'cuda' -> cupy (checked)."""
-    check_device(device)
-    return _cupy if device == "cuda" else np
-
 
 def check_device(device):
     """Raise DeviceError with a one-line explanation if ``device`` cannot be used here."""
@@ -67,10 +62,6 @@ def to_numpy(x):
         return _cupy.asnumpy(x)
     return np.asarray(x)
 
-
-def device_of(x):
-    """'cuda' for a cupy array, 'cpu' otherwise."""
-    return "cuda" if get_xp(x) is not np else "cpu"
 
 
 def synchronize(device):

@@ -13,17 +13,12 @@ import sys
 
 import numpy as np
 
+from .heatmaps import _plt
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = os.path.join(ROOT, "docs", "figures")
 EXAMPLES = os.path.join(ROOT, "examples")
 FIGURE_SEED = 2024   # the images shown in figures (never used for training)
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _save(fig, name):

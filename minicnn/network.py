@@ -10,7 +10,7 @@
 gradients only when a ``grads`` dict is passed: saliency maps and feature visualization need
 just ``dx``, and skipping ``dw`` halves the cost of a convolution's backward pass.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import layers as L
 from .backend import get_xp, to_device
@@ -29,7 +29,6 @@ class Layer:
     stride: int = 1           # conv and pool
     pad: int = 0              # conv
     kernel: int = 2           # pool
-    meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in KINDS:
