@@ -261,6 +261,84 @@ def shapes_featvis_layers():
     _save(fig, "shapes_featvis_layers.png")
 
 
+def _curve_counts(net, layers, null_copies, control_seed=1000):
+    """Per layer: curve detectors in ``net`` and in one more randomly initialised copy of it
+    (scored against the same kind of null), for the figure and the JSON."""
+    from .curves import analyze, random_copy, summary
+    rows, probes = [], {}
+    for layer in layers:
+        ranked, probe = analyze(net, layer, null_copies=null_copies)
+        control, _ = analyze(random_copy(net, control_seed), layer, null_copies=null_copies)
+        probes[layer] = (ranked, probe)
+        result = summary(ranked, probe)
+        labels = {k: sum(s["label"] == k for s in ranked) for k in ("curve", "line", "edge", "other")}
+        rows.append({"layer": probe["layer"], "channels": len(ranked), "labels": labels,
+                     "curve_detectors": result["curve_detectors"], "null_99": probe["null_99"],
+                     "random_copy_curve_detectors": [s["channel"] for s in control if s["curve_detector"]],
+                     "top": [{k: s[k] for k in ("channel", "score", "curvature", "control", "direction", "tuning",
+                                                 "preferred_orientation", "preferred_radius", "polarity")}
+                             for s in ranked[:8]]})
+    return rows, probes
+
+
+def _curve_bars(rows, title, name):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 2.8))
+    x = np.arange(len(rows))
+    trained = [100 * len(r["curve_detectors"]) / r["channels"] for r in rows]
+    random = [100 * len(r["random_copy_curve_detectors"]) / r["channels"] for r in rows]
+    ax.bar(x - 0.2, trained, 0.4, label="trained")
+    ax.bar(x + 0.2, random, 0.4, label="same network, random weights")
+    ax.set_xticks(x, [r["layer"] for r in rows], fontsize=8)
+    ax.set_ylabel("% of channels that are\ncurve detectors", fontsize=8)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    _save(fig, name)
+
+
+def shapes_curves():
+    """Curve detectors in every conv layer of the shapes model, against its random copies:
+    docs/figures/shapes_curves.json, a bar chart, and relu3_1's top channels."""
+    from .curves import figure
+    from .weights import load_model
+    net = load_model("shapes")
+    layers = [layer.name for layer in net.layers if layer.kind == "conv"]
+    rows, probes = _curve_counts(net, layers, null_copies=8)
+    with open(os.path.join(FIGURES, "shapes_curves.json"), "w") as f:
+        json.dump({"command": "python -m minicnn.figures --only shapes_curves", "null_copies": 8,
+                   "layers": rows}, f, indent=1)
+    print("wrote docs/figures/shapes_curves.json")
+    _curve_bars(rows, "Shapes model: curve detectors per layer (python -m minicnn.curves LAYER)",
+                "shapes_curves_layers.png")
+    ranked, probe = probes["conv3_1"]
+    figure(net, ranked, probe, os.path.join(FIGURES, "shapes_curves_relu3_1.png"), top=6, vis_steps=256)
+    print("wrote docs/figures/shapes_curves_relu3_1.png")
+
+
+VGG19_CURVE_LAYERS = ("conv2_2", "conv3_1", "conv3_3", "conv4_1", "conv4_3")
+
+
+def vgg19_curves():
+    """The same on VGG19, when its weights are in the cache (they cannot be downloaded on the
+    machine that made the shipped figures; see the tutorial)."""
+    from .curves import figure
+    from .weights import WeightsError, load_vgg19
+    try:
+        net = load_vgg19(download_ok=False)
+    except WeightsError as e:
+        print(f"skipped vgg19_curves: {e}")
+        return
+    rows, probes = _curve_counts(net, VGG19_CURVE_LAYERS, null_copies=2)
+    with open(os.path.join(FIGURES, "vgg19_curves.json"), "w") as f:
+        json.dump({"command": "python -m minicnn.figures --only vgg19_curves", "null_copies": 2,
+                   "layers": rows}, f, indent=1)
+    _curve_bars(rows, "VGG19: curve detectors per layer", "vgg19_curves_layers.png")
+    best = max(rows, key=lambda r: len(r["curve_detectors"]))["layer"].replace("relu", "conv")
+    ranked, probe = probes[best]
+    figure(net, ranked, probe, os.path.join(FIGURES, "vgg19_curves_top.png"), top=6, vis_steps=256)
+    print("wrote docs/figures/vgg19_curves.json, vgg19_curves_layers.png, vgg19_curves_top.png")
+
+
 FIGURES_BY_NAME = {
     "examples": examples,
     "shapes_dataset": shapes_dataset,
@@ -272,6 +350,8 @@ FIGURES_BY_NAME = {
     "shapes_sanity": shapes_sanity,
     "shapes_featvis_steps": shapes_featvis_steps,
     "shapes_featvis_layers": shapes_featvis_layers,
+    "shapes_curves": shapes_curves,
+    "vgg19_curves": vgg19_curves,
 }
 
 

@@ -148,3 +148,14 @@ def test_saliency_methods_and_render_match_cpu():
     img_cpu, h_cpu, _ = render(cpu, "conv2_2", objectives.channel([2, 5]), FourierParam(), **kw)
     img_gpu, h_gpu, _ = render(gpu, "conv2_2", objectives.channel([2, 5]), FourierParam(), **kw)
     assert rel_error(img_gpu, img_cpu) < 1e-3 and abs(h_gpu[-1] - h_cpu[-1]) < 1e-2 * (1 + abs(h_cpu[-1]))
+
+
+def test_curve_scores_match_cpu():
+    """python -m minicnn.curves --device cuda: the same responses and curve detectors."""
+    from minicnn import curves
+    from minicnn.weights import load_model
+    cpu, gpu = load_model("shapes"), load_model("shapes").to("cuda")
+    a, pa = curves.analyze(cpu, "conv3_1", null_copies=1)
+    b, pb = curves.analyze(gpu, "conv3_1", null_copies=1)
+    assert rel_error(pb["responses"], pa["responses"]) < 1e-4
+    assert [s["channel"] for s in a if s["curve_detector"]] == [s["channel"] for s in b if s["curve_detector"]]
