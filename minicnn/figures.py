@@ -261,13 +261,21 @@ def shapes_featvis_layers():
     _save(fig, "shapes_featvis_layers.png")
 
 
-def _curve_counts(net, layers, null_copies, control_seed=1000):
+def _curve_counts(net, layers, null_copies, control_seed=1000, reference=None):
     """Per layer: curve detectors in ``net`` and in one more randomly initialised copy of it
-    (scored against the same kind of null), for the figure and the JSON."""
+    (scored against the same kind of null), for the figure and the JSON. With ``reference``
+    images, each top channel's best-curve response is also given as a fraction of its largest
+    activation on them ("strength": does the curve drive it as hard as real images do?)."""
     from .curves import analyze, random_copy, summary
     rows, probes = [], {}
     for layer in layers:
         ranked, probe = analyze(net, layer, null_copies=null_copies)
+        if reference is not None:
+            # the maximum over positions of each channel, at the firing layer, on the real images
+            peak = np.max([_peak(net, probe["layer"], reference[k:k + 100])
+                           for k in range(0, len(reference), 100)], axis=0)
+            for s in ranked:
+                s["strength"] = float(s["best_curve"] / max(peak[s["channel"]], 1e-12))
         control, _ = analyze(random_copy(net, control_seed), layer, null_copies=null_copies)
         probes[layer] = (ranked, probe)
         result = summary(ranked, probe)
@@ -276,9 +284,18 @@ def _curve_counts(net, layers, null_copies, control_seed=1000):
                      "curve_detectors": result["curve_detectors"], "null_99": probe["null_99"],
                      "random_copy_curve_detectors": [s["channel"] for s in control if s["curve_detector"]],
                      "top": [{k: s[k] for k in ("channel", "score", "curvature", "control", "direction", "tuning",
-                                                 "preferred_orientation", "preferred_radius", "polarity")}
+                                                 "preferred_orientation", "preferred_radius", "polarity",
+                                                 "strength") if k in s}
                              for s in ranked[:8]]})
     return rows, probes
+
+
+def _peak(net, layer, pixels):
+    """Each channel's largest activation anywhere on any of ``pixels``."""
+    from .backend import to_device, to_numpy
+    from .preprocess import preprocess
+    x = to_device(preprocess(pixels, net.meta["preprocessing"]), net.device)
+    return to_numpy(net.forward(x, until=layer)).max(axis=(0, 2, 3))
 
 
 def _curve_bars(rows, title, name):
@@ -300,10 +317,12 @@ def shapes_curves():
     """Curve detectors in every conv layer of the shapes model, against its random copies:
     docs/figures/shapes_curves.json, a bar chart, and relu3_1's top channels."""
     from .curves import figure
+    from .shapes import make_dataset
     from .weights import load_model
     net = load_model("shapes")
     layers = [layer.name for layer in net.layers if layer.kind == "conv"]
-    rows, probes = _curve_counts(net, layers, null_copies=8)
+    reference, _, _ = make_dataset(500, seed=FIGURE_SEED + 5)
+    rows, probes = _curve_counts(net, layers, null_copies=8, reference=reference)
     with open(os.path.join(FIGURES, "shapes_curves.json"), "w") as f:
         json.dump({"command": "python -m minicnn.figures --only shapes_curves", "null_copies": 8,
                    "layers": rows}, f, indent=1)
