@@ -261,6 +261,57 @@ def shapes_featvis_layers():
     _save(fig, "shapes_featvis_layers.png")
 
 
+def shapes_emergence():
+    """Watch features emerge: retrain the shipped model with its own recipe and seed (about 6
+    minutes on 2 CPU cores), and after every epoch record conv1_1's filters, the held-out
+    accuracy and the number of curve detectors in relu3_1. The last epoch must reproduce
+    weights/shapes.h5 exactly, which the JSON records."""
+    from .curves import analyze
+    from .shapes import make_dataset
+    from .train import evaluate, shapes_network, train
+    from .weights import load_model
+    seed = 0                                   # python -m minicnn.train's defaults made the shipped model
+    images, labels, _ = make_dataset(24000, seed=1000 * seed + 1)
+    val_images, val_labels, _ = make_dataset(2000, seed=1000 * seed + 2)
+    net = shapes_network(seed=seed)
+    snapshots = []
+
+    def look(epoch, net):
+        ranked, probe = analyze(net, "conv3_1", null_copies=8)
+        snapshots.append({"epoch": epoch, "accuracy": evaluate(net, val_images, val_labels),
+                          "curve_detectors": sum(s["curve_detector"] for s in ranked),
+                          "filters": np.array(net.layer("conv1_1").w, copy=True)})
+        print(f"epoch {epoch}: held-out accuracy {snapshots[-1]['accuracy']:.3f}, "
+              f"{snapshots[-1]['curve_detectors']} curve detectors in relu3_1")
+    look(0, net)
+    train(net, images, labels, seed=seed, quiet=True, after_epoch=look)
+    shipped = load_model("shapes")
+    same = all(np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b)
+               for (_, a), (_, b) in zip(net.params(), shipped.params()))
+    with open(os.path.join(FIGURES, "shapes_emergence.json"), "w") as f:
+        json.dump({"command": "python -m minicnn.figures --only shapes_emergence",
+                   "reproduces_shipped_weights": bool(same),
+                   "epochs": [{k: v for k, v in s.items() if k != "filters"} for s in snapshots]}, f, indent=1)
+    plt = _plt()
+    fig = plt.figure(figsize=(11, 1.1 * len(snapshots) + 0.6))
+    grid = fig.add_gridspec(len(snapshots), 17, wspace=0.08, hspace=0.25)
+    for row, snap in enumerate(snapshots):
+        for k, w in enumerate(snap["filters"]):
+            ax = fig.add_subplot(grid[row, k])
+            ax.imshow(_normalize(w.transpose(1, 2, 0)), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if k == 0:
+                ax.set_ylabel(f"epoch {snap['epoch']}", fontsize=7)
+    ax = fig.add_subplot(grid[:, 16])
+    ax.set_axis_off()
+    text = "\n".join(f"epoch {s['epoch']}: {100 * s['accuracy']:.1f}%, {s['curve_detectors']} curve det."
+                     for s in snapshots)
+    ax.text(0, 0.5, text, fontsize=7, va="center", family="monospace")
+    fig.suptitle("Features emerging during training: conv1_1's 16 filters after each epoch; right: "
+                 "held-out accuracy and curve detectors in relu3_1", fontsize=9)
+    _save(fig, "shapes_emergence.png")
+
+
 def _curve_counts(net, layers, null_copies, control_seed=1000, reference=None):
     """Per layer: curve detectors in ``net`` and in one more randomly initialised copy of it
     (scored against the same kind of null), for the figure and the JSON. With ``reference``
@@ -334,6 +385,37 @@ def shapes_curves():
     print("wrote docs/figures/shapes_curves_relu3_1.png")
 
 
+def _vgg19_or_skip(name):
+    """VGG19 from the cache, or None (with a note) when its weights are not there."""
+    from .weights import WeightsError, load_vgg19
+    try:
+        return load_vgg19(download_ok=False)
+    except WeightsError as e:
+        print(f"skipped {name}: {e}")
+        return None
+
+
+def vgg19_layer14():
+    """"Features from VGG19 layer 14": 16 channels of conv3_3 (= features.14), 128 px, 512
+    steps of Fourier-parameterized, transformation-robust ascent. Needs the VGG19 weights."""
+    from . import objectives
+    from .param import FourierParam
+    from .transforms import standard_transforms
+    from .visualize import grid_image, render
+    net = _vgg19_or_skip("vgg19_layer14")
+    if net is None:
+        return
+    channels = list(range(16))
+    images, _, _ = render(net, "conv3_3", objectives.channel(channels), FourierParam(), steps=512, size=128,
+                          n_images=len(channels), transforms=standard_transforms(128), seed=0)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 8.4))
+    ax.imshow(grid_image(images))
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title("Features from VGG19 layer 14 (conv3_3), channels 0-15", fontsize=10)
+    _save(fig, "vgg19_layer14.png")
+
+
 VGG19_CURVE_LAYERS = ("conv2_2", "conv3_1", "conv3_3", "conv4_1", "conv4_3")
 
 
@@ -341,11 +423,8 @@ def vgg19_curves():
     """The same on VGG19, when its weights are in the cache (they cannot be downloaded on the
     machine that made the shipped figures; see the tutorial)."""
     from .curves import figure
-    from .weights import WeightsError, load_vgg19
-    try:
-        net = load_vgg19(download_ok=False)
-    except WeightsError as e:
-        print(f"skipped vgg19_curves: {e}")
+    net = _vgg19_or_skip("vgg19_curves")
+    if net is None:
         return
     rows, probes = _curve_counts(net, VGG19_CURVE_LAYERS, null_copies=2)
     with open(os.path.join(FIGURES, "vgg19_curves.json"), "w") as f:
@@ -370,6 +449,8 @@ FIGURES_BY_NAME = {
     "shapes_featvis_steps": shapes_featvis_steps,
     "shapes_featvis_layers": shapes_featvis_layers,
     "shapes_curves": shapes_curves,
+    "shapes_emergence": shapes_emergence,
+    "vgg19_layer14": vgg19_layer14,
     "vgg19_curves": vgg19_curves,
 }
 

@@ -47,9 +47,10 @@ def evaluate(net, images, labels, batch=256):
 
 
 def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False, log=None,
-          weight_decay=0.05):
+          weight_decay=0.05, after_epoch=None):
     """Minibatch Adam on softmax cross-entropy; the learning rate follows a cosine from lr to 0.
     A little weight decay keeps the filters smooth, which also makes input gradients cleaner.
+    ``after_epoch(epoch, net)``, if given, is called after each epoch (to watch features emerge).
 
     Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed.
     """
@@ -86,6 +87,8 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
         if log:
             log(f"epoch {epoch + 1}: loss {history[-1]['loss']:.4f}, "
                 f"train accuracy {history[-1]['train_accuracy']:.4f}")
+        if after_epoch:
+            after_epoch(epoch + 1, net)
     return history
 
 
