@@ -261,14 +261,19 @@ def shapes_featvis_layers():
     _save(fig, "shapes_featvis_layers.png")
 
 
-def shapes_emergence():
+def shapes_emergence(channels=4, vis_steps=192):
     """Watch features emerge: retrain the shipped model with its own recipe and seed (about 6
-    minutes on 2 CPU cores), and after every epoch record conv1_1's filters, the held-out
-    accuracy and the number of curve detectors in relu3_1. The last epoch must reproduce
-    weights/shapes.h5 exactly, which the JSON records."""
+    minutes on 2 CPU cores); after every epoch record the held-out accuracy, the number of curve
+    detectors in relu3_1 and the weights. Then show what the final model's top curve detectors
+    respond to at every epoch (feature visualization of the centre unit). The last epoch must
+    reproduce weights/shapes.h5 exactly; the JSON records that it did."""
+    from . import objectives
     from .curves import analyze
+    from .param import FourierParam
     from .shapes import make_dataset
     from .train import evaluate, shapes_network, train
+    from .transforms import standard_transforms
+    from .visualize import render
     from .weights import load_model
     seed = 0                                   # python -m minicnn.train's defaults made the shipped model
     images, labels, _ = make_dataset(24000, seed=1000 * seed + 1)
@@ -277,12 +282,12 @@ def shapes_emergence():
     snapshots = []
 
     def look(epoch, net):
-        ranked, probe = analyze(net, "conv3_1", null_copies=8)
+        ranked, _ = analyze(net, "conv3_1", null_copies=8)
         snapshots.append({"epoch": epoch, "accuracy": evaluate(net, val_images, val_labels),
-                          "curve_detectors": sum(s["curve_detector"] for s in ranked),
-                          "filters": np.array(net.layer("conv1_1").w, copy=True)})
+                          "curve_detectors": [s["channel"] for s in ranked if s["curve_detector"]],
+                          "weights": [(np.array(l.w, copy=True), np.array(l.b, copy=True)) for _, l in net.params()]})
         print(f"epoch {epoch}: held-out accuracy {snapshots[-1]['accuracy']:.3f}, "
-              f"{snapshots[-1]['curve_detectors']} curve detectors in relu3_1")
+              f"{len(snapshots[-1]['curve_detectors'])} curve detectors in relu3_1")
     look(0, net)
     train(net, images, labels, seed=seed, quiet=True, after_epoch=look)
     shipped = load_model("shapes")
@@ -291,24 +296,27 @@ def shapes_emergence():
     with open(os.path.join(FIGURES, "shapes_emergence.json"), "w") as f:
         json.dump({"command": "python -m minicnn.figures --only shapes_emergence",
                    "reproduces_shipped_weights": bool(same),
-                   "epochs": [{k: v for k, v in s.items() if k != "filters"} for s in snapshots]}, f, indent=1)
+                   "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, f, indent=1)
+    final, _ = analyze(net, "conv3_1", null_copies=8)
+    chosen = [s["channel"] for s in final if s["curve_detector"]][:channels]
     plt = _plt()
-    fig = plt.figure(figsize=(11, 1.1 * len(snapshots) + 0.6))
-    grid = fig.add_gridspec(len(snapshots), 17, wspace=0.08, hspace=0.25)
-    for row, snap in enumerate(snapshots):
-        for k, w in enumerate(snap["filters"]):
-            ax = fig.add_subplot(grid[row, k])
-            ax.imshow(_normalize(w.transpose(1, 2, 0)), interpolation="nearest")
+    fig, axes = plt.subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
+    for j, snap in enumerate(snapshots):
+        for (_, layer), (w, b) in zip(net.params(), snap["weights"]):
+            layer.w, layer.b = w, b
+        vis, _, _ = render(net, "relu3_1", objectives.neuron(chosen), FourierParam(), steps=vis_steps, size=32,
+                           n_images=len(chosen), transforms=standard_transforms(32), seed=0)
+        for i, c in enumerate(chosen):
+            ax = axes[i, j]
+            ax.imshow(vis[i].transpose(1, 2, 0))
             ax.set_xticks([]), ax.set_yticks([])
-            if k == 0:
-                ax.set_ylabel(f"epoch {snap['epoch']}", fontsize=7)
-    ax = fig.add_subplot(grid[:, 16])
-    ax.set_axis_off()
-    text = "\n".join(f"epoch {s['epoch']}: {100 * s['accuracy']:.1f}%, {s['curve_detectors']} curve det."
-                     for s in snapshots)
-    ax.text(0, 0.5, text, fontsize=7, va="center", family="monospace")
-    fig.suptitle("Features emerging during training: conv1_1's 16 filters after each epoch; right: "
-                 "held-out accuracy and curve detectors in relu3_1", fontsize=9)
+            if i == 0:
+                ax.set_title(f"epoch {snap['epoch']}\n{100 * snap['accuracy']:.0f}%, "
+                             f"{len(snap['curve_detectors'])} det.", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"relu3_1:{c}", fontsize=7)
+    fig.suptitle("Features emerging during training: the centre unit of four of the final curve detectors, "
+                 "after each epoch\n(title: held-out accuracy, curve detectors in relu3_1)", fontsize=8)
     _save(fig, "shapes_emergence.png")
 
 
