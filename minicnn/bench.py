@@ -17,7 +17,6 @@ is printed.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 import numpy as np
 
 from .backend import get_xp, to_numpy
+from .gradcheck import rel_error
 
 JOBS = ("forward", "saliency", "vis_step")
 TARGET_CLASS = 3     # the logit whose input gradient is taken
@@ -160,10 +160,6 @@ def _spawn(framework, repeat, out_npz):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _rel_err(a, b):
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
 def bench_cpu(repeat, rounds):
     try:
         import torch
@@ -187,9 +183,9 @@ def bench_cpu(repeat, rounds):
             if r == 0 and torch is not None:
                 a, b = np.load(os.path.join(tmp, "minicnn.npz")), np.load(os.path.join(tmp, "torch.npz"))
                 print("relative L2 difference minicnn vs torch:",
-                      ", ".join(f"{name} {_rel_err(a[name], b[name]):.1e}" for name in JOBS))
+                      ", ".join(f"{name} {rel_error(a[name], b[name]):.1e}" for name in JOBS))
                 for name in JOBS:
-                    if _rel_err(a[name], b[name]) > TOLERANCE[name]:
+                    if rel_error(a[name], b[name]) > TOLERANCE[name]:
                         raise SystemExit(f"error: minicnn and torch disagree on {name}; "
                                          "not timing a wrong answer")
     med = {fw: {name: float(np.median(ts)) for name, ts in by_job.items()} for fw, by_job in times.items()}

@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from .gradcheck import rel_error
+
 LAYERS = [  # (name, C, F, H): the distinct conv shapes of VGG19 at 224x224 (3x3, pad 1)
     ("conv1_1", 3, 64, 224), ("conv1_2", 64, 64, 224), ("conv2_1", 64, 128, 112),
     ("conv2_2", 128, 128, 112), ("conv3_1", 128, 256, 56), ("conv3_2", 256, 256, 56),
@@ -55,10 +57,6 @@ def _gpu_time(fn, repeat, sync_torch=False, groups=5):
     return float(np.median(times))
 
 
-def _rel(a, b):
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
 def validate():
     """Every kernel version against NumPy on a VGG19-like layer (odd size, two filter tiles)."""
     import cupy as cp
@@ -74,12 +72,12 @@ def validate():
     errors = {}
     for v in (1, 2, 3, 4):
         out, gcache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), 1, 1, version=v)
-        errors[f"forward v{v}"] = _rel(cp.asnumpy(out), ref)
+        errors[f"forward v{v}"] = rel_error(cp.asnumpy(out), ref)
     for v in (1, 3):
         gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=v + (v == 3),
                                            weight_version=v)
-        errors[f"backward-data v{v + (v == 3)}"] = _rel(cp.asnumpy(gdx), dx)
-        errors[f"backward-weight v{v}"] = _rel(cp.asnumpy(gdw), dw)
+        errors[f"backward-data v{v + (v == 3)}"] = rel_error(cp.asnumpy(gdx), dx)
+        errors[f"backward-weight v{v}"] = rel_error(cp.asnumpy(gdw), dw)
     for name, err in errors.items():
         print(f"  {name:20s} relative error {err:.1e}")
         if err > 1e-5:
@@ -133,7 +131,7 @@ def bench_network(repeat, torch):
         tjobs = torch_jobs(cpu_net, x, device="cuda")
         results["cuDNN"] = {k: _gpu_time(fn, repeat, sync_torch=True) for k, fn in tjobs.items()}
         # the answers must agree before the times mean anything
-        results["agreement"] = {k: _rel(as_numpy(jobs[k]()), as_numpy(tjobs[k]())) for k in jobs}
+        results["agreement"] = {k: rel_error(as_numpy(jobs[k]()), as_numpy(tjobs[k]())) for k in jobs}
     return results
 
 
@@ -190,5 +188,6 @@ def bench_cuda(repeat=20, json_out=None):
     return rows, net
 
 
-if __name__ == "__main__":
-    bench_cuda(json_out=os.environ.get("MINICNN_BENCH_JSON"))
+if __name__ == "__main__":   # python -m minicnn.bench --device cuda is the documented way in
+    from .cli import main_wrapper
+    main_wrapper(lambda argv=None: bench_cuda(json_out=os.environ.get("MINICNN_BENCH_JSON")))()

@@ -27,14 +27,17 @@ stimuli produce with no learning). Channels are ranked by S; the others are labe
 "edge" or "other" by what drives them most.
 """
 import argparse
+import dataclasses
 import json
 import os
-import sys
 
 import numpy as np
 
 from . import stimuli
 from .backend import to_device, to_numpy
+from .cli import UsageError, add_model_options, load_model_from_args, main_wrapper
+from .heatmaps import _plt, save_figure
+from .network import Network
 from .preprocess import preprocess
 
 ORIENTATIONS = 36
@@ -56,9 +59,8 @@ def probe_size(net, layer):
     field of the layer's central unit: no zero padding reaches it, and a small input is fast."""
     full = net.input_shape[1]
     for size in range(8, full):
-        (i, j), _, _ = central_unit(net, layer, size)
-        rf_size, stride, offset = net.receptive_field(layer)
-        if offset + i * stride >= 0 and offset + i * stride + rf_size <= size:
+        _, (row, _), rf_size = central_unit(net, layer, size)
+        if row - (rf_size - 1) / 2 >= 0 and row + (rf_size - 1) / 2 <= size - 1:
             return size
     return full
 
@@ -73,7 +75,6 @@ def central_unit(net, layer, size):
 
 
 POLARITIES = {"dark": stimuli.DARK_ON_LIGHT, "light": stimuli.LIGHT_ON_DARK}
-FAMILIES = {"stroke": ("curve", "line"), "edge": ("curved edge", "edge")}
 RADII = (0.12, 0.2, 0.35, 0.6)      # arc radii, as fractions of the receptive field
 
 
@@ -157,18 +158,15 @@ def score_channels(resp, peak, info, radii, angles):
 def random_copy(net, seed):
     """The same architecture with fresh random weights (He initialisation, zero biases): the
     control every score is compared with."""
-    from .network import Layer, Network
     rng = np.random.default_rng(seed)
     layers = []
     for layer in net.layers:
-        if layer.w is None:
-            layers.append(Layer(layer.name, layer.kind, stride=layer.stride, pad=layer.pad, kernel=layer.kernel))
-            continue
-        w = to_numpy(layer.w)
-        fan_in = w[0].size
-        w = (rng.standard_normal(w.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-        layers.append(Layer(layer.name, layer.kind, w=w, b=np.zeros(w.shape[0], np.float32),
-                            stride=layer.stride, pad=layer.pad, kernel=layer.kernel))
+        if layer.w is not None:
+            shape, fan_in = layer.w.shape, layer.w[0].size
+            layer = dataclasses.replace(
+                layer, w=(rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32),
+                b=np.zeros(shape[0], np.float32))
+        layers.append(layer)
     copy = Network(layers, input_shape=net.input_shape, class_names=net.class_names, meta=net.meta)
     return copy.to(net.device)
 
@@ -213,13 +211,11 @@ def tuning_curves(probe, channel, polarity):
 def figure(net, ranked, probe, path, top=6, vis_steps=128):
     """For the top channels: the radial tuning curve (response vs orientation, one line per
     radius), the strongest stimulus, and the feature visualization of the probed unit."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from . import objectives
     from .param import FourierParam
     from .transforms import standard_transforms
     from .visualize import render
+    plt = _plt()
     layer, size, chosen = probe["layer"], probe["size"], ranked[:top]
     vis, _, _ = render(net, layer, objectives.neuron([s["channel"] for s in chosen]), FourierParam(),
                        steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size))
@@ -249,14 +245,7 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128):
     fig.suptitle(f"Curve detectors in {layer}: the top {len(chosen)} channels "
                  f"(null 99th percentile {probe['null_99']:.2f})", fontsize=9)
     fig.tight_layout()
-    tmp = path + ".part.png"
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_figure(fig, path)
 
 
 def summary(ranked, probe):
@@ -269,7 +258,6 @@ def summary(ranked, probe):
 
 
 def _main(argv=None):
-    from .cli import UsageError, add_model_options, load_model_from_args
     from .vgg19 import resolve_layer
     parser = argparse.ArgumentParser(prog="python -m minicnn.curves", description=__doc__.split("\n")[0])
     parser.add_argument("layer", help="a convolutional layer: conv3_1, relu3_1, 14, block3_conv3 ...")
@@ -292,7 +280,7 @@ def _main(argv=None):
         layer = resolve_layer(net, args.layer)
     except KeyError as e:
         raise UsageError(str(e).strip("'\"")) from None
-    if net.receptive_field(layer) is None or net.layer(layer).kind == "flatten":
+    if net.receptive_field(layer) is None:
         raise UsageError(f"{layer} is not a convolutional layer: curve detectors are looked for in "
                          "conv, relu or pool layers")
     ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies)
@@ -315,9 +303,7 @@ def _main(argv=None):
     print(f"  wrote {path}")
 
 
-def main(argv=None):
-    from .cli import main_wrapper
-    return main_wrapper(_main)(argv)
+main = main_wrapper(_main)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from .heatmaps import _plt
+from .heatmaps import _plt, save_figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = os.path.join(ROOT, "docs", "figures")
@@ -23,8 +23,7 @@ FIGURE_SEED = 2024   # the images shown in figures (never used for training)
 
 def _save(fig, name):
     path = os.path.join(FIGURES, name)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
+    save_figure(fig, path, dpi=110)
     print(f"wrote {os.path.relpath(path, ROOT)}")
 
 
@@ -297,8 +296,7 @@ def shapes_emergence(channels=4, vis_steps=192):
         json.dump({"command": "python -m minicnn.figures --only shapes_emergence",
                    "reproduces_shipped_weights": bool(same),
                    "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, f, indent=1)
-    final, _ = analyze(net, "conv3_1", null_copies=8)
-    chosen = [s["channel"] for s in final if s["curve_detector"]][:channels]
+    chosen = snapshots[-1]["curve_detectors"][:channels]      # ranked best first
     plt = _plt()
     fig, axes = plt.subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
     for j, snap in enumerate(snapshots):
@@ -320,77 +318,65 @@ def shapes_emergence(channels=4, vis_steps=192):
     _save(fig, "shapes_emergence.png")
 
 
-def _curve_counts(net, layers, null_copies, control_seed=1000, reference=None):
-    """Per layer: curve detectors in ``net`` and in one more randomly initialised copy of it
-    (scored against the same kind of null), for the figure and the JSON. With ``reference``
-    images, each top channel's best-curve response is also given as a fraction of its largest
-    activation on them ("strength": does the curve drive it as hard as real images do?)."""
-    from .curves import analyze, random_copy, summary
-    rows, probes = [], {}
+def _curve_study(net, name, title, layers, null_copies, reference=None, control_seed=1000):
+    """Curve detectors in each of ``layers`` of ``net`` and in one more randomly initialised copy
+    of it (scored against the same kind of null). Writes docs/figures/NAME_curves.json, a bar
+    chart NAME_curves_layers.png and the top channels of the layer with the most detectors,
+    NAME_curves_<layer>.png. With ``reference`` images, each top channel's best-curve response
+    is also given as a fraction of its largest activation on them ("strength": does the curve
+    drive it as hard as real images do?)."""
+    from .curves import analyze, figure, random_copy, responses
+    rows, probes = [], []
     for layer in layers:
         ranked, probe = analyze(net, layer, null_copies=null_copies)
         if reference is not None:
-            # the maximum over positions of each channel, at the firing layer, on the real images
-            peak = np.max([_peak(net, probe["layer"], reference[k:k + 100])
-                           for k in range(0, len(reference), 100)], axis=0)
+            _, peak = responses(net, probe["layer"], reference, probe["unit"])
+            peak = peak.max(axis=0)                  # over the images and every position
             for s in ranked:
                 s["strength"] = float(s["best_curve"] / max(peak[s["channel"]], 1e-12))
         control, _ = analyze(random_copy(net, control_seed), layer, null_copies=null_copies)
-        probes[layer] = (ranked, probe)
-        result = summary(ranked, probe)
+        probes.append((ranked, probe))
         labels = {k: sum(s["label"] == k for s in ranked) for k in ("curve", "line", "edge", "other")}
         rows.append({"layer": probe["layer"], "channels": len(ranked), "labels": labels,
-                     "curve_detectors": result["curve_detectors"], "null_99": probe["null_99"],
+                     "curve_detectors": [s["channel"] for s in ranked if s["curve_detector"]],
+                     "null_99": probe["null_99"],
                      "random_copy_curve_detectors": [s["channel"] for s in control if s["curve_detector"]],
                      "top": [{k: s[k] for k in ("channel", "score", "curvature", "control", "direction", "tuning",
                                                  "preferred_orientation", "preferred_radius", "polarity",
                                                  "strength") if k in s}
                              for s in ranked[:8]]})
-    return rows, probes
+    with open(os.path.join(FIGURES, f"{name}_curves.json"), "w") as f:
+        json.dump({"command": f"python -m minicnn.figures --only {name}_curves", "null_copies": null_copies,
+                   "layers": rows}, f, indent=1)
+    print(f"wrote docs/figures/{name}_curves.json")
 
-
-def _peak(net, layer, pixels):
-    """Each channel's largest activation anywhere on any of ``pixels``."""
-    from .backend import to_device, to_numpy
-    from .preprocess import preprocess
-    x = to_device(preprocess(pixels, net.meta["preprocessing"]), net.device)
-    return to_numpy(net.forward(x, until=layer)).max(axis=(0, 2, 3))
-
-
-def _curve_bars(rows, title, name):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 2.8))
     x = np.arange(len(rows))
-    trained = [100 * len(r["curve_detectors"]) / r["channels"] for r in rows]
-    random = [100 * len(r["random_copy_curve_detectors"]) / r["channels"] for r in rows]
-    ax.bar(x - 0.2, trained, 0.4, label="trained")
-    ax.bar(x + 0.2, random, 0.4, label="same network, random weights")
+    ax.bar(x - 0.2, [100 * len(r["curve_detectors"]) / r["channels"] for r in rows], 0.4, label="trained")
+    ax.bar(x + 0.2, [100 * len(r["random_copy_curve_detectors"]) / r["channels"] for r in rows], 0.4,
+           label="same network, random weights")
     ax.set_xticks(x, [r["layer"] for r in rows], fontsize=8)
     ax.set_ylabel("% of channels that are\ncurve detectors", fontsize=8)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
-    _save(fig, name)
+    _save(fig, f"{name}_curves_layers.png")
+
+    k = max(range(len(rows)), key=lambda k: len(rows[k]["curve_detectors"]))
+    ranked, probe = probes[k]
+    path = os.path.join(FIGURES, f"{name}_curves_{probe['layer']}.png")
+    figure(net, ranked, probe, path, top=6, vis_steps=256)
+    print(f"wrote {os.path.relpath(path, ROOT)}")
 
 
 def shapes_curves():
-    """Curve detectors in every conv layer of the shapes model, against its random copies:
-    docs/figures/shapes_curves.json, a bar chart, and relu3_1's top channels."""
-    from .curves import figure
+    """Curve detectors in every conv layer of the shapes model, against its random copies."""
     from .shapes import make_dataset
     from .weights import load_model
     net = load_model("shapes")
-    layers = [layer.name for layer in net.layers if layer.kind == "conv"]
     reference, _, _ = make_dataset(500, seed=FIGURE_SEED + 5)
-    rows, probes = _curve_counts(net, layers, null_copies=8, reference=reference)
-    with open(os.path.join(FIGURES, "shapes_curves.json"), "w") as f:
-        json.dump({"command": "python -m minicnn.figures --only shapes_curves", "null_copies": 8,
-                   "layers": rows}, f, indent=1)
-    print("wrote docs/figures/shapes_curves.json")
-    _curve_bars(rows, "Shapes model: curve detectors per layer (python -m minicnn.curves LAYER)",
-                "shapes_curves_layers.png")
-    ranked, probe = probes["conv3_1"]
-    figure(net, ranked, probe, os.path.join(FIGURES, "shapes_curves_relu3_1.png"), top=6, vis_steps=256)
-    print("wrote docs/figures/shapes_curves_relu3_1.png")
+    _curve_study(net, "shapes", "Shapes model: curve detectors per layer (python -m minicnn.curves LAYER)",
+                 [layer.name for layer in net.layers if layer.kind == "conv"], null_copies=8, reference=reference)
 
 
 def _vgg19_or_skip(name):
@@ -430,19 +416,9 @@ VGG19_CURVE_LAYERS = ("conv2_2", "conv3_1", "conv3_3", "conv4_1", "conv4_3")
 def vgg19_curves():
     """The same on VGG19, when its weights are in the cache (they cannot be downloaded on the
     machine that made the shipped figures; see the tutorial)."""
-    from .curves import figure
     net = _vgg19_or_skip("vgg19_curves")
-    if net is None:
-        return
-    rows, probes = _curve_counts(net, VGG19_CURVE_LAYERS, null_copies=2)
-    with open(os.path.join(FIGURES, "vgg19_curves.json"), "w") as f:
-        json.dump({"command": "python -m minicnn.figures --only vgg19_curves", "null_copies": 2,
-                   "layers": rows}, f, indent=1)
-    _curve_bars(rows, "VGG19: curve detectors per layer", "vgg19_curves_layers.png")
-    best = max(rows, key=lambda r: len(r["curve_detectors"]))["layer"].replace("relu", "conv")
-    ranked, probe = probes[best]
-    figure(net, ranked, probe, os.path.join(FIGURES, "vgg19_curves_top.png"), top=6, vis_steps=256)
-    print("wrote docs/figures/vgg19_curves.json, vgg19_curves_layers.png, vgg19_curves_top.png")
+    if net is not None:
+        _curve_study(net, "vgg19", "VGG19: curve detectors per layer", VGG19_CURVE_LAYERS, null_copies=2)
 
 
 FIGURES_BY_NAME = {

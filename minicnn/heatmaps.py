@@ -42,10 +42,12 @@ def overlay(pixels, saliency):
     return np.clip(grey * 0.6 * (1 - alpha) + colorize(saliency) * alpha, 0, 1)
 
 
-def _save(fig, path):
+def save_figure(fig, path, dpi=100):
+    """Write a matplotlib figure as PNG via a temporary file, so no half-written file is left;
+    close the figure either way."""
     tmp = path + ".part.png"
     try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
         os.replace(tmp, path)
     finally:
         _plt().close(fig)
@@ -66,7 +68,7 @@ def method_figure(path, pixels, saliency, method, label, note=None):
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(label, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def panel_figure(path, pixels, maps, label):
@@ -83,4 +85,4 @@ def panel_figure(path, pixels, maps, label):
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(label, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -12,8 +12,6 @@ so minicnn can always report gradients in *pixel space* — d score / d pixel fo
 [0, 1] — whatever the weights' source expects: Keras' VGG19 wants BGR pixels 0..255 minus the
 ImageNet mean (no std), torchvision's wants RGB in [0, 1] standardised by mean and std.
 """
-import numpy as np
-
 from .backend import get_xp
 
 

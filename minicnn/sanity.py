@@ -71,7 +71,7 @@ def cascade(net, pixels, target, methods, options, seed=0, progress=None):
 def run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=None):
     """Run the cascade for one image; write <stem>_sanity.png and .json; return the scores."""
     from tqdm import tqdm
-    from .heatmaps import colorize
+    from .heatmaps import _plt, colorize, save_figure
     from .saliency import METHODS
     methods = list(methods or METHODS)
     steps = len(net.params()) + 1
@@ -82,9 +82,7 @@ def run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=
     result = {"target": int(target), "target_name": net.class_names[target],
               "randomized_from_the_top": order, "spearman": scores}
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
     cols = steps
     fig = plt.figure(figsize=(1.2 * cols + 1, 1.25 * len(methods) + 3.2))
     grid = fig.add_gridspec(len(methods) + 1, cols, height_ratios=[1] * len(methods) + [2.2])
@@ -108,14 +106,7 @@ def run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=
     ax.legend(fontsize=7, ncol=len(methods))
     fig.suptitle(f"Cascading randomization (Adebayo et al. 2018): {net.class_names[target]}", fontsize=10)
     png = os.path.join(outdir, f"{stem}_sanity.png")
-    tmp = png + ".part.png"
-    try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, png)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_figure(fig, png)
     js = os.path.join(outdir, f"{stem}_sanity.json")
     with open(js + ".part", "w") as f:
         json.dump(result, f, indent=1)

@@ -64,17 +64,8 @@ def line(size, center, angle, thickness, length, fg=STROKE, bg=BACKGROUND):
     return _render(mask, size, fg, bg)
 
 
-def curved_edge(size, center, radius, angle, fg=STROKE, bg=BACKGROUND):
-    """The boundary of a disk (colour ``fg``) of ``radius`` passing through ``center``, with the disk's
-    outside facing ``angle``: a curved edge (a straight ``edge`` is its infinite-radius limit)."""
-    a = np.deg2rad(angle)
-    cx, cy = center[1] - radius * np.cos(a), center[0] - radius * np.sin(a)
-    return _render(lambda X, Y: np.hypot(X - cx, Y - cy) <= radius, size, fg, bg)
-
-
 def edge(size, center, angle, fg=STROKE, bg=BACKGROUND):
-    """A step edge through ``center``: ``fg`` behind, ``bg`` on the side ``angle`` points to (the
-    limit of ``curved_edge`` as the radius grows)."""
+    """A step edge through ``center``: ``fg`` behind, ``bg`` on the side ``angle`` points to."""
     a = np.deg2rad(angle)
 
     def mask(X, Y):

@@ -21,7 +21,7 @@ from warnings import warn
 import numpy as np
 
 from . import objectives
-from .backend import get_xp, to_device, to_numpy
+from .backend import to_device, to_numpy
 from .cli import UsageError, add_model_options, load_model_from_args, main_wrapper
 from .optim import SGD, Adam
 from .param import PARAMS

@@ -91,8 +91,6 @@ def _last_pool(net):
 def torch_state(net):
     """OrderedDict of torchvision keys -> arrays (features.N / classifier.K)."""
     state = collections.OrderedDict()
-    flatten = next((i for i, layer in enumerate(net.layers) if layer.kind in ("flatten", "linear")),
-                   len(net.layers))
     k = 0
     for i, layer in enumerate(net.layers):
         if layer.kind == "conv":

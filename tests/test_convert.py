@@ -12,7 +12,7 @@ import pytest
 
 from fixtures import (write_keras, write_malicious_legacy, write_malicious_zip, write_torch_legacy,
                       write_torch_zip)
-from minicnn.convert import ConvertError, convert, detect_format
+from minicnn.convert import convert, detect_format
 from minicnn.gradcheck import rel_error
 from minicnn.vgg19 import make_vgg, resolve_layer, vgg19
 from minicnn.weights import WeightsError, download, layer_spec, load_network, save_network

@@ -12,7 +12,6 @@ from minicnn import objectives
 from minicnn import transforms as T
 from minicnn.gradcheck import numerical_gradient, rel_error
 from minicnn.param import FourierParam, PixelParam
-from minicnn.preprocess import preprocess
 from minicnn.vgg19 import make_vgg
 from minicnn.visualize import channel_activations, parse_channels, render
 from test_network import golden_network
