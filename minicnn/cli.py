@@ -19,8 +19,10 @@ KNOWN_ERRORS = (ImageError, WeightsError, DeviceError, UsageError)
 
 
 def add_model_options(parser):
-    parser.add_argument("--model", default="shapes", choices=["shapes", "vgg19"],
-                        help="shapes: the small model shipped with minicnn (default); "
+    from .models import DEFAULT, MODELS
+    parser.add_argument("--model", default=DEFAULT, choices=list(MODELS) + ["vgg19"],
+                        help="world: objects made of parts, 64 px, shipped with minicnn (default); "
+                             "shapes: the 32 px shapes model, also shipped; "
                              "vgg19: ImageNet VGG19 (downloaded and converted on first use)")
     parser.add_argument("--weights", metavar="FILE",
                         help="a minicnn weight file (overrides --model)")

@@ -122,9 +122,10 @@ def _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out
     return out
 
 
-def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=None):
-    """(dx, dw, db) on the GPU; dw and db are None unless ``param_grads``. ``version`` picks
-    the forward kernel used for dx (stride 1), ``weight_version`` the dw kernel (1 or 3)."""
+def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=None, input_grad=True):
+    """(dx, dw, db) on the GPU; dw and db are None unless ``param_grads``, dx is None unless
+    ``input_grad``. ``version`` picks the forward kernel used for dx (stride 1),
+    ``weight_version`` the dw kernel (1 or 3)."""
     cp = _cp()
     x, w, stride, pad = cache
     dout = cp.ascontiguousarray(dout)
@@ -133,7 +134,9 @@ def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=
     F, _, KH, KW = w.shape
     _, _, H_out, W_out = dout.shape
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
-    if stride == 1 and KH == KW and pad < KH and C >= 16:
+    if not input_grad:
+        dx = None
+    elif stride == 1 and KH == KW and pad < KH and C >= 16:
         # dx = dout convolved with the flipped, transposed kernel (see layers.py)
         zero_bias = cp.zeros(C, dtype=cp.float32)
         if (version or CONV_VERSION) == 4:  # straight to v4's (C, KH, KW, F) layout: one copy

@@ -36,15 +36,103 @@ def _normalize(a):
 
 
 def examples():
-    """examples/<class>.png: one 128x128 image per class, from the generator (seed 7)."""
+    """examples/<class>.png: one 64x64 world image per class (the first image of that class
+    from seed 7 that the shipped world model classifies right; the figure says how many were
+    passed over), and examples/shapes/<class>.png: one 128x128 shapes image per class."""
     from .images import save_png
-    from .shapes import CLASSES, render
-    rng = np.random.default_rng(7)
+    from .predict import classify
+    from .shapes import CLASSES as SHAPE_CLASSES
+    from .shapes import render as render_shape
+    from .weights import load_model
+    from .world import CLASSES, make_dataset
+    net = load_model("world")
+    images, labels, _ = make_dataset(200, seed=7)
+    predicted = classify(net, images).argmax(axis=1)
     for label, name in enumerate(CLASSES):
-        image, _ = render(label, rng, size=128)
+        candidates = np.flatnonzero(labels == label)
+        right = candidates[predicted[candidates] == label]
+        skipped = int(np.searchsorted(candidates, right[0]))
         path = os.path.join(EXAMPLES, f"{name}.png")
+        save_png(path, images[right[0]].transpose(1, 2, 0))
+        print(f"wrote {os.path.relpath(path, ROOT)}" + (f" ({skipped} earlier {name} image(s) misclassified)"
+                                                        if skipped else ""))
+    rng = np.random.default_rng(7)
+    os.makedirs(os.path.join(EXAMPLES, "shapes"), exist_ok=True)
+    for label, name in enumerate(SHAPE_CLASSES):
+        image, _ = render_shape(label, rng, size=128)
+        path = os.path.join(EXAMPLES, "shapes", f"{name}.png")
         save_png(path, image.transpose(1, 2, 0))
         print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def world_dataset():
+    """A grid of world images, one row per class, and the part maps of the first column."""
+    from .world import CLASSES, PARTS, make_dataset
+    plt = _plt()
+    per_class = 8
+    labels = np.repeat(np.arange(len(CLASSES)), per_class)
+    images, _, parts = make_dataset(len(labels), seed=FIGURE_SEED, labels=labels)
+    fig, axes = plt.subplots(len(CLASSES), per_class + 1, figsize=((per_class + 1) * 1.0, len(CLASSES) * 1.05))
+    cmap = plt.get_cmap("tab20", len(PARTS) + 1)
+    for r in range(len(CLASSES)):
+        for c in range(per_class):
+            ax = axes[r, c]
+            ax.imshow(images[r * per_class + c].transpose(1, 2, 0), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(CLASSES[r], rotation=0, ha="right", va="center", fontsize=9)
+        ax = axes[r, per_class]
+        part_map = parts[r * per_class]
+        ax.imshow(part_map, cmap=cmap, vmin=0, vmax=len(PARTS), interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        names = [PARTS[k - 1] for k in np.unique(part_map) if k]
+        ax.set_title(", ".join(names), fontsize=5)
+    fig.suptitle("The world (minicnn.world): 64x64 objects made of shared parts, on textures, with clutter "
+                 "and occlusion;\n"
+                 "last column: the part map of the first image of the row", fontsize=9)
+    _save(fig, "world_dataset.png")
+
+
+def world_probes():
+    """The probe stimuli of the hierarchy: parts alone, textures, and their scrambled controls."""
+    from .hierarchy import make_probes
+    plt = _plt()
+    images, info, _ = make_probes(64, seed=0)
+    chosen = []
+    for family in ("E", "V", "T", "T*", "P", "P*"):
+        idx = [k for k, (f, _) in enumerate(info) if f == family]
+        step = max(1, len(idx) // 8)
+        chosen.append((family, idx[::step][:8]))
+    fig, axes = plt.subplots(len(chosen), 8, figsize=(8 * 0.9, len(chosen) * 1.0))
+    titles = {"E": "edge/colour", "V": "curve", "T": "texture", "T*": "texture,\nscrambled", "P": "part",
+              "P*": "part,\nscrambled"}
+    for r, (family, idx) in enumerate(chosen):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([]), ax.set_yticks([])
+            if c < len(idx):
+                ax.imshow(images[idx[c]].transpose(1, 2, 0), interpolation="nearest")
+                ax.set_title(info[idx[c]][1], fontsize=6)
+            if c == 0:
+                ax.set_ylabel(titles[family], rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("Probe stimuli of python -m minicnn.hierarchy (a sample of each family)", fontsize=9)
+    _save(fig, "world_probes.png")
+
+
+def world_hierarchy():
+    """python -m minicnn.hierarchy on the shipped world model: figure and JSON."""
+    from .hierarchy import main as hierarchy_main
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        hierarchy_main(["--model", "world", "--json", "--outdir", FIGURES, "--quiet"])
+    result = json.loads(out.getvalue())
+    os.replace(os.path.join(FIGURES, "hierarchy.png"), os.path.join(FIGURES, "world_hierarchy.png"))
+    result["figure"] = "docs/figures/world_hierarchy.png"
+    result["command"] = "python -m minicnn.hierarchy --model world --json"
+    with open(os.path.join(FIGURES, "world_hierarchy.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print("wrote docs/figures/world_hierarchy.png and .json")
 
 
 def shapes_dataset():
@@ -64,9 +152,14 @@ def shapes_dataset():
     _save(fig, "shapes_dataset.png")
 
 
-def shapes_training():
+def world_training():
+    """Loss and training accuracy per epoch, from weights/world-training.json."""
+    shapes_training("world")
+
+
+def shapes_training(model="shapes"):
     """Loss and training accuracy per epoch, from weights/shapes-training.json."""
-    with open(os.path.join(ROOT, "weights", "shapes-training.json")) as f:
+    with open(os.path.join(ROOT, "weights", f"{model}-training.json")) as f:
         record = json.load(f)
     plt = _plt()
     epochs = [h["epoch"] for h in record["history"]]
@@ -80,7 +173,7 @@ def shapes_training():
     ax.set_title(f"held-out accuracy {record['held_out_accuracy']:.1%} "
                  f"({record['held_out_images']} images), {record['seconds']:.0f} s", fontsize=9)
     fig.legend(loc="center right", fontsize=8, bbox_to_anchor=(0.85, 0.5))
-    _save(fig, "shapes_training.png")
+    _save(fig, f"{model}_training.png")
 
 
 def shapes_filters():
@@ -170,24 +263,24 @@ def shapes_saliency():
     from .weights import load_model
     net = load_model("shapes")
     for stem in ("star", "ring"):
-        pixels = load_image(os.path.join(EXAMPLES, f"{stem}.png"), net.input_shape[1])[None]
+        pixels = load_image(os.path.join(EXAMPLES, "shapes", f"{stem}.png"), net.input_shape[1])[None]
         logits = net.forward(preprocess(pixels, net.meta["preprocessing"]))
         target = int(logits[0].argmax())
         maps = {m: run_method(m, net, pixels, [target], {"seed": 0})["saliency"][0] for m in METHODS}
-        label = f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} (python -m minicnn.saliency examples/{stem}.png --method all)"
+        label = f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} (python -m minicnn.saliency examples/shapes/{stem}.png --model shapes --method all)"
         path = os.path.join(FIGURES, f"shapes_saliency_{stem}.png")
         panel_figure(path, pixels[0], maps, label)
         print(f"wrote {os.path.relpath(path, ROOT)}")
 
 
 def shapes_sanity():
-    """Adebayo et al.'s cascading randomization on the shapes model (examples/ring.png)."""
+    """Adebayo et al.'s cascading randomization on the shapes model (examples/shapes/ring.png)."""
     from .images import load_image
     from .preprocess import preprocess
     from .sanity import run_sanity
     from .weights import load_model
     net = load_model("shapes")
-    pixels = load_image(os.path.join(EXAMPLES, "ring.png"), net.input_shape[1])[None]
+    pixels = load_image(os.path.join(EXAMPLES, "shapes", "ring.png"), net.input_shape[1])[None]
     target = int(net.forward(preprocess(pixels, net.meta["preprocessing"]))[0].argmax())
     result = run_sanity(net, pixels, target, {"seed": 0}, "shapes", FIGURES, quiet=True)
     os.replace(result["outputs"]["png"], os.path.join(FIGURES, "shapes_sanity.png"))
@@ -423,6 +516,10 @@ def vgg19_curves():
 
 FIGURES_BY_NAME = {
     "examples": examples,
+    "world_dataset": world_dataset,
+    "world_probes": world_probes,
+    "world_training": world_training,
+    "world_hierarchy": world_hierarchy,
     "shapes_dataset": shapes_dataset,
     "shapes_training": shapes_training,
     "shapes_filters": shapes_filters,

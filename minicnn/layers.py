@@ -204,21 +204,24 @@ def conv2d_backward_data_as_conv(dout, w, pad):
     return dx
 
 
-def conv2d_backward(dout, cache, param_grads=True):
+def conv2d_backward(dout, cache, param_grads=True, input_grad=True):
     """Backward pass of ``conv2d_forward``: returns (dx, dw, db).
 
     With out = W @ cols + b (W = w.reshape(F, -1)):
       dcols = W^T @ dout, then dx = col2im(dcols)      (the gradient for the input)
       dW    = sum_n dout[n] @ cols[n]^T,  db = sum of dout over n, i, j
     ``param_grads=False`` skips dw and db (returned as None): saliency maps and feature
-    visualization only need dx, and dw costs as much as dx does.
+    visualization only need dx, and dw costs as much as dx does. ``input_grad=False`` skips dx
+    (returned as None): training never needs the gradient of the images themselves.
     """
     x, w, stride, pad = cache
     xp = get_xp(dout)
     N, F, H_out, W_out = dout.shape
     _, C, KH, KW = w.shape
     dout2 = dout.reshape(N, F, H_out * W_out)
-    if stride == 1 and KH == KW and pad < KH and F <= C:
+    if not input_grad:
+        dx = None
+    elif stride == 1 and KH == KW and pad < KH and F <= C:
         dx = conv2d_backward_data_as_conv(dout, w, pad)
     else:
         x_pad_shape = (N, C, x.shape[2] + 2 * pad, x.shape[3] + 2 * pad)

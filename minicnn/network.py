@@ -106,7 +106,7 @@ class Network:
                 self.activations[layer.name] = x
         return x
 
-    def backward(self, dout, grads=None, relu_rule="plain", release=True, stop_at=None):
+    def backward(self, dout, grads=None, relu_rule="plain", release=True, stop_at=None, input_grad=True):
         """Propagate ``dout`` (d score / d output of the last forward) back to the input.
 
         Returns dx, shaped like the input. If ``grads`` is a dict, it is filled with
@@ -115,6 +115,8 @@ class Network:
         guided-backprop rule (see ``layers.relu_backward``). ``stop_at=NAME`` stops early and
         returns d score / d (output of layer NAME) instead (Grad-CAM needs it). ``release``
         drops the caches as they are used, so memory shrinks during the backward pass.
+        ``input_grad=False`` (training) skips the gradient of the input image itself: the first
+        layer computes only its parameter gradients, and None is returned.
         """
         if not self._tape:
             raise RuntimeError("backward() needs a forward() first")
@@ -122,10 +124,13 @@ class Network:
             raise KeyError(f"stop_at={stop_at!r}: not among the layers the last forward ran")
         ops = self.conv_backend or L
         want_params = grads is not None
-        for layer, cache in reversed(self._tape):
+        for k in range(len(self._tape) - 1, -1, -1):
+            layer, cache = self._tape[k]
             if layer.name == stop_at:
                 break
-            dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule)
+            first_conv_only_params = k == 0 and not input_grad and want_params and layer.kind == "conv"
+            dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule,
+                                         input_grad=not first_conv_only_params)
             if want_params and dw is not None:
                 grads[layer.name] = (dw, db)
         if release:
@@ -174,9 +179,11 @@ def _forward_one(ops, layer, x):
     return L.linear_forward(x, layer.w, layer.b)
 
 
-def _backward_one(ops, layer, dout, cache, param_grads, relu_rule):
+def _backward_one(ops, layer, dout, cache, param_grads, relu_rule, input_grad=True):
     """Returns (dx, dw, db); dw and db are None for layers without parameters."""
     if layer.kind == "conv":
+        if not input_grad:
+            return ops.conv2d_backward(dout, cache, param_grads=param_grads, input_grad=False)
         return ops.conv2d_backward(dout, cache, param_grads=param_grads)
     if layer.kind == "relu":
         return ops.relu_backward(dout, cache, rule=relu_rule), None, None

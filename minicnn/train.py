@@ -1,10 +1,13 @@
-"""``python -m minicnn.train``: train the small shapes model from scratch with minicnn's backprop.
+"""``python -m minicnn.train``: train a built-in model from scratch with minicnn's backprop.
 
-A VGG-style network (three conv blocks, a hidden linear layer, 8 classes) learns to classify
-the procedural shapes of ``minicnn.shapes``, with minibatch Adam and softmax cross-entropy.
-Nothing but the code in this package: forward, backward, the optimizer, the data.
+A VGG-style network learns to classify the images of its procedural world (``minicnn.world``:
+objects made of parts, 64x64, 10 classes; or ``minicnn.shapes``: 32x32 shapes, 8 classes) with
+minibatch Adam and softmax cross-entropy. Nothing but the code in this package: forward,
+backward, the optimizer, the data. The defaults are the recipe of the shipped weights
+(``minicnn.models``), so the command below reproduces them bit for bit.
 
-    python -m minicnn.train                      # the shipped model: writes weights/shapes.h5
+    python -m minicnn.train                      # the shipped world model: weights/world.h5
+    python -m minicnn.train --model shapes       # the shipped shapes model: weights/shapes.h5
     python -m minicnn.train --epochs 1 --train-size 2000 --out /tmp/quick.h5
 """
 import argparse
@@ -19,29 +22,23 @@ from tqdm import tqdm
 
 from . import layers as L
 from .backend import DeviceError, check_device, to_device, to_numpy
+from .models import DEFAULT, MODELS, build
 from .optim import Adam
-from .preprocess import SHAPES, preprocess
-from .shapes import CLASSES, SIZE, make_dataset
-from .vgg19 import make_vgg
-
-BLOCKS = ((16, 16), (32, 32), (64,))   # conv channels per block; each block ends in a 2x2 max-pool
-FC = (64,)                             # hidden linear layer(s)
+from .preprocess import preprocess
 
 
 def shapes_network(seed=0):
     """The shapes model's architecture, He-initialised: 32x32 RGB in, 8 class logits out."""
-    net = make_vgg(BLOCKS, FC, len(CLASSES), (3, SIZE, SIZE), seed=seed)
-    net.class_names = list(CLASSES)
-    net.meta.update(architecture="custom", preprocessing=SHAPES)
-    return net
+    return build("shapes", seed)
 
 
 def evaluate(net, images, labels, batch=256):
     """Accuracy (fraction correct) of ``net`` on RGB images in [0, 1]."""
     xp_device = net.device
+    prep = net.meta["preprocessing"]
     correct = 0
     for i in range(0, len(images), batch):
-        x = to_device(preprocess(images[i:i + batch], SHAPES), xp_device)
+        x = to_device(preprocess(images[i:i + batch], prep), xp_device)
         correct += int((to_numpy(net.forward(x)).argmax(axis=1) == labels[i:i + batch]).sum())
     return correct / len(images)
 
@@ -55,6 +52,7 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
     Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed.
     """
     device = net.device
+    prep = net.meta["preprocessing"]
     rng = np.random.default_rng(seed)
     params = [p for _, layer in net.params() for p in (layer.w, layer.b)]
     opt = Adam(params, lr=lr, weight_decay=weight_decay)
@@ -69,12 +67,12 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
                    leave=False, file=sys.stderr)
         for k in bar:
             idx = order[k * batch:(k + 1) * batch]
-            x = to_device(preprocess(images[idx], SHAPES), device)
+            x = to_device(preprocess(images[idx], prep), device)
             y = to_device(labels[idx], device)
             logits = net.forward(x)
             loss, dlogits = L.softmax_cross_entropy(logits, y)
             grads = {}
-            net.backward(dlogits, grads=grads)
+            net.backward(dlogits, grads=grads, input_grad=False)  # d loss / d image is not needed
             opt.lr = lr * 0.5 * (1 + np.cos(np.pi * step / total))   # cosine decay
             opt.step([g for name, _ in net.params() for g in grads[name]])
             step += 1
@@ -92,26 +90,30 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
     return history
 
 
-def default_output():
+def default_output(model):
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(here, "weights", "shapes.h5")
+    return os.path.join(here, "weights", MODELS[model].file)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minicnn.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--train-size", type=int, default=24000, help="training images (default 24000)")
+    parser.add_argument("--model", default=DEFAULT, choices=list(MODELS),
+                        help=f"which built-in model (default {DEFAULT}); the other defaults are its recipe")
+    parser.add_argument("--epochs", type=int, help="passes over the training set")
+    parser.add_argument("--train-size", type=int, help="training images")
     parser.add_argument("--val-size", type=int, default=2000, help="held-out images (default 2000)")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=4e-3, help="Adam's initial learning rate (default 4e-3)")
-    parser.add_argument("--weight-decay", type=float, default=0.05,
-                        help="decoupled weight decay, relative to lr (default 0.05)")
+    parser.add_argument("--batch", type=int, help="images per step")
+    parser.add_argument("--lr", type=float, help="Adam's initial learning rate")
+    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay, relative to lr")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--out", default=None, help="weight file to write (default weights/shapes.h5)")
+    parser.add_argument("--out", default=None, help="weight file to write (default weights/MODEL.h5)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    out = args.out or default_output()
+    for key, value in MODELS[args.model].recipe.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    out = args.out or default_output(args.model)
     quiet = args.quiet or not sys.stderr.isatty()
 
     def log(msg):
@@ -133,9 +135,10 @@ def main(argv=None):
 
     t0 = time.time()
     log(f"making {args.train_size} training and {args.val_size} held-out images ...")
+    make_dataset = MODELS[args.model].world.make_dataset
     train_images, train_labels, _ = make_dataset(args.train_size, seed=1000 * args.seed + 1)
     val_images, val_labels, _ = make_dataset(args.val_size, seed=1000 * args.seed + 2)
-    net = shapes_network(seed=args.seed).to(args.device)
+    net = build(args.model, seed=args.seed).to(args.device)
     history = train(net, train_images, train_labels, epochs=args.epochs, batch=args.batch,
                     lr=args.lr, seed=args.seed, quiet=quiet, log=log, weight_decay=args.weight_decay)
     accuracy = evaluate(net, val_images, val_labels)
@@ -145,7 +148,7 @@ def main(argv=None):
     from .weights import save_network
     command = "python -m minicnn.train " + " ".join(argv if argv is not None else sys.argv[1:])
     save_network(net, out, source=f"minicnn.train (trained from scratch): {command.strip()}",
-                 preprocessing=SHAPES, class_names=list(CLASSES))
+                 preprocessing=net.meta["preprocessing"], class_names=net.class_names)
     record = {"command": command.strip(), "held_out_accuracy": accuracy, "held_out_images": args.val_size,
               "seconds": round(seconds, 1), "history": history,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.device}",

@@ -183,19 +183,22 @@ def shipped_path(name):
                        "reinstall minicnn")
 
 
-def load_model(model="shapes", weights=None, quiet=False):
+def load_model(model="world", weights=None, quiet=False):
     """The network for a ``--model`` / ``--weights`` pair of command-line options.
 
-    ``weights`` (a path to a minicnn weight file) wins over ``model``. ``model`` is "shapes"
-    (the small model shipped with minicnn) or "vgg19" (the converted ImageNet weights).
+    ``weights`` (a path to a minicnn weight file) wins over ``model``. ``model`` is a built-in
+    model shipped with minicnn ("world", the default, or "shapes"; see minicnn.models) or
+    "vgg19" (the converted ImageNet weights).
     """
+    from .models import MODELS
     if weights is not None:
         return load_network(weights)
-    if model == "shapes":
-        return load_network(shipped_path("shapes.h5"))
+    if model in MODELS:
+        return load_network(shipped_path(MODELS[model].file))
     if model == "vgg19":
         return load_vgg19(quiet=quiet)
-    raise WeightsError(f"unknown model {model!r}: use 'shapes', 'vgg19' or --weights FILE")
+    raise WeightsError(f"unknown model {model!r}: use {', '.join(repr(m) for m in MODELS)}, "
+                       "'vgg19' or --weights FILE")
 
 
 def require_classifier(net):
@@ -361,8 +364,8 @@ def _info(args):
     from .vgg19 import aliases, vgg19
     if args.weights:
         net = load_network(args.weights)
-    elif args.model == "shapes":
-        net = load_model("shapes")
+    elif args.model != "vgg19":
+        net = load_model(args.model)
     else:
         net = vgg19(init=False, notop=args.notop)
     print(f"{'layer':10s} {'also known as':30s} {'output (C, H, W)':18s} {'params':>11s} {'RF px':>6s}")
@@ -395,7 +398,7 @@ def main(argv=None):
     c.add_argument("src")
     c.add_argument("-o", "--output", help="output file (default: SRC with .minicnn.h5)")
     i = sub.add_parser("info", help="list the layers with output shapes and receptive fields")
-    i.add_argument("--model", choices=["vgg19", "shapes"], default="vgg19")
+    i.add_argument("--model", choices=["vgg19", "world", "shapes"], default="vgg19")
     i.add_argument("--notop", action="store_true")
     i.add_argument("--weights", metavar="FILE")
     args = parser.parse_args(argv)

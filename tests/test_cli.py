@@ -9,7 +9,9 @@ from test_images import hostile_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(os.path.join(ROOT, "examples", f) for f in os.listdir(os.path.join(ROOT, "examples"))
-                  if f.endswith(".png"))
+                  if f.endswith(".png"))                               # the world model's (default)
+SHAPES_EXAMPLES = sorted(os.path.join(ROOT, "examples", "shapes", f)
+                         for f in os.listdir(os.path.join(ROOT, "examples", "shapes")) if f.endswith(".png"))
 
 
 def run(*args, **kw):
@@ -25,14 +27,17 @@ def assert_one_line_error(done, *fragments):
 
 
 def test_predict_examples():
-    done = run("minicnn.predict", *EXAMPLES, "--json")
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
-    assert len(results) == len(EXAMPLES) == 8
-    for r in results:
-        expected = os.path.splitext(os.path.basename(r["image"]))[0]
-        assert r["top"][0]["name"] == expected
-        assert abs(sum(t["probability"] for t in r["top"]) - 1) < 1e-3  # top 5 of 8 ~ all mass
+    """The default (world) model names each example after its file; so does the shapes model."""
+    for model, examples, classes in (("world", EXAMPLES, 10), ("shapes", SHAPES_EXAMPLES, 8)):
+        args = ("--model", model) if model != "world" else ()
+        done = run("minicnn.predict", *examples, "--json", "--top", str(classes), *args)
+        assert done.returncode == 0, done.stderr
+        results = json.loads(done.stdout)
+        assert len(results) == len(examples) == classes
+        for r in results:
+            expected = os.path.splitext(os.path.basename(r["image"]))[0]
+            assert r["top"][0]["name"] == expected
+            assert abs(sum(t["probability"] for t in r["top"]) - 1) < 1e-4  # every class: all the mass
 
 
 def test_predict_refuses_bad_images(tmp_path):

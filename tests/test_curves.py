@@ -193,7 +193,7 @@ def test_cli_json_and_figure(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["conv9_9"], "unknown layer"),
-    (["fc4"], "not a convolutional layer"),
+    (["fc5"], "not a convolutional layer"),              # the world model's first linear layer
     (["conv3_1", "--orientations", "7"], "--orientations"),
     (["conv3_1", "--weights", "/nonexistent.h5"], "nonexistent.h5"),
 ])

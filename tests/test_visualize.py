@@ -178,9 +178,9 @@ def test_cli(tmp_path):
     from test_cli import EXAMPLES, assert_one_line_error
     dream = tmp_path / "dream.png"
     done = run("relu2_2", "--from", EXAMPLES[0], "--steps", "3", "--out", str(dream), "--quiet")
-    assert done.returncode == 0 and Image.open(dream).size == (64, 64), done.stderr
+    assert done.returncode == 0 and Image.open(dream).size == (128, 128), done.stderr   # 2x the 64-px input
     assert_one_line_error(run("conv9_9:1", "--out", str(tmp_path / "x.png")), "unknown layer")
     assert_one_line_error(run("conv2_2:99", "--out", str(tmp_path / "x.png")), "channels 0..31")
     assert_one_line_error(run("conv2_2", "--out", str(tmp_path / "x.png")), "which channel")
-    assert_one_line_error(run("fc5:3", "--size", "64", "--out", str(tmp_path / "x.png")), "must be 32 px")
+    assert_one_line_error(run("fc5:3", "--size", "32", "--out", str(tmp_path / "x.png")), "must be 64 px")
     assert not (tmp_path / "x.png").exists()
