@@ -253,24 +253,37 @@ def shapes_input_gradients():
     _save(fig, "shapes_input_gradients.png")
 
 
-def shapes_saliency():
-    """Every saliency method on two example images (the figure of `--method all`)."""
+def _saliency_panels(model, stems):
+    """Every saliency method on example images (the figure of `--method all`)."""
     from .heatmaps import panel_figure
     from .images import load_image
     from .predict import softmax
     from .preprocess import preprocess
     from .saliency import METHODS, run_method
     from .weights import load_model
-    net = load_model("shapes")
-    for stem in ("star", "ring"):
-        pixels = load_image(os.path.join(EXAMPLES, "shapes", f"{stem}.png"), net.input_shape[1])[None]
+    net = load_model(model)
+    folder = "examples/shapes" if model == "shapes" else "examples"
+    option = " --model shapes" if model == "shapes" else ""
+    for stem in stems:
+        pixels = load_image(os.path.join(ROOT, folder, f"{stem}.png"), net.input_shape[1])[None]
         logits = net.forward(preprocess(pixels, net.meta["preprocessing"]))
         target = int(logits[0].argmax())
         maps = {m: run_method(m, net, pixels, [target], {"seed": 0})["saliency"][0] for m in METHODS}
-        label = f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} (python -m minicnn.saliency examples/shapes/{stem}.png --model shapes --method all)"
-        path = os.path.join(FIGURES, f"shapes_saliency_{stem}.png")
+        label = (f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} "
+                 f"(python -m minicnn.saliency {folder}/{stem}.png{option} --method all)")
+        path = os.path.join(FIGURES, f"{model}_saliency_{stem}.png")
         panel_figure(path, pixels[0], maps, label)
         print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def shapes_saliency():
+    """Every saliency method on two shapes examples."""
+    _saliency_panels("shapes", ("star", "ring"))
+
+
+def world_saliency():
+    """Every saliency method on two world examples."""
+    _saliency_panels("world", ("face", "bicycle"))
 
 
 def shapes_sanity():
@@ -520,6 +533,7 @@ FIGURES_BY_NAME = {
     "world_probes": world_probes,
     "world_training": world_training,
     "world_hierarchy": world_hierarchy,
+    "world_saliency": world_saliency,
     "shapes_dataset": shapes_dataset,
     "shapes_training": shapes_training,
     "shapes_filters": shapes_filters,
