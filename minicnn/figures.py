@@ -118,6 +118,23 @@ def world_probes():
     _save(fig, "world_probes.png")
 
 
+def shortcut():
+    """python -m minicnn.shortcut with its defaults: figure and JSON."""
+    import contextlib
+    import io
+
+    from .shortcut import main as shortcut_main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        shortcut_main(["--json", "--outdir", FIGURES, "--quiet"])
+    result = json.loads(out.getvalue())
+    result["figure"] = "docs/figures/shortcut.png"
+    result["command"] = "python -m minicnn.shortcut --json"
+    with open(os.path.join(FIGURES, "shortcut.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print("wrote docs/figures/shortcut.png and .json")
+
+
 def world_hierarchy():
     """python -m minicnn.hierarchy on the shipped world model: figure and JSON."""
     from .hierarchy import main as hierarchy_main
@@ -534,6 +551,7 @@ FIGURES_BY_NAME = {
     "world_training": world_training,
     "world_hierarchy": world_hierarchy,
     "world_saliency": world_saliency,
+    "shortcut": shortcut,
     "shapes_dataset": shapes_dataset,
     "shapes_training": shapes_training,
     "shapes_filters": shapes_filters,
