@@ -64,6 +64,8 @@ def texture_pattern(name, rng, S):
         mortar = (np.mod(v, h) < 0.22 * h) | (np.mod(shifted, w) < 0.12 * w)
         return mortar.astype(np.float64)
     if name == "grass":                # short vertical blades of random heights
+        # one blade per column `period` wide; each column looks up its height and its vertical
+        # offset in a table of random heights, so neighbouring blades differ
         period = rng.uniform(0.035, 0.06)
         column = np.floor(u / period)
         heights = np.random.default_rng(rng.integers(2**31)).uniform(0.08, 0.2, size=4096)
