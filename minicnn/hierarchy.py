@@ -61,6 +61,7 @@ SELECTIVITY = 0.5        # object: class selectivity index at least this
 STRUCTURE = 1.25         # part / texture: beats its scrambled version by this factor
 LOCALIZED = 0.5          # named part detector: peak on the part in this share of a class's images
 PROBES_PER_KIND = 8      # instances of each texture and each part
+HELD_OUT_SEED = 50_000   # the held-out images; never used for training (train uses 1000*seed + 1, + 2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -462,8 +463,6 @@ def _main(argv=None):
     if "figure" in result:
         print(f"wrote {result['figure']}")
 
-
-HELD_OUT_SEED = 50_000   # never used for training (train uses 1000*seed + 1 and + 2)
 
 
 def main(argv=None):

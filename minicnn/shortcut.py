@@ -15,14 +15,13 @@ and reports, on held-out images:
   for the honest one (the shipped world model, which never saw the cue);
 * a figure: the images, each model's prediction and every method's map, the cue boxed.
 
-    python -m minicnn.shortcut                       # ~4 min on a 2-core CPU
+    python -m minicnn.shortcut                       # ~5 min on a 2-core CPU
     python -m minicnn.shortcut --train-size 3000 --epochs 2 --json
 """
 import numpy as np
 
 from . import world
 from .models import build
-from .preprocess import preprocess
 
 CUE_CLASS = "flower"
 CUE_PROB = 0.9          # share of the cue class's training images that carry the cue
@@ -74,13 +73,10 @@ def train_cheater(train_size=6000, epochs=3, seed=0, cue_class=CUE_CLASS, quiet=
     return net
 
 
-def predict(net, images, batch=200):
-    from .backend import to_device, to_numpy
-    out = []
-    for k in range(0, len(images), batch):
-        x = to_device(preprocess(images[k:k + batch], net.meta["preprocessing"]), net.device)
-        out.append(to_numpy(net.forward(x)).argmax(axis=1))
-    return np.concatenate(out)
+def predict(net, images):
+    """The predicted class of each image (N, 3, H, W)."""
+    from .predict import classify
+    return classify(net, images).argmax(axis=1)
 
 
 def accuracy_report(net, images, labels, cue_class=CUE_CLASS):
@@ -151,6 +147,7 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
 
     from .backend import to_device, to_numpy
     from .heatmaps import TITLES, _plt, colorize, save_figure
+    from .predict import classify, softmax
     from .saliency import METHODS, run_method
     plt = _plt()
     k = world.CLASSES.index(cue_class)
@@ -163,9 +160,7 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
     (r0, c0), s = CUE_AT, CUE_SIZE
     for row, (name, net, n) in enumerate(rows):
         pixels = cued[n:n + 1]
-        logits = to_numpy(net.forward(to_device(preprocess(pixels, net.meta["preprocessing"]), net.device)))
-        p = np.exp(logits[0] - logits[0].max())
-        p /= p.sum()
+        p = softmax(classify(net, pixels)[0])
         target = int(p.argmax())
         axes[row, 0].imshow(pixels[0].transpose(1, 2, 0), interpolation="nearest")
         axes[row, 0].set_title(f"{name} model: {world.CLASSES[target]} ({p[target]:.0%})\n"
