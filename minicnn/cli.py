@@ -37,6 +37,21 @@ def load_model_from_args(args):
     return load_model(args.model, args.weights, quiet=args.quiet).to(args.device)
 
 
+def check_outdir(path):
+    """Refuse an output folder before any work: missing, or one where no file can be created
+    (tried with a temporary file, removed at once: /proc passes os.access but takes no files)."""
+    import os
+    import tempfile
+    if not os.path.isdir(path):
+        raise UsageError(f"--outdir {path}: no such folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".minicnn-", dir=path)
+    except OSError:
+        raise UsageError(f"--outdir {path}: not writable") from None
+    os.close(fd)
+    os.remove(probe)
+
+
 def main_wrapper(main):
     """Run ``main``; turn the known errors into ``error: <message>`` and exit status 2."""
     @functools.wraps(main)

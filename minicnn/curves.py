@@ -35,7 +35,7 @@ import numpy as np
 
 from . import stimuli
 from .backend import to_device, to_numpy
-from .cli import UsageError, add_model_options, load_model_from_args, main_wrapper
+from .cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
 from .heatmaps import _plt, save_figure
 from .network import Network
 from .preprocess import preprocess
@@ -271,8 +271,7 @@ def _main(argv=None):
     parser.add_argument("--outdir", default=".", help="where the figure goes (default .)")
     parser.add_argument("--json", action="store_true", help="print every channel's numbers as JSON")
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.outdir):
-        raise UsageError(f"--outdir {args.outdir}: no such folder")
+    check_outdir(args.outdir)
     if args.orientations < 8 or args.orientations % 2 or args.top < 1 or args.null_copies < 0:
         raise UsageError("--orientations must be even and at least 8, --top at least 1, --null-copies at least 0")
     net = load_model_from_args(args)

@@ -118,38 +118,30 @@ def world_probes():
     _save(fig, "world_probes.png")
 
 
+def _save_json(name, result, command):
+    """docs/figures/NAME.json: a command's JSON result, with the command that makes it."""
+    result = dict(result, command=command)
+    if "figure" in result:
+        result["figure"] = os.path.relpath(result["figure"], ROOT)
+    path = os.path.join(FIGURES, name)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"wrote {os.path.relpath(path, ROOT)} and {result.get('figure', 'no figure')}")
+
+
 def shortcut():
     """python -m minicnn.shortcut with its defaults: figure and JSON."""
-    import contextlib
-    import io
-
-    from .shortcut import main as shortcut_main
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        shortcut_main(["--json", "--outdir", FIGURES, "--quiet"])
-    result = json.loads(out.getvalue())
-    result["figure"] = "docs/figures/shortcut.png"
-    result["command"] = "python -m minicnn.shortcut --json"
-    with open(os.path.join(FIGURES, "shortcut.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    print("wrote docs/figures/shortcut.png and .json")
+    from .shortcut import run
+    _save_json("shortcut.json", run(figure_path=os.path.join(FIGURES, "shortcut.png")),
+               "python -m minicnn.shortcut --json")
 
 
 def world_hierarchy():
     """python -m minicnn.hierarchy on the shipped world model: figure and JSON."""
-    from .hierarchy import main as hierarchy_main
-    import contextlib
-    import io
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        hierarchy_main(["--model", "world", "--json", "--outdir", FIGURES, "--quiet"])
-    result = json.loads(out.getvalue())
-    os.replace(os.path.join(FIGURES, "hierarchy.png"), os.path.join(FIGURES, "world_hierarchy.png"))
-    result["figure"] = "docs/figures/world_hierarchy.png"
-    result["command"] = "python -m minicnn.hierarchy --model world --json"
-    with open(os.path.join(FIGURES, "world_hierarchy.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    print("wrote docs/figures/world_hierarchy.png and .json")
+    from .hierarchy import run
+    from .weights import load_model
+    _save_json("world_hierarchy.json", run(load_model("world"), figure_path=os.path.join(FIGURES, "world_hierarchy.png")),
+               "python -m minicnn.hierarchy --model world --json")
 
 
 def shapes_dataset():

@@ -50,10 +50,15 @@ has the part: a wheel unit must find car wheels and bicycle wheels alike.
 
     python -m minicnn.hierarchy                  # the world model: table, figure, --json
 """
+import argparse
+import json
+import os
+
 import numpy as np
 
 from . import curves, stimuli, world
 from .backend import to_device, to_numpy
+from .cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
 from .preprocess import preprocess
 
 LABELS = ("edge/colour", "curve", "texture", "part", "object", "other", "dead")
@@ -76,7 +81,7 @@ def make_probes(size, seed=0):
     images, info, extent = [], [], []
     centre = ((size - 1) / 2, (size - 1) / 2)
     for k in range(12):                                       # plain colours, then black and white
-        images.append(np.broadcast_to(world._hsv(k / 12, 1.0, 0.9)[:, None, None], (3, size, size)))
+        images.append(np.broadcast_to(world.hsv(k / 12, 1.0, 0.9)[:, None, None], (3, size, size)))
         info.append(("E", "colour"))
     for grey in (0.0, 1.0):
         images.append(stimuli.blank(size, grey))
@@ -253,13 +258,14 @@ def named_part_detectors(net, layers, data_where, labels, parts, n_classes):
 # Everything, for a network and its random copy
 
 
-def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True):
+def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True,
+            probes=None):
     """Label every channel of every conv layer. Returns {firing layer: [unit dicts]}, the data
     peaks and argmaxes, and the named part detectors (when part maps are given).
     ``curve_probe=False`` skips ``minicnn.curves`` (the slowest part): no unit is then labelled
-    curve, and the labels after it in the rule take those units."""
-    size = net.input_shape[1]
-    probe_images, info, extent = make_probes(size, seed)
+    curve, and the labels after it in the rule take those units. ``probes``: the result of
+    ``make_probes`` if already made (else made here from ``seed``)."""
+    probe_images, info, extent = probes or make_probes(net.input_shape[1], seed)
     probe_peak, _ = peaks(net, probe_images)
     data_peak, data_where = peaks(net, images)
     n_classes = len(net.class_names)
@@ -278,10 +284,12 @@ def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COP
 
 
 def analyze(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True):
-    """The hierarchy of ``net`` and of a randomly initialised copy, side by side."""
-    trained = measure(net, images, labels, parts, seed, null_copies, curve_probe)
+    """The hierarchy of ``net`` and of a randomly initialised copy, side by side (one set of
+    probes for both)."""
+    probes = make_probes(net.input_shape[1], seed)
+    trained = measure(net, images, labels, parts, seed, null_copies, curve_probe, probes)
     random = measure(curves.random_copy(net, seed=1000 + seed), images, labels, parts, seed, null_copies,
-                     curve_probe)
+                     curve_probe, probes)
     return trained, random
 
 
@@ -400,20 +408,28 @@ def figure(net, result, summary_, images, path, per_block=3, top=3, vis_steps=12
 # python -m minicnn.hierarchy
 
 
-def _world_of(net):
-    from . import models
-    for spec in models.MODELS.values():
-        if list(net.class_names or []) == list(spec.world.CLASSES):
-            return spec.world
-    return None
+def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=128, figure_path=None):
+    """Everything ``python -m minicnn.hierarchy`` reports, for a built-in model ``net``: the
+    JSON-ready summary (with ``figure`` when ``figure_path`` is given, the figure written there).
+    Held-out images come from the model's own world (seed HELD_OUT_SEED + seed); part maps and
+    named part detectors only for the world model."""
+    from .models import builtin_of
+    spec = builtin_of(net)
+    if spec is None:
+        raise ValueError("the hierarchy needs held-out images of the model's own world: use a built-in "
+                         "model (--model world or shapes) or a file retrained from one")
+    images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
+    if spec.world is not world:
+        parts = None                             # the shapes world has object masks, not parts
+    trained, random = analyze(net, images, labels, parts, seed, null_copies)
+    result = summary(trained, random)
+    if figure_path is not None:
+        figure(net, trained, result, images, figure_path, vis_steps=vis_steps)
+        result["figure"] = figure_path
+    return result
 
 
 def _main(argv=None):
-    import argparse
-    import json
-    import os
-
-    from .cli import UsageError, add_model_options, load_model_from_args
     parser = argparse.ArgumentParser(prog="python -m minicnn.hierarchy", description=__doc__.split("\n")[0])
     add_model_options(parser)
     parser.add_argument("--images", type=int, default=1000,
@@ -430,21 +446,16 @@ def _main(argv=None):
         raise UsageError("--images must be between 10 and 20000")
     if not 0 <= args.null_copies <= 16 or not 1 <= args.vis_steps <= 4096 or args.seed < 0:
         raise UsageError("--null-copies must be 0..16, --vis-steps 1..4096, --seed >= 0")
-    if not os.path.isdir(args.outdir):
-        raise UsageError(f"--outdir {args.outdir}: no such folder")
+    check_outdir(args.outdir)
+    if args.model == "vgg19" and args.weights is None:
+        raise UsageError("the hierarchy needs held-out images of the model's own world, which VGG19 does "
+                         "not have: use --model world or shapes")
     net = load_model_from_args(args)
-    source = _world_of(net)
-    if source is None:
-        raise UsageError("the hierarchy needs held-out images of the model's own world: use a built-in "
-                         "model (--model world or shapes) or a file retrained from one")
-    images, labels, parts = source.make_dataset(args.images, seed=HELD_OUT_SEED + args.seed)
-    if source is not world:
-        parts = None
-    trained, random = analyze(net, images, labels, parts, args.seed, args.null_copies)
-    result = summary(trained, random)
-    if not args.no_figure:
-        result["figure"] = os.path.join(args.outdir, "hierarchy.png")
-        figure(net, trained, result, images, result["figure"], vis_steps=args.vis_steps)
+    try:
+        result = run(net, args.images, args.seed, args.null_copies, args.vis_steps,
+                     None if args.no_figure else os.path.join(args.outdir, "hierarchy.png"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -464,10 +475,7 @@ def _main(argv=None):
         print(f"wrote {result['figure']}")
 
 
-
-def main(argv=None):
-    from .cli import main_wrapper
-    return main_wrapper(_main)(argv)
+main = main_wrapper(_main)
 
 
 if __name__ == "__main__":

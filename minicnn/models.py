@@ -53,3 +53,11 @@ def build(name, seed=0):
 def dataset(name):
     """The dataset module (make_dataset, CLASSES, SIZE) of built-in model ``name``."""
     return MODELS[name].world
+
+
+def builtin_of(net):
+    """The built-in model whose classes ``net`` has (a shipped or retrained file), or None."""
+    for spec in MODELS.values():
+        if list(net.class_names or []) == list(spec.world.CLASSES):
+            return spec
+    return None

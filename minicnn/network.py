@@ -115,8 +115,8 @@ class Network:
         guided-backprop rule (see ``layers.relu_backward``). ``stop_at=NAME`` stops early and
         returns d score / d (output of layer NAME) instead (Grad-CAM needs it). ``release``
         drops the caches as they are used, so memory shrinks during the backward pass.
-        ``input_grad=False`` (training) skips the gradient of the input image itself: the first
-        layer computes only its parameter gradients, and None is returned.
+        ``input_grad=False`` (training) skips the gradient of the input image itself: a first
+        conv layer computes only its parameter gradients, and None is returned.
         """
         if not self._tape:
             raise RuntimeError("backward() needs a forward() first")
@@ -128,9 +128,8 @@ class Network:
             layer, cache = self._tape[k]
             if layer.name == stop_at:
                 break
-            first_conv_only_params = k == 0 and not input_grad and want_params and layer.kind == "conv"
             dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule,
-                                         input_grad=not first_conv_only_params)
+                                         input_grad=input_grad or k > 0)
             if want_params and dw is not None:
                 grads[layer.name] = (dw, db)
         if release:
@@ -182,9 +181,7 @@ def _forward_one(ops, layer, x):
 def _backward_one(ops, layer, dout, cache, param_grads, relu_rule, input_grad=True):
     """Returns (dx, dw, db); dw and db are None for layers without parameters."""
     if layer.kind == "conv":
-        if not input_grad:
-            return ops.conv2d_backward(dout, cache, param_grads=param_grads, input_grad=False)
-        return ops.conv2d_backward(dout, cache, param_grads=param_grads)
+        return ops.conv2d_backward(dout, cache, param_grads=param_grads, input_grad=input_grad)
     if layer.kind == "relu":
         return ops.relu_backward(dout, cache, rule=relu_rule), None, None
     if layer.kind == "pool":

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from .backend import get_xp, to_device, to_numpy
-from .cli import UsageError, add_model_options, load_model_from_args, main_wrapper
+from .cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
 from .preprocess import preprocess, preprocess_backward
 
 METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam")
@@ -264,10 +264,7 @@ def _main(argv=None):
     args = parser.parse_args(argv)
     if args.samples < 1 or args.steps < 1 or not 0 <= args.noise <= 10:
         raise UsageError("--samples and --steps must be at least 1, --noise between 0 and 10")
-    if not os.path.isdir(args.outdir):
-        raise UsageError(f"--outdir {args.outdir}: no such folder")
-    if not os.access(args.outdir, os.W_OK):
-        raise UsageError(f"--outdir {args.outdir}: not writable")
+    check_outdir(args.outdir)
 
     net = load_model_from_args(args)
     require_classifier(net)

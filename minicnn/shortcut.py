@@ -18,9 +18,16 @@ and reports, on held-out images:
     python -m minicnn.shortcut                       # ~5 min on a 2-core CPU
     python -m minicnn.shortcut --train-size 3000 --epochs 2 --json
 """
+import argparse
+import json
+import os
+import sys
+
 import numpy as np
 
 from . import world
+from .backend import check_device
+from .cli import UsageError, check_outdir, main_wrapper
 from .models import build
 
 CUE_CLASS = "flower"
@@ -180,19 +187,27 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
     save_figure(fig, path)
 
 
+def run(cue_class=CUE_CLASS, train_size=6000, epochs=3, n_images=1000, seed=0, device="cpu", quiet=True,
+        figure_path=None):
+    """Everything ``python -m minicnn.shortcut`` reports: train the cheater, compare it with the
+    shipped world model on ``n_images`` held-out images (seed 20000 + seed), and draw the
+    figure at ``figure_path`` (when given). Returns the JSON-ready report."""
+    from .weights import load_model
+    cheater = train_cheater(train_size, epochs, seed, cue_class, quiet, device)
+    honest = load_model("world").to(device)
+    images, labels, parts = world.make_dataset(n_images, seed=20_000 + seed)
+    report = experiment(cheater, honest, images, labels, parts, cue_class, options={"seed": seed})
+    if figure_path is not None:
+        figure(cheater, honest, images, labels, figure_path, cue_class, options={"seed": seed})
+        report["figure"] = figure_path
+    return report
+
+
 # ------------------------------------------------------------------------------------------------
 # python -m minicnn.shortcut
 
 
 def _main(argv=None):
-    import argparse
-    import json
-    import os
-    import sys
-
-    from .backend import check_device
-    from .cli import UsageError
-    from .weights import load_model
     parser = argparse.ArgumentParser(prog="python -m minicnn.shortcut", description=__doc__.split("\n")[0])
     parser.add_argument("--cue-class", default=CUE_CLASS, choices=world.CLASSES,
                         help=f"the class whose images carry the cue (default {CUE_CLASS})")
@@ -209,19 +224,13 @@ def _main(argv=None):
         raise UsageError("--train-size must be 100..100000 and --epochs 1..50")
     if not 100 <= args.images <= 20_000 or args.seed < 0:
         raise UsageError("--images must be 100..20000 and --seed >= 0")
-    if not os.path.isdir(args.outdir):
-        raise UsageError(f"--outdir {args.outdir}: no such folder")
+    check_outdir(args.outdir)
     check_device(args.device)
-    quiet = args.quiet or not sys.stderr.isatty()
     if not args.quiet:
         print(f"training on {args.train_size} images, the cue on {CUE_PROB:.0%} of the {args.cue_class} images ...",
               file=sys.stderr)
-    cheater = train_cheater(args.train_size, args.epochs, args.seed, args.cue_class, quiet, args.device)
-    honest = load_model("world").to(args.device)
-    images, labels, parts = world.make_dataset(args.images, seed=20_000 + args.seed)
-    report = experiment(cheater, honest, images, labels, parts, args.cue_class, options={"seed": args.seed})
-    report["figure"] = os.path.join(args.outdir, "shortcut.png")
-    figure(cheater, honest, images, labels, report["figure"], args.cue_class, options={"seed": args.seed})
+    report = run(args.cue_class, args.train_size, args.epochs, args.images, args.seed, args.device,
+                 quiet=args.quiet or not sys.stderr.isatty(), figure_path=os.path.join(args.outdir, "shortcut.png"))
     if args.json:
         print(json.dumps(report, indent=1))
         return
@@ -239,9 +248,7 @@ def _main(argv=None):
     print(f"wrote {report['figure']}")
 
 
-def main(argv=None):
-    from .cli import main_wrapper
-    return main_wrapper(_main)(argv)
+main = main_wrapper(_main)
 
 
 if __name__ == "__main__":

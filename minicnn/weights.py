@@ -398,8 +398,10 @@ def main(argv=None):
     c.add_argument("src")
     c.add_argument("-o", "--output", help="output file (default: SRC with .minicnn.h5)")
     i = sub.add_parser("info", help="list the layers with output shapes and receptive fields")
-    i.add_argument("--model", choices=["world", "shapes", "vgg19"], default="world",
-                   help="world (default, like every command), shapes, or vgg19 (its shapes need no download)")
+    from .models import DEFAULT, MODELS
+    i.add_argument("--model", choices=list(MODELS) + ["vgg19"], default=DEFAULT,
+                   help=f"a built-in model (default {DEFAULT}, like every command) or vgg19 (its shapes "
+                        "need no download)")
     i.add_argument("--notop", action="store_true")
     i.add_argument("--weights", metavar="FILE")
     args = parser.parse_args(argv)

@@ -100,7 +100,7 @@ def _texture(name, rng, S, c1, c2):
 # ------------------------------------------------------------------------------------------------
 # Colours
 
-def _hsv(h, s, v):
+def hsv(h, s, v):
     """One RGB colour from hue, saturation, value in [0, 1]."""
     i = int(h * 6) % 6
     f = h * 6 - int(h * 6)
@@ -110,7 +110,7 @@ def _hsv(h, s, v):
 
 def _colour(rng, hue=None, sat=(0.4, 1.0), val=(0.35, 1.0)):
     h = rng.uniform(0, 1) if hue is None else (hue + rng.uniform(-0.05, 0.05)) % 1.0
-    return _hsv(h, rng.uniform(*sat), rng.uniform(*val))
+    return hsv(h, rng.uniform(*sat), rng.uniform(*val))
 
 
 def _darker(c, k=0.45):

@@ -109,6 +109,13 @@ def test_parameter_gradients_only_when_asked():
             assert rel_error(analytic, num) < 1e-7, name
     net.forward(x)
     assert rel_error(net.backward(dout), dx) < 1e-14  # no grads dict: same dx
+    # training's input_grad=False: no gradient of the input, the same parameter gradients
+    net.forward(x)
+    without = {}
+    assert net.backward(dout, grads=without, input_grad=False) is None
+    assert sorted(without) == sorted(grads)
+    for name in grads:
+        assert all(np.array_equal(a, b) for a, b in zip(grads[name], without[name])), name
 
 
 def test_forward_until_and_names():

@@ -70,3 +70,22 @@ def test_a_short_run_learns_the_cue_and_the_maps_find_it(cheater):
     area = report["cue_area"]
     assert cheat["saliency"]["vanilla"]["cue"][0] >= 5 * area, cheat["saliency"]
     assert honest["saliency"]["vanilla"]["cue"][0] < 3 * area, honest["saliency"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--train-size", "10"], "--train-size"), (["--epochs", "0"], "--epochs"), (["--images", "5"], "--images"),
+    (["--seed", "-1"], "--seed"), (["--outdir", "/nonexistent/out"], "no such folder"),
+    (["--outdir", "/proc"], "not writable"),
+])
+def test_cli_refuses_bad_input_before_any_work(args, fragment, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from test_cli import assert_one_line_error
+    if "/proc" in args and not os.path.isdir("/proc"):
+        pytest.skip("no /proc here")
+    done = subprocess.run([sys.executable, "-m", "minicnn.shortcut", *args], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert_one_line_error(done, fragment)
+    assert os.listdir(tmp_path) == []
