@@ -1,5 +1,5 @@
 """minicnn: a from-scratch, readable CNN (NumPy, optional CuPy + CUDA) that shows what VGG19 sees."""
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="minicnn",
@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.9",
     # The CUDA sources (kernels/) and the shipped model (weights/) live at the top of the
     # checkout; in an installed package they become minicnn/kernels and minicnn/shipped.
-    packages=["minicnn", "minicnn.kernels", "minicnn.shipped"],
+    packages=find_packages(include=["minicnn", "minicnn.*"]) + ["minicnn.kernels", "minicnn.shipped"],
     package_dir={"minicnn.kernels": "kernels", "minicnn.shipped": "weights"},
     package_data={"minicnn": ["data/*"], "minicnn.kernels": ["*.cu", "*.md"], "minicnn.shipped": ["*.h5", "*.md"]},
     install_requires=["numpy>=1.22", "pillow>=9", "h5py>=3", "tqdm>=4.60", "matplotlib>=3.5"],

@@ -33,11 +33,15 @@
 // conv2d_backward_data_v1 is the naive gather for any stride.
 // Backward to the weights:
 //   v1  conv2d_backward_weight_v1  one thread per weight, summing over all images and pixels.
-//   v3  conv2d_backward_weight_v3  implicit GEMM dW[f, k] = sum_col dout[f, col] * X[k, col]:
+//   v2  conv2d_backward_weight_v2  implicit GEMM dW[f, k] = sum_col dout[f, col] * X[k, col]:
 //                                  64x64 tiles, 4x4 per thread, split over col with atomicAdd.
 // Plus max-pool (first maximum wins ties, like PyTorch) and ReLU, forward and backward.
+//
+// Tile sizes live here only, as #defines: minicnn/cuda.py reads them from this file to size its
+// grids. Compiler options: minicnn.cuda.NVCC_OPTIONS, used at run time and by CI.
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define GEMM_THREADS 256  // threads per block of the implicit-GEMM kernels (v3, v4, weight v2)
 
 // ------------------------------------------------------------------------------------------------
 // v1: naive direct convolution
@@ -137,7 +141,7 @@ extern "C" __global__ void conv2d_forward_v2(
 #define V3_TM 4      // filters per thread
 #define V3_TN 8      // pixels per thread
 
-extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v3(
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v3(
     const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
     float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
     int stride, int pad, int H_out, int W_out, int k_per_split)
@@ -168,7 +172,7 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v3(
     for (int k0 = k_begin; k0 < k_end; k0 += V3_BK) {
         // A tile: 64 filters x 8 ks = 512 values, 2 per thread
         for (int l = 0; l < 2; l++) {
-            int e = tid + 256 * l;
+            int e = tid + GEMM_THREADS * l;
             int m = e / V3_BK, kk = e % V3_BK;
             int f = f0 + m, k = k0 + kk;
             As[kk][m] = (f < F && k < k_end) ? w[(size_t)f * K + k] : 0.0f;
@@ -229,7 +233,7 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v3(
 
 #define V4_BK 8
 
-extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v4(
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
     const float* __restrict__ x, const float* __restrict__ w_ohwi, const float* __restrict__ b,
     float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
     int stride, int pad, int H_out, int W_out, int k_per_split)
@@ -257,7 +261,7 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v4(
     float a_reg[2], b_reg[4];
     auto load = [&](int k0) {
         for (int l = 0; l < 2; l++) {                       // weights: 64 f x 8 k
-            int e = tid + 256 * l;
+            int e = tid + GEMM_THREADS * l;
             int f = f0 + e / V4_BK, k = k0 + e % V4_BK;
             a_reg[l] = (f < F && k < k_end) ? w_ohwi[(size_t)f * K + k] : 0.0f;
         }
@@ -291,7 +295,7 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_forward_v4(
     if (k_begin < k_end) load(k_begin);
     for (int k0 = k_begin; k0 < k_end; k0 += V4_BK) {
         for (int l = 0; l < 2; l++) {
-            int e = tid + 256 * l;
+            int e = tid + GEMM_THREADS * l;
             As[e % V4_BK][e / V4_BK] = a_reg[l];
         }
         for (int l = 0; l < 4; l++) Bs[kk0 + 2 * l][load_col] = b_reg[l];
@@ -382,21 +386,21 @@ extern "C" __global__ void conv2d_backward_weight_v1(
     dw[idx] = acc;
 }
 
-#define W3_BM 64     // filters per tile
-#define W3_BN 64     // weight columns k = (c, p, q) per tile
-#define W3_BR 16     // output pixels per slice of the reduction
+#define W2_BM 64     // filters per tile
+#define W2_BN 64     // weight columns k = (c, p, q) per tile
+#define W2_BR 16     // output pixels per slice of the reduction
 
-extern "C" __global__ void __launch_bounds__(256) conv2d_backward_weight_v3(
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_backward_weight_v2(
     const float* __restrict__ x, const float* __restrict__ dout, float* __restrict__ dw,
     int N, int C, int H, int W, int F, int KH, int KW, int stride, int pad, int H_out, int W_out,
     int cols_per_split)
 {
-    __shared__ float As[W3_BR][W3_BM + 1];                  // dout slice: As[col][f]
-    __shared__ float Bs[W3_BR][W3_BN + 1];                  // im2col slice: Bs[col][k]
+    __shared__ float As[W2_BR][W2_BM + 1];                  // dout slice: As[col][f]
+    __shared__ float Bs[W2_BR][W2_BN + 1];                  // im2col slice: Bs[col][k]
     const int tid = threadIdx.x;                            // 0..255
     const int tx = tid % 16, ty = tid / 16;                 // results: f = ty + 16r, k = tx + 16t
     const int KK = KH * KW, K = C * KK, HWo = H_out * W_out, P = N * HWo;
-    const int f0 = blockIdx.y * W3_BM, k0 = blockIdx.x * W3_BN;
+    const int f0 = blockIdx.y * W2_BM, k0 = blockIdx.x * W2_BN;
     const int c_begin = blockIdx.z * cols_per_split;
     const int c_end = min(P, c_begin + cols_per_split);
     float acc[4][4];
@@ -404,22 +408,22 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_backward_weight_v3(
         for (int t = 0; t < 4; t++) acc[r][t] = 0.0f;
 
     // The weight column k this thread loads is fixed: decode it once.
-    const int load_k = tid % W3_BN;                         // 0..63
+    const int load_k = tid % W2_BN;                         // 0..63
     const int k = k0 + load_k;
     const bool k_ok = k < K;
     const int c = k_ok ? k / KK : 0;
     const int p = k_ok ? (k % KK) / KW : 0;
     const int q = k_ok ? k % KW : 0;
 
-    for (int s0 = c_begin; s0 < c_end; s0 += W3_BR) {
+    for (int s0 = c_begin; s0 < c_end; s0 += W2_BR) {
         for (int l = 0; l < 4; l++) {                       // dout: 16 cols x 64 filters
-            int e = tid + 256 * l;
-            int cc = e % W3_BR, m = e / W3_BR;
+            int e = tid + GEMM_THREADS * l;
+            int cc = e % W2_BR, m = e / W2_BR;
             int col = s0 + cc, f = f0 + m;
             As[cc][m] = (col < c_end && f < F) ? dout[((size_t)(col / HWo) * F + f) * HWo + col % HWo] : 0.0f;
         }
         for (int l = 0; l < 4; l++) {                       // im2col: 16 cols x 64 ks
-            int cc = tid / W3_BN + 4 * l;
+            int cc = tid / W2_BN + 4 * l;
             int col = s0 + cc;
             float val = 0.0f;
             if (k_ok && col < c_end) {
@@ -431,7 +435,7 @@ extern "C" __global__ void __launch_bounds__(256) conv2d_backward_weight_v3(
         }
         __syncthreads();
         #pragma unroll
-        for (int cc = 0; cc < W3_BR; cc++) {
+        for (int cc = 0; cc < W2_BR; cc++) {
             float av[4], bv[4];
             for (int r = 0; r < 4; r++) av[r] = As[cc][ty + 16 * r];
             for (int t = 0; t < 4; t++) bv[t] = Bs[cc][tx + 16 * t];

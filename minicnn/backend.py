@@ -7,14 +7,12 @@ and stays quiet: ``cuda_available()`` is False and CPU code never notices.
 """
 import numpy as np
 
+from .errors import DeviceError
+
 try:  # cupy is an optional extra: pip install "minicnn[cuda12]"
     import cupy as _cupy
 except Exception:  # ImportError, or a broken CUDA install: either way, no GPU for us
     _cupy = None
-
-
-class DeviceError(RuntimeError):
-    """Raised when ``--device cuda`` is asked for on a machine that cannot provide it."""
 
 
 def cuda_available():
@@ -32,6 +30,19 @@ def get_xp(x):
     if _cupy is not None and isinstance(x, _cupy.ndarray):
         return _cupy
     return np
+
+
+def device_of(x):
+    """'cuda' for a cupy array, 'cpu' otherwise."""
+    return "cpu" if get_xp(x) is np else "cuda"
+
+
+def xp_for(device):
+    """The array module for a device: numpy for 'cpu', cupy for 'cuda' (checked)."""
+    if device == "cpu":
+        return np
+    check_device(device)
+    return _cupy
 
 
 
@@ -56,12 +67,17 @@ def to_device(x, device):
     return _cupy.asarray(x)
 
 
+def cupy():
+    """The cupy module itself, for the CUDA launchers (minicnn.cuda); DeviceError without a GPU."""
+    check_device("cuda")
+    return _cupy
+
+
 def to_numpy(x):
     """A numpy array from a numpy or cupy array (copies from the GPU when needed)."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):
         return _cupy.asnumpy(x)
     return np.asarray(x)
-
 
 
 def synchronize(device):

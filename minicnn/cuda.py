@@ -5,20 +5,26 @@ to the GPU (``net.to("cuda")``) calls these instead, and everything stays on the
 launcher per kernel: check the arguments (float32, C-contiguous, on the GPU), allocate the
 output, compute the grid in named variables, pass every scalar as a 32-bit int.
 
-``CONV_VERSION`` picks the forward kernel (1 naive, 2 shared-memory tiles, 3 implicit GEMM,
-4 implicit GEMM with cheaper loads, the default); ``WEIGHT_VERSION`` the weight-gradient kernel
-(1 naive, 3 implicit GEMM).
+``version`` picks the forward kernel (1 naive, 2 shared-memory tiles, 3 implicit GEMM, 4 implicit
+GEMM with cheaper loads, the default); ``weight_version`` the weight-gradient kernel (1 naive,
+2 implicit GEMM, the default). A network runs through a ``Kernels`` object that carries its
+choice: ``net.to("cuda")`` uses the defaults, ``net.conv_backend = Kernels(version=2)`` another.
+Tile sizes are the #defines of the .cu file, read from it (``TILE``): one place for each number.
 """
 import functools
 import os
+import re
 
 import numpy as np
 
-from .backend import check_device
+from .backend import cupy as _cupy_module
 
-CONV_VERSION = 4
-WEIGHT_VERSION = 3
-THREADS = 256        # threads per block for the one-thread-per-element kernels
+CONV_VERSIONS = (1, 2, 3, 4)
+WEIGHT_VERSIONS = (1, 2)
+DEFAULT_VERSION = 4
+DEFAULT_WEIGHT_VERSION = 2
+THREADS = 256                        # threads per block for the one-thread-per-element kernels
+NVCC_OPTIONS = ("--std=c++17",)      # at run time (NVRTC) and in CI (nvcc): the same options
 _module = None
 
 
@@ -32,28 +38,43 @@ def kernel_source_path():
     raise FileNotFoundError("kernels/conv2d.cu not found next to the minicnn package")
 
 
+@functools.lru_cache(maxsize=None)
+def tile_sizes():
+    """The integer #defines of kernels/conv2d.cu, e.g. {"V3_BM": 64, "V3_BN": 128, ...}."""
+    with open(kernel_source_path()) as f:
+        return {name: int(value) for name, value in re.findall(r"^#define (\w+) (\d+)\b", f.read(), re.M)}
+
+
 def _kernel(name):
     """A compiled kernel; the .cu file is compiled once, on first use."""
     global _module
     if _module is None:
-        import cupy
-        check_device("cuda")
+        cupy = _cupy_module()
         with open(kernel_source_path()) as f:
-            _module = cupy.RawModule(code=f.read(), options=("--std=c++14",))
+            _module = cupy.RawModule(code=f.read(), options=NVCC_OPTIONS)
     return _module.get_function(name)
 
 
 def _cp():
-    import cupy
-    return cupy
+    return _cupy_module()
 
 
 def _check(*arrays):
+    """Raise (not assert: checks must survive python -O) unless every array is a C-contiguous
+    float32 cupy array; the kernels read raw memory and would misread anything else."""
     cp = _cp()
     for a in arrays:
-        assert isinstance(a, cp.ndarray), "expected a cupy array"
-        assert a.dtype == cp.float32, f"expected float32, got {a.dtype}"
-        assert a.flags.c_contiguous, "expected a C-contiguous array"
+        if not isinstance(a, cp.ndarray):
+            raise TypeError(f"expected a cupy array, got {type(a).__name__}")
+        if a.dtype != cp.float32:
+            raise TypeError(f"expected float32, got {a.dtype}")
+        if not a.flags.c_contiguous:
+            raise ValueError("expected a C-contiguous array")
+
+
+def _check_version(version, known, what):
+    if version not in known:
+        raise ValueError(f"unknown {what} kernel version {version}; known: {', '.join(map(str, known))}")
 
 
 def _i32(*values):
@@ -70,9 +91,10 @@ def _sm_count():
 # Convolution
 
 
-def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
-    """out = conv(x, w) + b on the GPU, with kernel version 1 to 4 (default CONV_VERSION)."""
+def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION):
+    """out = conv(x, w) + b on the GPU, with kernel version 1 to 4 (default 4)."""
     from .layers import _check_conv_args, conv_output_size
+    _check_version(version, CONV_VERSIONS, "forward")
     cp = _cp()
     x = cp.ascontiguousarray(x)
     _check(x, w, b)
@@ -80,7 +102,6 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     H_out, W_out = conv_output_size(H, KH, stride, pad), conv_output_size(W, KW, stride, pad)
-    version = version or CONV_VERSION
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
     if version == 1:
         out = cp.empty((N, F, H_out, W_out), dtype=cp.float32)
@@ -88,7 +109,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
         _kernel("conv2d_forward_v1")((blocks,), (THREADS,), (x, w, b, out) + dims)
     elif version == 2:
         out = cp.empty((N, F, H_out, W_out), dtype=cp.float32)
-        tile, fb, cb = 16, 8, 8                                      # V2_TILE, V2_FB, V2_CB
+        tile, fb, cb = tile_sizes()["V2_TILE"], tile_sizes()["V2_FB"], tile_sizes()["V2_CB"]
         in_h, in_w = (tile - 1) * stride + KH, (tile - 1) * stride + KW
         smem = 4 * (cb * in_h * in_w + fb * cb * KH * KW)           # input tiles + weights
         if smem > 48 * 1024:
@@ -100,32 +121,39 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=None):
         # v4 reads the weights as (F, KH, KW, C): reduction order (p, q, c)
         w_kernel = cp.ascontiguousarray(w.transpose(0, 2, 3, 1)) if version == 4 else w
         out = _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out)
-    else:
-        raise ValueError(f"unknown conv kernel version {version}")
     return out, (x, w, stride, pad)
 
 
 def _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out):
     """Launch v3 (w_kernel OIHW) or v4 (w_kernel OHWI) on x; returns out (N, F, H_out, W_out)."""
     cp = _cp()
+    t = tile_sizes()
+    BM, BN, BK = t["V3_BM"], t["V3_BN"], t["V3_BK" if version == 3 else "V4_BK"]
     N, C, H, W = x.shape
     K, P = C * KH * KW, N * H_out * W_out
-    tiles = ((P + 127) // 128) * ((F + 63) // 64)                   # 64 x 128 output tiles
+    tiles = _ceil_div(P, BN) * _ceil_div(F, BM)                     # BM x BN output tiles
     # split the reduction when the tiles alone cannot fill the GPU (two blocks per SM)
     splits = max(1, min((2 * _sm_count()) // tiles, K // 256))
-    k_per_split = (((K + splits - 1) // splits) + 7) // 8 * 8       # a multiple of V3_BK
-    splits = (K + k_per_split - 1) // k_per_split
+    k_per_split = _ceil_div(_ceil_div(K, splits), BK) * BK          # a multiple of the slice depth
+    splits = _ceil_div(K, k_per_split)
     out = (cp.zeros if splits > 1 else cp.empty)((N, F, H_out, W_out), dtype=cp.float32)
-    grid = ((P + 127) // 128, (F + 63) // 64, splits)
+    grid = (_ceil_div(P, BN), _ceil_div(F, BM), splits)
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out, k_per_split)
-    _kernel(f"conv2d_forward_v{version}")(grid, (256,), (x, w_kernel, b, out) + dims)
+    _kernel(f"conv2d_forward_v{version}")(grid, (t["GEMM_THREADS"],), (x, w_kernel, b, out) + dims)
     return out
 
 
-def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=None, input_grad=True):
+def _ceil_div(a, b):
+    return (a + b - 1) // b
+
+
+def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
+                    weight_version=DEFAULT_WEIGHT_VERSION, input_grad=True):
     """(dx, dw, db) on the GPU; dw and db are None unless ``param_grads``, dx is None unless
     ``input_grad``. ``version`` picks the forward kernel used for dx (stride 1),
-    ``weight_version`` the dw kernel (1 or 3)."""
+    ``weight_version`` the dw kernel (1 or 2)."""
+    _check_version(version, CONV_VERSIONS, "forward")
+    _check_version(weight_version, WEIGHT_VERSIONS, "weight-gradient")
     cp = _cp()
     x, w, stride, pad = cache
     dout = cp.ascontiguousarray(dout)
@@ -139,7 +167,7 @@ def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=
     elif stride == 1 and KH == KW and pad < KH and C >= 16:
         # dx = dout convolved with the flipped, transposed kernel (see layers.py)
         zero_bias = cp.zeros(C, dtype=cp.float32)
-        if (version or CONV_VERSION) == 4:  # straight to v4's (C, KH, KW, F) layout: one copy
+        if version == 4:                    # straight to v4's (C, KH, KW, F) layout: one copy
             w_flip = cp.ascontiguousarray(w.transpose(1, 2, 3, 0)[:, ::-1, ::-1, :])
             dx = _implicit_gemm(4, dout, w_flip, zero_bias, C, KH, KW, 1, KH - 1 - pad, H, W)
         else:
@@ -152,17 +180,19 @@ def conv2d_backward(dout, cache, param_grads=True, version=None, weight_version=
     if not param_grads:
         return dx, None, None
     dw = cp.zeros_like(w)
-    if (weight_version or WEIGHT_VERSION) == 1:
+    if weight_version == 1:
         blocks = (w.size + THREADS - 1) // THREADS                   # one thread per weight
         _kernel("conv2d_backward_weight_v1")((blocks,), (THREADS,), (x, dout, dw) + dims)
     else:
+        t = tile_sizes()
+        BM, BN, BR = t["W2_BM"], t["W2_BN"], t["W2_BR"]
         K, P = C * KH * KW, N * H_out * W_out
-        tiles = ((K + 63) // 64) * ((F + 63) // 64)
+        tiles = _ceil_div(K, BN) * _ceil_div(F, BM)
         splits = max(1, min((4 * _sm_count()) // tiles, P // 64))  # split the pixel sum
-        cols_per_split = (((P + splits - 1) // splits) + 15) // 16 * 16
-        splits = (P + cols_per_split - 1) // cols_per_split
-        grid = ((K + 63) // 64, (F + 63) // 64, splits)
-        _kernel("conv2d_backward_weight_v3")(grid, (256,), (x, dout, dw) + dims + _i32(cols_per_split))
+        cols_per_split = _ceil_div(_ceil_div(P, splits), BR) * BR   # a multiple of the slice
+        splits = _ceil_div(P, cols_per_split)
+        grid = (_ceil_div(K, BN), _ceil_div(F, BM), splits)
+        _kernel("conv2d_backward_weight_v2")(grid, (t["GEMM_THREADS"],), (x, dout, dw) + dims + _i32(cols_per_split))
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
 
@@ -220,3 +250,29 @@ def maxpool2d_backward(dout, cache):
     blocks = (dout.size + THREADS - 1) // THREADS
     _kernel("maxpool2d_backward")((blocks,), (THREADS,), (dout, argmax, dx) + _i32(dout.size))
     return dx
+
+
+# ------------------------------------------------------------------------------------------------
+# What a Network on the GPU calls
+
+
+class Kernels:
+    """The layer functions a Network calls on the GPU (``net.conv_backend``), with the kernel
+    versions fixed: ``Kernels()`` is the default (forward v4, weight gradient v2)."""
+
+    def __init__(self, version=DEFAULT_VERSION, weight_version=DEFAULT_WEIGHT_VERSION):
+        _check_version(version, CONV_VERSIONS, "forward")
+        _check_version(weight_version, WEIGHT_VERSIONS, "weight-gradient")
+        self.version, self.weight_version = version, weight_version
+
+    def conv2d_forward(self, x, w, b, stride=1, pad=0):
+        return conv2d_forward(x, w, b, stride, pad, version=self.version)
+
+    def conv2d_backward(self, dout, cache, param_grads=True, input_grad=True):
+        return conv2d_backward(dout, cache, param_grads, version=self.version,
+                               weight_version=self.weight_version, input_grad=input_grad)
+
+    relu_forward = staticmethod(relu_forward)
+    relu_backward = staticmethod(relu_backward)
+    maxpool2d_forward = staticmethod(maxpool2d_forward)
+    maxpool2d_backward = staticmethod(maxpool2d_backward)

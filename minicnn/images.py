@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 
-class ImageError(Exception):
-    """An input image that cannot be used; the message is one line for the user."""
+from .errors import ImageError
+from .files import atomic_write
 
 
 NEUTRAL_GREY = (128, 128, 128)   # what transparent pixels are composited onto
@@ -89,13 +89,18 @@ def load_image(path, size):
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
+def _uint8(rgb):
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def save_png(path, rgb):
-    """Write an (H, W, 3) float image in [0, 1] atomically (temp file, then rename)."""
-    array = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-    tmp = path + ".part"
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write an (H, W, 3) float image in [0, 1] atomically (minicnn.files)."""
+    with atomic_write(path, suffix=".png") as tmp:
+        Image.fromarray(_uint8(rgb)).save(tmp, format="PNG")
+
+
+def save_gif(path, frames, duration=80):
+    """Write (H, W, 3) float frames in [0, 1] as a looping animation, atomically."""
+    images = [Image.fromarray(_uint8(f)) for f in frames]
+    with atomic_write(path, suffix=".gif") as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)

@@ -6,9 +6,11 @@
     grads = {}
     dx = net.backward(dact, grads=grads)     # also fills grads["conv1"] = (dw, db) ...
 
-``backward`` starts from the last layer the last ``forward`` ran, and computes parameter
-gradients only when a ``grads`` dict is passed: saliency maps and feature visualization need
-just ``dx``, and skipping ``dw`` halves the cost of a convolution's backward pass.
+``forward`` records a tape (each layer's cache) for ``backward``; inference passes
+``record=False`` and keeps nothing. ``backward`` starts from the last layer the last ``forward``
+ran, frees each cache as soon as it is used, and computes parameter gradients only when a
+``grads`` dict is passed: saliency maps and feature visualization need just ``dx``, and
+skipping ``dw`` halves the cost of a convolution's backward pass.
 """
 from dataclasses import dataclass
 
@@ -49,8 +51,9 @@ class Network:
         self.input_shape = input_shape      # (C, H, W) the network was built for, if known
         self.class_names = class_names
         self.meta = dict(meta or {})
-        self.conv_backend = None            # set by minicnn.cuda on the GPU; None = layers.py
-        self._tape = []                     # (layer, cache) of the last forward pass
+        self.conv_backend = None            # minicnn.cuda.Kernels on the GPU; None = layers.py
+        self._tape = []                     # (layer, cache) of the last recorded forward pass
+        self.activations = {}               # outputs of the layers named in forward(keep=...)
 
     # -- naming ---------------------------------------------------------------------------------
 
@@ -82,18 +85,21 @@ class Network:
                 layer.w = to_device(layer.w, device)
                 layer.b = to_device(layer.b, device)
         self.conv_backend = None
+        self._tape, self.activations = [], {}   # caches of the old device: stale, dropped
         if device == "cuda":
-            from . import cuda  # the raw CUDA kernels take over conv, pool and relu
-            self.conv_backend = cuda
+            from .cuda import Kernels  # the raw CUDA kernels take over conv, pool and relu
+            self.conv_backend = Kernels()
         return self
 
     # -- forward and backward -------------------------------------------------------------------
 
-    def forward(self, x, until=None, keep=None):
+    def forward(self, x, until=None, keep=None, record=True):
         """Run layers in order on x (N, C, H, W), up to and including layer ``until``.
 
-        Caches are kept for ``backward``. ``keep`` (a set of layer names) additionally records
-        those layers' outputs in ``self.activations``.
+        Caches are kept for ``backward`` unless ``record=False`` (inference: each cache is
+        dropped as soon as its layer is done, so memory holds about two activations at a time).
+        ``keep`` (a set of layer names) additionally records those layers' outputs in
+        ``self.activations``.
         """
         last = len(self.layers) - 1 if until is None else self.position(until)
         ops = self.conv_backend or L
@@ -101,39 +107,47 @@ class Network:
         self.activations = {}
         for layer in self.layers[:last + 1]:
             x, cache = _forward_one(ops, layer, x)
-            self._tape.append((layer, cache))
+            if record:
+                self._tape.append((layer, cache))
+            del cache
             if keep and layer.name in keep:
                 self.activations[layer.name] = x
         return x
 
-    def backward(self, dout, grads=None, relu_rule="plain", release=True, stop_at=None, input_grad=True):
+    def backward(self, dout, grads=None, relu_rule="plain", stop_at=None, input_grad=True, inject=None):
         """Propagate ``dout`` (d score / d output of the last forward) back to the input.
 
         Returns dx, shaped like the input. If ``grads`` is a dict, it is filled with
         ``grads[name] = (dw, db)`` for every conv and linear layer passed through; otherwise no
         parameter gradient is computed. ``relu_rule="guided"`` switches every ReLU to the
         guided-backprop rule (see ``layers.relu_backward``). ``stop_at=NAME`` stops early and
-        returns d score / d (output of layer NAME) instead (Grad-CAM needs it). ``release``
-        drops the caches as they are used, so memory shrinks during the backward pass.
-        ``input_grad=False`` (training) skips the gradient of the input image itself: a first
-        conv layer computes only its parameter gradients, and None is returned.
+        returns d score / d (output of layer NAME) instead (Grad-CAM needs it).
+        ``inject={NAME: g}`` adds g to the gradient arriving at the output of layer NAME (a
+        score that also reads lower layers: the chain rule sums the paths). ``input_grad=False``
+        (training) skips the gradient of the input image itself: a first conv layer computes
+        only its parameter gradients, and None is returned. Each cache is freed as soon as it
+        is used, so memory shrinks during the backward pass; the tape is empty afterwards.
         """
         if not self._tape:
-            raise RuntimeError("backward() needs a forward() first")
-        if stop_at is not None and stop_at not in [layer.name for layer, _ in self._tape]:
-            raise KeyError(f"stop_at={stop_at!r}: not among the layers the last forward ran")
+            raise RuntimeError("backward() needs a recorded forward() first")
+        ran = [layer.name for layer, _ in self._tape]
+        for name in [stop_at] + list(inject or ()):
+            if name is not None and name not in ran:
+                raise KeyError(f"{name!r}: not among the layers the last forward ran")
         ops = self.conv_backend or L
         want_params = grads is not None
-        for k in range(len(self._tape) - 1, -1, -1):
-            layer, cache = self._tape[k]
+        tape, self._tape = self._tape, []
+        for k in range(len(tape) - 1, -1, -1):
+            layer, cache = tape.pop()           # the tape lets go of the cache ...
             if layer.name == stop_at:
                 break
+            if inject and layer.name in inject:
+                dout = dout + inject[layer.name]
             dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule,
                                          input_grad=input_grad or k > 0)
+            del cache                           # ... and so does this loop: its memory is free now
             if want_params and dw is not None:
                 grads[layer.name] = (dw, db)
-        if release:
-            self._tape = []
         return dout
 
     # -- parameters -----------------------------------------------------------------------------

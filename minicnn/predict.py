@@ -1,6 +1,6 @@
 """``python -m minicnn.predict IMG [IMG ...]``: the model's top classes for each image.
 
-    python -m minicnn.predict examples/*.png               # the shipped shapes model
+    python -m minicnn.predict examples/*.png               # the shipped world model
     python -m minicnn.predict photo.jpg --model vgg19 --top 5
 """
 import argparse
@@ -8,41 +8,9 @@ import json
 
 import numpy as np
 
-from .backend import to_device, to_numpy
-from .cli import add_model_options, load_model_from_args, main_wrapper
+from .classify import classify, top_k
+from .cli import add_model_options, load_model_from_args, main_wrapper, print_top
 from .images import load_image
-from .preprocess import preprocess
-
-
-def softmax(logits):
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def classify(net, pixels, batch=32):
-    """Class logits for RGB pixels (N, 3, H, W) in [0, 1], batched; returns numpy (N, K)."""
-    from .weights import require_classifier
-    require_classifier(net)
-    prep = net.meta["preprocessing"]
-    out = []
-    for i in range(0, len(pixels), batch):
-        x = to_device(preprocess(pixels[i:i + batch], prep), net.device)
-        out.append(to_numpy(net.forward(x)))
-    return np.concatenate(out)
-
-
-def top_k(net, logits, k):
-    """[(class index, class name, probability), ...] for the k most probable classes."""
-    p = softmax(logits)
-    order = np.argsort(-p, kind="stable")[:k]
-    return [(int(c), net.class_names[c], float(p[c])) for c in order]
-
-
-def print_top(image, top):
-    """The image's name, then one line per class: probability, name (index)."""
-    print(image)
-    for t in top:
-        print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
 
 
 @main_wrapper

@@ -1,4 +1,10 @@
-"""Writers for small weight files in the four layouts minicnn converts, without Keras or torch.
+"""Shared test helpers (no test module imports another; they all import from here).
+
+Command-line runs: ``run`` (python -m ...), ``assert_one_line_error`` (the error contract),
+``EXAMPLES`` / ``SHAPES_EXAMPLES`` (the shipped example images). Images: ``pattern``,
+``bomb_png``, ``hostile_images``. Networks: ``golden_network`` (from a PyTorch golden file).
+
+Writers for small weight files in the four layouts minicnn converts, without Keras or torch:
 
 * ``write_keras(net, path, style="v01")``: the published VGG19 files' naming
   (``block1_conv1/block1_conv1_W_1:0``, only ``layer_names`` at the root);
@@ -13,14 +19,20 @@ name, as real files do; pickling them needs importable stand-ins, which live in 
 import collections
 import contextlib
 import io
+import os
 import pickle
 import struct
+import subprocess
 import sys
 import types
 import zipfile
+import zlib
 
 import h5py
 import numpy as np
+from PIL import Image
+
+from minicnn.network import Layer, Network
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -218,3 +230,88 @@ def write_malicious_zip(path, marker):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("evil/data.pkl", pickle.dumps({"x": Evil(marker)}, protocol=2))
     return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Command-line runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(os.path.join(ROOT, "examples", f) for f in os.listdir(os.path.join(ROOT, "examples"))
+                  if f.endswith(".png"))                               # the world model's (default)
+SHAPES_EXAMPLES = sorted(os.path.join(ROOT, "examples", "shapes", f)
+                         for f in os.listdir(os.path.join(ROOT, "examples", "shapes")) if f.endswith(".png"))
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, **kw)
+
+
+def assert_one_line_error(done, *fragments):
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr, (fragment, done.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+# Images
+
+
+def pattern(w=40, h=30):
+    """An asymmetric RGB test picture: orientation mistakes change it."""
+    a = np.zeros((h, w, 3), np.uint8)
+    a[..., 0] = np.linspace(0, 255, w)[None, :]
+    a[..., 1] = np.linspace(0, 255, h)[:, None]
+    a[: h // 3, : w // 4, 2] = 255
+    return a
+
+
+def bomb_png(path, side=30000):
+    """A tiny PNG that declares side x side pixels (over Pillow's decompression-bomb limit)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                + chunk(b"IEND", b""))
+
+
+def hostile_images(tmp_path):
+    files = {}
+    Image.fromarray(pattern(64, 64)).save(tmp_path / "good.png")
+    data = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    files["truncated.png"] = "corrupt or truncated"
+    Image.fromarray(pattern(64, 64)).save(tmp_path / "good.jpg")
+    data = (tmp_path / "good.jpg").read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    files["truncated.jpg"] = "corrupt or truncated"
+    (tmp_path / "notes.jpg").write_text("this is not an image\n")
+    files["notes.jpg"] = "not an image file"
+    (tmp_path / "empty.png").write_bytes(b"")
+    files["empty.png"] = "not an image file"
+    bomb_png(tmp_path / "bomb.png")
+    files["bomb.png"] = "decompression bomb"
+    Image.fromarray(pattern(10, 10)).save(tmp_path / "tiny.png")
+    files["tiny.png"] = "too small"
+    files["missing.png"] = "no such file"
+    return files
+
+
+# ------------------------------------------------------------------------------------------------
+# Networks
+
+
+def golden_network(g, dtype):
+    layers = []
+    for name, kind in zip(g["names"], g["kinds"]):
+        name, kind = str(name), str(kind)
+        if kind in ("conv", "linear"):
+            w, b = g[f"{name}/weight"].astype(dtype), g[f"{name}/bias"].astype(dtype)
+            layers.append(Layer(name, kind, w=w, b=b, pad=1 if kind == "conv" else 0))
+        elif kind == "pool":
+            layers.append(Layer(name, "pool", kernel=2, stride=2))
+        else:
+            layers.append(Layer(name, kind))
+    return Network(layers, input_shape=g["input"].shape[1:])

@@ -1,30 +1,9 @@
 """The command-line tools as a user runs them: outputs, exit codes, one-line errors."""
 import json
 import os
-import subprocess
-import sys
 
 
-from test_images import hostile_images
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = sorted(os.path.join(ROOT, "examples", f) for f in os.listdir(os.path.join(ROOT, "examples"))
-                  if f.endswith(".png"))                               # the world model's (default)
-SHAPES_EXAMPLES = sorted(os.path.join(ROOT, "examples", "shapes", f)
-                         for f in os.listdir(os.path.join(ROOT, "examples", "shapes")) if f.endswith(".png"))
-
-
-def run(*args, **kw):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, **kw)
-
-
-def assert_one_line_error(done, *fragments):
-    assert done.returncode == 2, done
-    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    for fragment in fragments:
-        assert fragment in done.stderr, (fragment, done.stderr)
-
+from fixtures import EXAMPLES, SHAPES_EXAMPLES, assert_one_line_error, hostile_images, run
 
 def test_predict_examples():
     """The default (world) model names each example after its file; so does the shapes model."""

@@ -12,7 +12,7 @@ import pytest
 
 from fixtures import (write_keras, write_malicious_legacy, write_malicious_zip, write_torch_legacy,
                       write_torch_zip)
-from minicnn.convert import convert, detect_format
+from minicnn.weights import convert, detect_format
 from minicnn.gradcheck import rel_error
 from minicnn.vgg19 import make_vgg, resolve_layer, vgg19
 from minicnn.weights import WeightsError, download, layer_spec, load_network, save_network
@@ -81,7 +81,7 @@ def test_notop_keras_file(tmp_path):
     assert back.class_names is None and [layer.kind for layer in back.layers][-1] == "pool"
     loaded = load_network(str(tmp_path / "notop.minicnn.h5"))
     assert loaded.meta["notop"]
-    from minicnn.predict import classify
+    from minicnn.classify import classify
     with pytest.raises(WeightsError, match="notop"):
         classify(loaded, np.zeros((1,) + INPUT, np.float32))
 

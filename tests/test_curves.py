@@ -6,13 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from minicnn import curves, stimuli
+from minicnn import curves
+from minicnn.curves import stimuli
 from minicnn.network import Layer, Network
 from minicnn.preprocess import SHAPES, preprocess
 from minicnn.vgg19 import vgg19
 from minicnn.weights import load_model
 
-from test_cli import assert_one_line_error, run
+from fixtures import assert_one_line_error, run
 
 K = 15                      # the hand-built units' kernel = their receptive field
 SIZE = 32

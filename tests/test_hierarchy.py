@@ -192,7 +192,7 @@ def _run(*args):
 def test_cli_prints_every_layer_and_refuses_bad_input(tmp_path):
     import json
 
-    from test_cli import assert_one_line_error
+    from fixtures import assert_one_line_error
     done = _run("--images", "20", "--null-copies", "0", "--no-figure", "--json", "--outdir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -1,23 +1,13 @@
 """Image input: every format and mode a learner may have, and every file that must be refused."""
-import struct
-import zlib
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from minicnn.images import ImageError, fit, load_image
 
+from fixtures import hostile_images, pattern
+
 rng = np.random.default_rng(0)
-
-
-def pattern(w=40, h=30):
-    """An asymmetric RGB test picture: orientation mistakes change it."""
-    a = np.zeros((h, w, 3), np.uint8)
-    a[..., 0] = np.linspace(0, 255, w)[None, :]
-    a[..., 1] = np.linspace(0, 255, h)[:, None]
-    a[: h // 3, : w // 4, 2] = 255
-    return a
 
 
 def test_exact_size_passes_unchanged(tmp_path):
@@ -81,38 +71,6 @@ def test_exif_orientation_is_applied(tmp_path):
     got = load_image(str(tmp_path / "rot.png"), 30)
     expected = np.asarray(fit(Image.fromarray(np.rot90(a, k=-1).copy()), 30)).transpose(2, 0, 1) / 255.0
     assert np.allclose(got, expected, atol=1e-6)
-
-
-def bomb_png(path, side=30000):
-    """A tiny PNG that declares side x side pixels (over Pillow's decompression-bomb limit)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                + chunk(b"IEND", b""))
-
-
-def hostile_images(tmp_path):
-    files = {}
-    Image.fromarray(pattern(64, 64)).save(tmp_path / "good.png")
-    data = (tmp_path / "good.png").read_bytes()
-    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
-    files["truncated.png"] = "corrupt or truncated"
-    Image.fromarray(pattern(64, 64)).save(tmp_path / "good.jpg")
-    data = (tmp_path / "good.jpg").read_bytes()
-    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
-    files["truncated.jpg"] = "corrupt or truncated"
-    (tmp_path / "notes.jpg").write_text("this is not an image\n")
-    files["notes.jpg"] = "not an image file"
-    (tmp_path / "empty.png").write_bytes(b"")
-    files["empty.png"] = "not an image file"
-    bomb_png(tmp_path / "bomb.png")
-    files["bomb.png"] = "decompression bomb"
-    Image.fromarray(pattern(10, 10)).save(tmp_path / "tiny.png")
-    files["tiny.png"] = "too small"
-    files["missing.png"] = "no such file"
-    return files
 
 
 def test_hostile_images_are_refused(tmp_path):

@@ -8,26 +8,14 @@ from minicnn.gradcheck import numerical_gradient, rel_error
 from minicnn.network import Layer, Network
 from minicnn.vgg19 import make_vgg
 
+from fixtures import golden_network
+
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 # float32 tolerance: the references are float64 answers for the float32 weights and input; a
 # float32 run accumulates sums of a few hundred terms, so its relative error is ~1e-6. 1e-4
 # leaves room without letting a bug through. In float64 minicnn must match to ~1e-12.
 F32_TOL, F64_TOL = 1e-4, 1e-10
-
-
-def golden_network(g, dtype):
-    layers = []
-    for name, kind in zip(g["names"], g["kinds"]):
-        name, kind = str(name), str(kind)
-        if kind in ("conv", "linear"):
-            w, b = g[f"{name}/weight"].astype(dtype), g[f"{name}/bias"].astype(dtype)
-            layers.append(Layer(name, kind, w=w, b=b, pad=1 if kind == "conv" else 0))
-        elif kind == "pool":
-            layers.append(Layer(name, "pool", kernel=2, stride=2))
-        else:
-            layers.append(Layer(name, kind))
-    return Network(layers, input_shape=g["input"].shape[1:])
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,7 @@ import pytest
 from minicnn import saliency as S
 from minicnn.gradcheck import rel_error
 from minicnn.network import Layer, Network
-from test_cli import EXAMPLES, assert_one_line_error
-from test_images import hostile_images
-from test_network import golden_network
+from fixtures import EXAMPLES, assert_one_line_error, golden_network, hostile_images
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 PRESETS = {
@@ -112,7 +110,7 @@ def test_resolve_class():
 
 
 def test_rank_correlation():
-    from minicnn.sanity import rankdata, spearman
+    from minicnn.saliency.sanity import rankdata, spearman
     assert rankdata(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [2.5, 0.0, 2.5, 1.0]
     a = np.random.default_rng(0).standard_normal(100)
     assert spearman(a, a ** 3) == pytest.approx(1.0)

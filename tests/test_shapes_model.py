@@ -5,7 +5,7 @@ import pytest
 from minicnn import layers as L
 from minicnn.preprocess import SHAPES, preprocess
 from minicnn.shapes import CLASSES, make_dataset
-from minicnn.train import evaluate, shapes_network, train
+from minicnn.training import evaluate, shapes_network, train
 from minicnn.weights import load_model
 
 UNSEEN_SEED = 987654  # training uses seeds 1 and 2 (train / held-out); this set is new

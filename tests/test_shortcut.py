@@ -82,7 +82,7 @@ def test_cli_refuses_bad_input_before_any_work(args, fragment, tmp_path):
     import subprocess
     import sys
 
-    from test_cli import assert_one_line_error
+    from fixtures import assert_one_line_error
     if "/proc" in args and not os.path.isdir("/proc"):
         pytest.skip("no /proc here")
     done = subprocess.run([sys.executable, "-m", "minicnn.shortcut", *args], capture_output=True, text=True,

@@ -78,7 +78,7 @@ def test_figures_skip_vgg19_honestly_without_its_weights(tmp_path):
     """No VGG19 weights: the VGG19 figures are skipped with a note, nothing is written."""
     before = sorted(os.listdir(os.path.join(ROOT, "docs", "figures")))
     env = dict(os.environ, PYTHONPATH=ROOT, MINICNN_HOME=str(tmp_path))
-    done = subprocess.run([sys.executable, "-m", "minicnn.figures", "--only", "vgg19_layer14", "vgg19_curves"],
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "figures.py"), "--only", "vgg19_layer14", "vgg19_curves"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("skipped vgg19_") == 2 and "download vgg19" in done.stdout

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 from minicnn import layers as L
-from minicnn import objectives
-from minicnn import transforms as T
 from minicnn.gradcheck import numerical_gradient, rel_error
-from minicnn.param import FourierParam, PixelParam
 from minicnn.vgg19 import make_vgg
-from minicnn.visualize import channel_activations, parse_channels, render
-from test_network import golden_network
+from minicnn.visualize import (FourierParam, PixelParam, channel_activations, objectives, parse_channels,
+                               render)
+from minicnn.visualize import transforms as T
+from fixtures import golden_network
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 GRAD_TOL = 1e-7   # float64 centered differences, as in test_layers.py
@@ -22,19 +21,73 @@ rng = np.random.default_rng(7)
 
 
 @pytest.mark.parametrize("make,shape", [
-    (lambda: objectives.channel([1, 0, 2]), (3, 4, 5, 6)),
-    (lambda: objectives.channel([3, 1]), (2, 5)),             # a linear layer: class logits
-    (lambda: objectives.neuron([2, 0]), (2, 3, 5, 4)),
-    (lambda: objectives.neuron([1], y=1, x=3), (1, 2, 4, 5)),
-    (lambda: objectives.deepdream(), (2, 3, 4, 4)),
+    (lambda: objectives.channel("a", [1, 0, 2]), (3, 4, 5, 6)),
+    (lambda: objectives.channel("a", [3, 1]), (2, 5)),             # a linear layer: class logits
+    (lambda: objectives.neuron("a", [2, 0]), (2, 3, 5, 4)),
+    (lambda: objectives.neuron("a", [1], y=1, x=3), (1, 2, 4, 5)),
+    (lambda: objectives.deepdream("a"), (2, 3, 4, 4)),
+    (lambda: objectives.diversity("a"), (3, 4, 5, 6)),
+    (lambda: objectives.diversity("a"), (2, 5, 3, 3)),
 ])
 def test_objective_gradients(make, shape):
+    """d (sum_n dscore_n score_n) / d act, by hand, against centred differences, for a random
+    dscore (not just ones: a wrong per-image weighting would pass with ones)."""
     obj = make()
     act = rng.standard_normal(shape)
-    score, dact = obj(act)
+    score, cache = obj.forward({"a": act})
     assert score.shape == (shape[0],)
-    num = numerical_gradient(lambda a: obj(a)[0], act, np.ones(shape[0]))
+    dscore = rng.standard_normal(shape[0])
+    dact = obj.backward(dscore, cache)["a"]
+    num = numerical_gradient(lambda a: obj.forward({"a": a})[0], act, dscore)
     assert rel_error(dact, num) < GRAD_TOL
+
+
+@pytest.mark.parametrize("make", [lambda: objectives.l2(), lambda: objectives.tv()], ids=["l2", "tv"])
+def test_regularizer_gradients(make):
+    """The regularizers are objectives on the image itself (INPUT)."""
+    obj = make()
+    pixels = rng.uniform(0, 1, (2, 3, 5, 6))
+    dscore = rng.standard_normal(2)
+    score, cache = obj.forward({objectives.INPUT: pixels})
+    grad = obj.backward(dscore, cache)[objectives.INPUT]
+    num = numerical_gradient(lambda p: obj.forward({objectives.INPUT: p})[0], pixels, dscore)
+    assert rel_error(grad, num) < GRAD_TOL
+
+
+def test_regularizer_values_by_hand():
+    p = np.full((1, 3, 2, 2), 0.5)
+    p[0, 0, 0, 0] = 1.5                       # one pixel 1 above the centre 0.5
+    assert objectives.l2().forward({objectives.INPUT: p})[0][0] == 1.0
+    # its two neighbours differ by 1: two squared differences of 1
+    assert objectives.tv().forward({objectives.INPUT: p})[0][0] == 2.0
+
+
+def test_diversity_by_hand():
+    """Two images with the same style score 1/N each (cosine 1), orthogonal styles 0."""
+    a = np.zeros((2, 2, 1, 1))
+    a[:, 0] = 1.0                              # both images: only channel 0 active
+    assert np.allclose(objectives.diversity("a").forward({"a": a})[0], [0.5, 0.5])
+    a[1] = [[[0.0]], [[1.0]]]                  # image 1: only channel 1: orthogonal Gram matrices
+    assert np.allclose(objectives.diversity("a").forward({"a": a})[0], [0.0, 0.0])
+
+
+def test_objectives_compose():
+    """Sums, differences and multiples: scores and gradients add, per layer; layers are merged."""
+    acts = {"a": rng.standard_normal((2, 3, 4, 4)), "b": rng.standard_normal((2, 5, 2, 2)),
+            objectives.INPUT: rng.uniform(0, 1, (2, 3, 6, 6))}
+    c, d, r = objectives.channel("a", [0, 2]), objectives.diversity("b"), objectives.l2()
+    combo = 2 * c - 0.5 * d - r + c
+    assert combo.layers == ("a", "b", objectives.INPUT)
+    score, cache = combo.forward(acts)
+    expected = 3 * c.forward(acts)[0] - 0.5 * d.forward(acts)[0] - r.forward(acts)[0]
+    assert np.allclose(score, expected)
+    dscore = rng.standard_normal(2)
+    grads = combo.backward(dscore, cache)
+    assert np.allclose(grads["a"], c.backward(3 * dscore, c.forward(acts)[1])["a"])
+    assert np.allclose(grads["b"], d.backward(-0.5 * dscore, d.forward(acts)[1])["b"])
+    for layer in grads:
+        num = numerical_gradient(lambda v: combo.forward(dict(acts, **{layer: v}))[0], acts[layer], dscore)
+        assert rel_error(grads[layer], num) < GRAD_TOL
 
 
 def test_fourier_parameterization_backward():
@@ -42,8 +95,8 @@ def test_fourier_parameterization_backward():
     params = p.init(2, 8, rng).astype(np.float64) * 50    # away from 0: the sigmoid is curved
     p.scale = p.scale.astype(np.float64)
     dpix = rng.standard_normal((2, 3, 8, 8))
-    assert rel_error(p.backward(params, dpix), numerical_gradient(p.pixels, params, dpix)) < GRAD_TOL
-    pixels = p.pixels(params)
+    pixels, cache = p.forward(params)
+    assert rel_error(p.backward(dpix, cache), numerical_gradient(lambda q: p.forward(q)[0], params, dpix)) < GRAD_TOL
     assert pixels.shape == (2, 3, 8, 8) and 0 < pixels.min() and pixels.max() < 1
 
 
@@ -60,34 +113,27 @@ def test_fourier_scale_favours_low_frequencies():
 def test_transform_adjoint_identity(t):
     """<A x, y> = <x, A^T y> for random x, y: the adjoint is exactly right."""
     x = rng.standard_normal((2, 3, 11, 11))
-    applied = t.sample(np.random.default_rng(1), 11)
-    y = rng.standard_normal(applied.forward(x).shape)
-    lhs = np.sum(applied.forward(x) * y)
-    rhs = np.sum(x * applied.adjoint(y))
+    out, cache = t.forward(x, np.random.default_rng(1))
+    y = rng.standard_normal(out.shape)
+    lhs = np.sum(out * y)
+    rhs = np.sum(x * t.backward(y, cache))
     assert abs(lhs - rhs) < 1e-10 * max(1, abs(lhs))
 
 
 def test_pad_adjoint_identity():
     """Pad is affine (a constant border): its linear part is zero-padding, adjoint a crop."""
-    pad = T.Pad(2, value=0.5).sample(rng, 7)
+    pad = T.Pad(2, value=0.5)
     x = rng.standard_normal((1, 3, 7, 7))
-    linear = pad.forward(x) - pad.forward(np.zeros_like(x))
+    (out, cache), (zero, _) = pad.forward(x), pad.forward(np.zeros_like(x))
+    linear = out - zero
     y = rng.standard_normal(linear.shape)
-    assert abs(np.sum(linear * y) - np.sum(x * pad.adjoint(y))) < 1e-10
+    assert abs(np.sum(linear * y) - np.sum(x * pad.backward(y, cache))) < 1e-10
 
 
 def test_scale_and_rotate_by_identity_do_nothing():
     x = rng.standard_normal((1, 2, 9, 9))
-    assert np.allclose(T.RandomScale([1.0]).sample(rng, 9).forward(x), x)
-    assert np.allclose(T.RandomRotate([0]).sample(rng, 9).forward(x), x)
-
-
-@pytest.mark.parametrize("penalty", [lambda p: T.l2_penalty(p, 0.3), lambda p: T.tv_penalty(p, 0.7)])
-def test_regularizer_gradients(penalty):
-    pixels = rng.uniform(0, 1, (2, 3, 5, 6))
-    value, grad = penalty(pixels)
-    num = numerical_gradient(lambda p: np.array(penalty(p)[0]), pixels, np.array(1.0))
-    assert rel_error(grad, num) < GRAD_TOL
+    assert np.allclose(T.RandomScale([1.0]).forward(x, rng)[0], x)
+    assert np.allclose(T.RandomRotate([0]).forward(x, rng)[0], x)
 
 
 def test_blur_keeps_flat_images_and_smooths_noise():
@@ -112,7 +158,9 @@ def test_channel_objective_gradient_matches_pytorch():
     g = dict(np.load(os.path.join(DATA, "golden_vgg.npz")))
     net = golden_network(g, np.float64)
     act = net.forward(g["input"].astype(np.float64), until=str(g["mid_layer"]))
-    _, dact = objectives.channel([int(g["channel"])] * len(act))(act)
+    objective = objectives.channel(str(g["mid_layer"]), [int(g["channel"])] * len(act))
+    _, cache = objective.forward({str(g["mid_layer"]): act})
+    dact = objective.backward(np.ones(len(act)), cache)[str(g["mid_layer"])]
     assert rel_error(net.backward(dact), g["grad_channel_mean"]) < 1e-10
 
 
@@ -126,11 +174,11 @@ def small_net():
 def test_objective_rises_and_is_deterministic(param):
     net = small_net()
     kw = dict(steps=30, lr=0.05, seed=3, size=24, n_images=2, transforms=T.standard_transforms(24))
-    images, history, _ = render(net, "conv2_1", objectives.channel([1, 5]), param(), **kw)
+    images, history, _ = render(net, objectives.channel("conv2_1", [1, 5]), param(), **kw)
     assert np.mean(history[-5:]) > np.mean(history[:5]) + 0.1, history
-    again, history2, _ = render(net, "conv2_1", objectives.channel([1, 5]), param(), **kw)
+    again, history2, _ = render(net, objectives.channel("conv2_1", [1, 5]), param(), **kw)
     assert np.array_equal(images, again) and history == history2
-    other, _, _ = render(net, "conv2_1", objectives.channel([1, 5]), param(), **dict(kw, seed=4))
+    other, _, _ = render(net, objectives.channel("conv2_1", [1, 5]), param(), **dict(kw, seed=4))
     assert not np.array_equal(images, other)
 
 
@@ -145,7 +193,7 @@ def test_shapes_model_channel_is_found():
     data_acts = channel_activations(net, "conv3_1", images)
     c = int(data_acts.max(axis=0).argmax())
     start = PixelParam().init(1, 32, np.random.default_rng(0))
-    vis, _, _ = render(net, "conv3_1", objectives.channel([c]), PixelParam(), steps=100, size=32,
+    vis, _, _ = render(net, objectives.channel("conv3_1", [c]), PixelParam(), steps=100, size=32,
                        transforms=T.standard_transforms(32))
     before, after = channel_activations(net, "conv3_1", start)[0], channel_activations(net, "conv3_1", vis)[0]
     assert after[c] > before[c] + 10
@@ -154,7 +202,7 @@ def test_shapes_model_channel_is_found():
 
 def test_parse_channels():
     assert parse_channels("0-3,7", 10) == [0, 1, 2, 3, 7]
-    from minicnn.cli import UsageError
+    from minicnn.errors import UsageError
     with pytest.raises(UsageError, match="channels 0..9"):
         parse_channels("12", 10)
     with pytest.raises(UsageError, match="bad channel"):
@@ -175,7 +223,7 @@ def test_cli(tmp_path):
     from PIL import Image
     assert Image.open(out).size == (2 * 32 + 2, 2 * 32 + 2)        # a 2x2 grid with 2-px gaps
     assert Image.open(tmp_path / "g.gif").n_frames >= 2
-    from test_cli import EXAMPLES, assert_one_line_error
+    from fixtures import EXAMPLES, assert_one_line_error
     dream = tmp_path / "dream.png"
     done = run("relu2_2", "--from", EXAMPLES[0], "--steps", "3", "--out", str(dream), "--quiet")
     assert done.returncode == 0 and Image.open(dream).size == (128, 128), done.stderr   # 2x the 64-px input

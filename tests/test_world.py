@@ -141,7 +141,7 @@ def test_textures_are_distinct_patterns():
 def test_shipped_world_model_classifies_unseen_images():
     """weights/world.h5 on 1,000 images from a seed no training run used: at least 95% right
     (the training record says 97.5% on its own held-out set)."""
-    from minicnn.train import evaluate
+    from minicnn.training import evaluate
     from minicnn.weights import load_model
     net = load_model("world")
     images, labels, _ = world.make_dataset(1000, seed=987654)

@@ -1,7 +1,9 @@
-"""``python -m minicnn.figures``: regenerate every figure of the tutorial and README.
+"""``python tools/figures.py``: regenerate every figure of the tutorial and README.
 
-    python -m minicnn.figures            # all figures, from the shipped shapes model
-    python -m minicnn.figures --only shapes_filters
+    python tools/figures.py              # all figures, from the shipped models
+    python tools/figures.py --only shapes_filters
+
+A tool of the repository, not part of the installed package: it writes into the checkout.
 
 Writes into docs/figures/ (and examples/ for the example images). Figures are made from the
 shipped model and the seeded generator, so the same command gives the same pictures.
@@ -13,7 +15,9 @@ import sys
 
 import numpy as np
 
-from .heatmaps import _plt, save_figure
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's minicnn
+
+from minicnn.plotting import pyplot, save_figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = os.path.join(ROOT, "docs", "figures")
@@ -39,12 +43,12 @@ def examples():
     """examples/<class>.png: one 64x64 world image per class (the first image of that class
     from seed 7 that the shipped world model classifies right; the figure says how many were
     passed over), and examples/shapes/<class>.png: one 128x128 shapes image per class."""
-    from .images import save_png
-    from .predict import classify
-    from .shapes import CLASSES as SHAPE_CLASSES
-    from .shapes import render as render_shape
-    from .weights import load_model
-    from .world import CLASSES, make_dataset
+    from minicnn.images import save_png
+    from minicnn.classify import classify
+    from minicnn.shapes import CLASSES as SHAPE_CLASSES
+    from minicnn.shapes import render as render_shape
+    from minicnn.weights import load_model
+    from minicnn.world import CLASSES, make_dataset
     net = load_model("world")
     images, labels, _ = make_dataset(200, seed=7)
     predicted = classify(net, images).argmax(axis=1)
@@ -67,8 +71,8 @@ def examples():
 
 def world_dataset():
     """A grid of world images, one row per class, and the part maps of the first column."""
-    from .world import CLASSES, PARTS, make_dataset
-    plt = _plt()
+    from minicnn.world import CLASSES, PARTS, make_dataset
+    plt = pyplot()
     per_class = 8
     labels = np.repeat(np.arange(len(CLASSES)), per_class)
     images, _, parts = make_dataset(len(labels), seed=FIGURE_SEED, labels=labels)
@@ -95,8 +99,8 @@ def world_dataset():
 
 def world_probes():
     """The probe stimuli of the hierarchy: parts alone, textures, and their scrambled controls."""
-    from .hierarchy import make_probes
-    plt = _plt()
+    from minicnn.hierarchy import make_probes
+    plt = pyplot()
     images, info, _ = make_probes(64, seed=0)
     chosen = []
     for family in ("E", "V", "T", "T*", "P", "P*"):
@@ -131,23 +135,23 @@ def _save_json(name, result, command):
 
 def shortcut():
     """python -m minicnn.shortcut with its defaults: figure and JSON."""
-    from .shortcut import run
+    from minicnn.shortcut import run
     _save_json("shortcut.json", run(figure_path=os.path.join(FIGURES, "shortcut.png")),
                "python -m minicnn.shortcut --json")
 
 
 def world_hierarchy():
     """python -m minicnn.hierarchy on the shipped world model: figure and JSON."""
-    from .hierarchy import run
-    from .weights import load_model
+    from minicnn.hierarchy import run
+    from minicnn.weights import load_model
     _save_json("world_hierarchy.json", run(load_model("world"), figure_path=os.path.join(FIGURES, "world_hierarchy.png")),
                "python -m minicnn.hierarchy --model world --json")
 
 
 def shapes_dataset():
     """A grid of generated images, one row per class."""
-    from .shapes import CLASSES, make_dataset
-    plt = _plt()
+    from minicnn.shapes import CLASSES, make_dataset
+    plt = pyplot()
     per_class = 8
     labels = np.repeat(np.arange(len(CLASSES)), per_class)
     images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED, labels=labels)
@@ -170,7 +174,7 @@ def shapes_training(model="shapes"):
     """Loss and training accuracy per epoch, from weights/shapes-training.json."""
     with open(os.path.join(ROOT, "weights", f"{model}-training.json")) as f:
         record = json.load(f)
-    plt = _plt()
+    plt = pyplot()
     epochs = [h["epoch"] for h in record["history"]]
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(epochs, [h["loss"] for h in record["history"]], "o-", label="training loss")
@@ -187,10 +191,10 @@ def shapes_training(model="shapes"):
 
 def shapes_filters():
     """conv1_1's filters as little RGB images (each normalized to its own range)."""
-    from .weights import load_model
+    from minicnn.weights import load_model
     net = load_model("shapes")
     w = net.layer("conv1_1").w      # (F, 3, 3, 3)
-    plt = _plt()
+    plt = pyplot()
     F = w.shape[0]
     fig, axes = plt.subplots(2, F // 2, figsize=(F // 2 * 0.8, 1.8))
     for f, ax in enumerate(axes.flat):
@@ -204,17 +208,17 @@ def shapes_filters():
 def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6, top=6):
     """For a few channels of each layer: the image patches (receptive fields) that excite
     the channel's strongest unit the most, out of 2000 generated images."""
-    from .preprocess import preprocess
-    from .shapes import make_dataset
-    from .weights import load_model
+    from minicnn.preprocess import preprocess
+    from minicnn.shapes import make_dataset
+    from minicnn.weights import load_model
     net = load_model("shapes")
     images, _, _ = make_dataset(2000, seed=FIGURE_SEED + 1)
     x = preprocess(images, net.meta["preprocessing"])
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(layers) * channels, top, figsize=(top * 0.8, len(layers) * channels * 0.8))
     row = 0
     for name in layers:
-        act = net.forward(x, until=name)                        # (N, F, h, w)
+        act = net.forward(x, until=name, record=False)                      # (N, F, h, w)
         size, stride, offset = net.receptive_field(name)
         best = act.reshape(act.shape[0], act.shape[1], -1).max(axis=2)   # (N, F)
         # channels with the strongest responses anywhere, to show the ones that are in use
@@ -237,19 +241,19 @@ def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6,
 
 def shapes_input_gradients():
     """Generated images and the vanilla gradient of their true class (max |g| over RGB)."""
-    from .preprocess import preprocess, preprocess_backward
-    from .shapes import CLASSES, make_dataset
-    from .weights import load_model
+    from minicnn.preprocess import preprocess, preprocess_backward
+    from minicnn.shapes import CLASSES, make_dataset
+    from minicnn.weights import load_model
     net = load_model("shapes")
     labels = np.arange(len(CLASSES))
     images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED + 2, labels=labels)
     prep = net.meta["preprocessing"]
-    logits = net.forward(preprocess(images, prep))
+    logits = net.forward(preprocess(images, prep), record=False)
     d = np.zeros_like(logits)
     d[np.arange(len(labels)), labels] = 1
     grad = preprocess_backward(net.backward(d), prep)
     saliency = np.abs(grad).max(axis=1)
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(labels), figsize=(len(labels) * 1.0, 2.3))
     for k in range(len(labels)):
         axes[0, k].imshow(images[k].transpose(1, 2, 0))
@@ -264,18 +268,18 @@ def shapes_input_gradients():
 
 def _saliency_panels(model, stems):
     """Every saliency method on example images (the figure of `--method all`)."""
-    from .heatmaps import panel_figure
-    from .images import load_image
-    from .predict import softmax
-    from .preprocess import preprocess
-    from .saliency import METHODS, run_method
-    from .weights import load_model
+    from minicnn.saliency.heatmaps import panel_figure
+    from minicnn.images import load_image
+    from minicnn.classify import softmax
+    from minicnn.preprocess import preprocess
+    from minicnn.saliency import METHODS, run_method
+    from minicnn.weights import load_model
     net = load_model(model)
     folder = "examples/shapes" if model == "shapes" else "examples"
     option = " --model shapes" if model == "shapes" else ""
     for stem in stems:
         pixels = load_image(os.path.join(ROOT, folder, f"{stem}.png"), net.input_shape[1])[None]
-        logits = net.forward(preprocess(pixels, net.meta["preprocessing"]))
+        logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
         target = int(logits[0].argmax())
         maps = {m: run_method(m, net, pixels, [target], {"seed": 0})["saliency"][0] for m in METHODS}
         label = (f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} "
@@ -297,44 +301,45 @@ def world_saliency():
 
 def shapes_sanity():
     """Adebayo et al.'s cascading randomization on the shapes model (examples/shapes/ring.png)."""
-    from .images import load_image
-    from .preprocess import preprocess
-    from .sanity import run_sanity
-    from .weights import load_model
+    from minicnn.images import load_image
+    from minicnn.preprocess import preprocess
+    from minicnn.files import write_text
+    from minicnn.saliency import sanity
+    from minicnn.weights import load_model
     net = load_model("shapes")
     pixels = load_image(os.path.join(EXAMPLES, "shapes", "ring.png"), net.input_shape[1])[None]
-    target = int(net.forward(preprocess(pixels, net.meta["preprocessing"]))[0].argmax())
-    result = run_sanity(net, pixels, target, {"seed": 0}, "shapes", FIGURES, quiet=True)
-    os.replace(result["outputs"]["png"], os.path.join(FIGURES, "shapes_sanity.png"))
-    os.replace(result["outputs"]["json"], os.path.join(FIGURES, "shapes_sanity.json"))
+    target = int(net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)[0].argmax())
+    result, maps = sanity.run(net, pixels, target, {"seed": 0})
+    sanity.figure(result, maps, os.path.join(FIGURES, "shapes_sanity.png"))
+    write_text(os.path.join(FIGURES, "shapes_sanity.json"), json.dumps(result, indent=1))
     print("wrote docs/figures/shapes_sanity.png and .json")
 
 
 def _top_channels(net, layer, k, seed=FIGURE_SEED + 3):
     """The k channels of ``layer`` most active (mean over space) on generated images."""
-    from .shapes import make_dataset
-    from .visualize import channel_activations
+    from minicnn.shapes import make_dataset
+    from minicnn.visualize import channel_activations
     images, _, _ = make_dataset(200, seed=seed)
     return [int(c) for c in np.argsort(-channel_activations(net, layer, images).max(axis=0))[:k]]
 
 
 def shapes_featvis_steps():
     """One channel, three ways: naive pixels, + transformation robustness, + Fourier param."""
-    from . import objectives
-    from .param import FourierParam, PixelParam
-    from .transforms import standard_transforms
-    from .visualize import channel_activations, render
-    from .weights import load_model
+    from minicnn.visualize import objectives
+    from minicnn.visualize.param import FourierParam, PixelParam
+    from minicnn.visualize.transforms import standard_transforms
+    from minicnn.visualize import channel_activations, render
+    from minicnn.weights import load_model
     net = load_model("shapes")
     layer = "conv3_1"
     channels = _top_channels(net, layer, 3)
     rows = [("naive: pixels, no transforms", PixelParam(), []),
             ("+ jitter, scale, rotate", PixelParam(), standard_transforms(64)),
             ("+ decorrelated Fourier space", FourierParam(), standard_transforms(64))]
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(channels), len(rows), figsize=(2.2 * len(rows), 2.3 * len(channels)))
     for j, (title, param, transforms) in enumerate(rows):
-        images, _, _ = render(net, layer, objectives.channel(channels), param, steps=256, size=64,
+        images, _, _ = render(net, objectives.channel(layer, channels), param, steps=256, size=64,
                               n_images=len(channels), transforms=transforms, seed=0)
         acts = channel_activations(net, layer, images)
         for i, c in enumerate(channels):
@@ -353,18 +358,18 @@ def shapes_featvis_steps():
 def shapes_featvis_layers():
     """The most active channels of each block, visualized through their centre unit (a neuron
     objective: the pattern needs to appear once, as in the real patches of chapter 5)."""
-    from . import objectives
-    from .param import FourierParam
-    from .transforms import standard_transforms
-    from .visualize import grid_image, render
-    from .weights import load_model
+    from minicnn.visualize import objectives
+    from minicnn.visualize.param import FourierParam
+    from minicnn.visualize.transforms import standard_transforms
+    from minicnn.visualize import grid_image, render
+    from minicnn.weights import load_model
     net = load_model("shapes")
-    plt = _plt()
+    plt = pyplot()
     layers = ("conv1_2", "conv2_2", "conv3_1")
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4.4))
     for ax, layer in zip(axes, layers):
         channels = _top_channels(net, layer, 9)
-        images, _, _ = render(net, layer, objectives.neuron(channels), FourierParam(), steps=256, size=48,
+        images, _, _ = render(net, objectives.neuron(layer, channels), FourierParam(), steps=256, size=48,
                               n_images=len(channels), transforms=standard_transforms(48), seed=0)
         ax.imshow(grid_image(images))
         ax.set_xticks([]), ax.set_yticks([])
@@ -381,14 +386,14 @@ def shapes_emergence(channels=4, vis_steps=192):
     detectors in relu3_1 and the weights. Then show what the final model's top curve detectors
     respond to at every epoch (feature visualization of the centre unit). The last epoch must
     reproduce weights/shapes.h5 exactly; the JSON records that it did."""
-    from . import objectives
-    from .curves import analyze
-    from .param import FourierParam
-    from .shapes import make_dataset
-    from .train import evaluate, shapes_network, train
-    from .transforms import standard_transforms
-    from .visualize import render
-    from .weights import load_model
+    from minicnn.visualize import objectives
+    from minicnn.curves import analyze
+    from minicnn.visualize.param import FourierParam
+    from minicnn.shapes import make_dataset
+    from minicnn.training import evaluate, shapes_network, train
+    from minicnn.visualize.transforms import standard_transforms
+    from minicnn.visualize import render
+    from minicnn.weights import load_model
     seed = 0                                   # python -m minicnn.train's defaults made the shipped model
     images, labels, _ = make_dataset(24000, seed=1000 * seed + 1)
     val_images, val_labels, _ = make_dataset(2000, seed=1000 * seed + 2)
@@ -408,16 +413,16 @@ def shapes_emergence(channels=4, vis_steps=192):
     same = all(np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b)
                for (_, a), (_, b) in zip(net.params(), shipped.params()))
     with open(os.path.join(FIGURES, "shapes_emergence.json"), "w") as f:
-        json.dump({"command": "python -m minicnn.figures --only shapes_emergence",
+        json.dump({"command": "python tools/figures.py --only shapes_emergence",
                    "reproduces_shipped_weights": bool(same),
                    "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, f, indent=1)
     chosen = snapshots[-1]["curve_detectors"][:channels]      # ranked best first
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
     for j, snap in enumerate(snapshots):
         for (_, layer), (w, b) in zip(net.params(), snap["weights"]):
             layer.w, layer.b = w, b
-        vis, _, _ = render(net, "relu3_1", objectives.neuron(chosen), FourierParam(), steps=vis_steps, size=32,
+        vis, _, _ = render(net, objectives.neuron("relu3_1", chosen), FourierParam(), steps=vis_steps, size=32,
                            n_images=len(chosen), transforms=standard_transforms(32), seed=0)
         for i, c in enumerate(chosen):
             ax = axes[i, j]
@@ -440,7 +445,7 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
     NAME_curves_<layer>.png. With ``reference`` images, each top channel's best-curve response
     is also given as a fraction of its largest activation on them ("strength": does the curve
     drive it as hard as real images do?)."""
-    from .curves import analyze, figure, random_copy, responses
+    from minicnn.curves import analyze, figure, random_copy, responses
     rows, probes = [], []
     for layer in layers:
         ranked, probe = analyze(net, layer, null_copies=null_copies)
@@ -461,11 +466,11 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
                                                  "strength") if k in s}
                              for s in ranked[:8]]})
     with open(os.path.join(FIGURES, f"{name}_curves.json"), "w") as f:
-        json.dump({"command": f"python -m minicnn.figures --only {name}_curves", "null_copies": null_copies,
+        json.dump({"command": f"python tools/figures.py --only {name}_curves", "null_copies": null_copies,
                    "layers": rows}, f, indent=1)
     print(f"wrote docs/figures/{name}_curves.json")
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 2.8))
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [100 * len(r["curve_detectors"]) / r["channels"] for r in rows], 0.4, label="trained")
@@ -486,8 +491,8 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
 
 def shapes_curves():
     """Curve detectors in every conv layer of the shapes model, against its random copies."""
-    from .shapes import make_dataset
-    from .weights import load_model
+    from minicnn.shapes import make_dataset
+    from minicnn.weights import load_model
     net = load_model("shapes")
     reference, _, _ = make_dataset(500, seed=FIGURE_SEED + 5)
     _curve_study(net, "shapes", "Shapes model: curve detectors per layer (python -m minicnn.curves LAYER)",
@@ -496,7 +501,7 @@ def shapes_curves():
 
 def _vgg19_or_skip(name):
     """VGG19 from the cache, or None (with a note) when its weights are not there."""
-    from .weights import WeightsError, load_vgg19
+    from minicnn.weights import WeightsError, load_vgg19
     try:
         return load_vgg19(download_ok=False)
     except WeightsError as e:
@@ -507,17 +512,17 @@ def _vgg19_or_skip(name):
 def vgg19_layer14():
     """"Features from VGG19 layer 14": 16 channels of conv3_3 (= features.14), 128 px, 512
     steps of Fourier-parameterized, transformation-robust ascent. Needs the VGG19 weights."""
-    from . import objectives
-    from .param import FourierParam
-    from .transforms import standard_transforms
-    from .visualize import grid_image, render
+    from minicnn.visualize import objectives
+    from minicnn.visualize.param import FourierParam
+    from minicnn.visualize.transforms import standard_transforms
+    from minicnn.visualize import grid_image, render
     net = _vgg19_or_skip("vgg19_layer14")
     if net is None:
         return
     channels = list(range(16))
-    images, _, _ = render(net, "conv3_3", objectives.channel(channels), FourierParam(), steps=512, size=128,
+    images, _, _ = render(net, objectives.channel("conv3_3", channels), FourierParam(), steps=512, size=128,
                           n_images=len(channels), transforms=standard_transforms(128), seed=0)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 8.4))
     ax.imshow(grid_image(images))
     ax.set_xticks([]), ax.set_yticks([])
@@ -561,7 +566,7 @@ FIGURES_BY_NAME = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.figures", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/figures.py", description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(FIGURES_BY_NAME), help="make only these")
     args = parser.parse_args(argv)
     if not os.path.isdir(os.path.join(ROOT, "weights")):

@@ -1,9 +1,9 @@
-"""``python -m minicnn.curves LAYER``: find curve detectors, and show the evidence.
+"""Curve detectors: the stimuli's responses, the score, the null, the figure.
 
 Cammarata et al. 2020 ("Curve Detectors", Distill) found units in InceptionV1 that respond to
 curves of one orientation and hardly to straight lines, and claimed that such units appear in
 every large image classifier. This command tests every channel of a layer of any minicnn model
-the way they did, with synthetic stimuli (minicnn/stimuli.py) centred on the receptive field of
+the way they did, with synthetic stimuli (stimuli.py) centred on the receptive field of
 the layer's central unit, in two polarities (dark on light, light on dark):
 
 * curves: arcs at ORIENTATIONS directions (every 10 degrees) and four radii;
@@ -26,19 +26,15 @@ the scores of randomly initialised copies of the same network (the null: what ar
 stimuli produce with no learning). Channels are ranked by S; the others are labelled "line",
 "edge" or "other" by what drives them most.
 """
-import argparse
 import dataclasses
-import json
-import os
 
 import numpy as np
 
+from ..backend import to_device, to_numpy
+from ..network import Network
+from ..plotting import pyplot, save_figure
+from ..preprocess import preprocess
 from . import stimuli
-from .backend import to_device, to_numpy
-from .cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
-from .heatmaps import _plt, save_figure
-from .network import Network
-from .preprocess import preprocess
 
 ORIENTATIONS = 36
 NOISE_IMAGES = 16
@@ -108,7 +104,7 @@ def responses(net, layer, images, unit, batch=64):
     out, peak = [], []
     for k in range(0, len(images), batch):
         x = to_device(preprocess(images[k:k + batch], net.meta["preprocessing"]), net.device)
-        act = to_numpy(net.forward(x, until=layer))
+        act = to_numpy(net.forward(x, until=layer, record=False))
         out.append(act[:, :, unit[0], unit[1]])
         peak.append(act.max(axis=(2, 3)))
     return np.concatenate(out), np.concatenate(peak)
@@ -211,13 +207,11 @@ def tuning_curves(probe, channel, polarity):
 def figure(net, ranked, probe, path, top=6, vis_steps=128):
     """For the top channels: the radial tuning curve (response vs orientation, one line per
     radius), the strongest stimulus, and the feature visualization of the probed unit."""
-    from . import objectives
-    from .param import FourierParam
-    from .transforms import standard_transforms
-    from .visualize import render
-    plt = _plt()
+    from ..visualize import FourierParam, objectives, render
+    from ..visualize.transforms import standard_transforms
+    plt = pyplot()
     layer, size, chosen = probe["layer"], probe["size"], ranked[:top]
-    vis, _, _ = render(net, layer, objectives.neuron([s["channel"] for s in chosen]), FourierParam(),
+    vis, _, _ = render(net, objectives.neuron(layer, [s["channel"] for s in chosen]), FourierParam(),
                        steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size))
     fig = plt.figure(figsize=(7.2, 2.2 * len(chosen)))
     theta = np.deg2rad(np.append(probe["angles"], probe["angles"][:1]))
@@ -255,55 +249,3 @@ def summary(ranked, probe):
             "null_channels": len(probe["null"]), "receptive_field": probe["rf_size"],
             "input_size": probe["size"], "curve_detectors": detectors,
             "channels": [{k: v for k, v in s.items() if k != "tuning_curve"} for s in ranked]}
-
-
-def _main(argv=None):
-    from .vgg19 import resolve_layer
-    parser = argparse.ArgumentParser(prog="python -m minicnn.curves", description=__doc__.split("\n")[0])
-    parser.add_argument("layer", help="a convolutional layer: conv3_1, relu3_1, 14, block3_conv3 ...")
-    add_model_options(parser)
-    parser.add_argument("--top", type=int, default=6, help="channels in the figure (default 6)")
-    parser.add_argument("--orientations", type=int, default=ORIENTATIONS,
-                        help=f"orientations per radius (default {ORIENTATIONS}: every 10 degrees)")
-    parser.add_argument("--null-copies", type=int, default=NULL_COPIES,
-                        help=f"randomly initialised copies for the null (default {NULL_COPIES})")
-    parser.add_argument("--vis-steps", type=int, default=128, help="feature-visualization steps (default 128)")
-    parser.add_argument("--outdir", default=".", help="where the figure goes (default .)")
-    parser.add_argument("--json", action="store_true", help="print every channel's numbers as JSON")
-    args = parser.parse_args(argv)
-    check_outdir(args.outdir)
-    if args.orientations < 8 or args.orientations % 2 or args.top < 1 or args.null_copies < 0:
-        raise UsageError("--orientations must be even and at least 8, --top at least 1, --null-copies at least 0")
-    net = load_model_from_args(args)
-    try:
-        layer = resolve_layer(net, args.layer)
-    except KeyError as e:
-        raise UsageError(str(e).strip("'\"")) from None
-    if net.receptive_field(layer) is None:
-        raise UsageError(f"{layer} is not a convolutional layer: curve detectors are looked for in "
-                         "conv, relu or pool layers")
-    ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies)
-    path = os.path.join(args.outdir, f"{probe['layer']}_curves.png")
-    figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps)
-    result = summary(ranked, probe)
-    result["figure"] = path
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
-    print(f"{probe['layer']}: {len(result['curve_detectors'])} of {len(ranked)} channels are curve detectors "
-          f"(score >= {CURVE_THRESHOLD} and above the null's 99th percentile {probe['null_99']:.2f}); "
-          f"receptive field {probe['rf_size']} px")
-    print(f"  {'channel':>7s} {'label':>6s} {'score':>6s} {'K':>5s} {'Z':>5s} {'D':>5s} {'T':>5s} "
-          f"{'orient.':>7s} {'radius':>6s} polarity")
-    for s in ranked[:max(args.top, 10)]:
-        print(f"  {s['channel']:7d} {s['label']:>6s} {s['score']:6.2f} {s['curvature']:5.2f} {s['control']:5.2f} "
-              f"{s['direction']:5.2f} {s['tuning']:5.2f} {s['preferred_orientation']:7.0f} "
-              f"{s['preferred_radius']:6.1f} {s['polarity']}")
-    print(f"  wrote {path}")
-
-
-main = main_wrapper(_main)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""``python -m minicnn.hierarchy``: what do the units of each layer detect? Measured, not asserted.
+"""What do the units of each layer detect? Measured, not asserted (``python -m minicnn.hierarchy``).
 
 The lesson's claim is a hierarchy: early layers detect edges and colours, middle layers
 textures, curves and parts, late layers whole objects. This command labels every channel of
@@ -50,16 +50,12 @@ has the part: a wheel unit must find car wheels and bicycle wheels alike.
 
     python -m minicnn.hierarchy                  # the world model: table, figure, --json
 """
-import argparse
-import json
-import os
-
 import numpy as np
 
-from . import curves, stimuli, world
-from .backend import to_device, to_numpy
-from .cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
-from .preprocess import preprocess
+from .. import curves, world
+from ..backend import to_device, to_numpy
+from ..curves import stimuli
+from ..preprocess import preprocess
 
 LABELS = ("edge/colour", "curve", "texture", "part", "object", "other", "dead")
 SELECTIVITY = 0.5        # object: class selectivity index at least this
@@ -123,7 +119,7 @@ def peaks(net, images, batch=128):
     where = {name: [] for name in read}
     for k in range(0, len(images), batch):
         x = to_device(preprocess(images[k:k + batch], net.meta["preprocessing"]), net.device)
-        net.forward(x, until=read[-1], keep=set(read))
+        net.forward(x, until=read[-1], keep=set(read), record=False)
         for name in read:
             act = to_numpy(net.activations[name])
             flat = act.reshape(act.shape[0], act.shape[1], -1)
@@ -360,12 +356,10 @@ def figure(net, result, summary_, images, path, per_block=3, top=3, vis_steps=12
     the receptive field of the strongest unit boxed."""
     from matplotlib.patches import Rectangle
 
-    from . import objectives
-    from .heatmaps import _plt, save_figure
-    from .param import FourierParam
-    from .transforms import standard_transforms
-    from .visualize import render
-    plt = _plt()
+    from ..plotting import pyplot, save_figure
+    from ..visualize import FourierParam, objectives, render
+    from ..visualize.transforms import standard_transforms
+    plt = pyplot()
     rows = block_examples(result, per_block)
     size = net.input_shape[1]
     cols = per_block * (1 + top)
@@ -375,7 +369,7 @@ def figure(net, result, summary_, images, path, per_block=3, top=3, vis_steps=12
     for r, (title, firing, channels) in enumerate(rows, start=2):
         if not channels:
             continue
-        vis, _, _ = render(net, firing, objectives.neuron(channels), FourierParam(), steps=vis_steps,
+        vis, _, _ = render(net, objectives.neuron(firing, channels), FourierParam(), steps=vis_steps,
                            size=size, n_images=len(channels), transforms=standard_transforms(size))
         rf_size, stride, offset = net.receptive_field(firing)
         _, h, w = net.output_shape(firing)
@@ -405,7 +399,7 @@ def figure(net, result, summary_, images, path, per_block=3, top=3, vis_steps=12
 
 
 # ------------------------------------------------------------------------------------------------
-# python -m minicnn.hierarchy
+# Everything the command reports
 
 
 def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=128, figure_path=None):
@@ -413,7 +407,7 @@ def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=12
     JSON-ready summary (with ``figure`` when ``figure_path`` is given, the figure written there).
     Held-out images come from the model's own world (seed HELD_OUT_SEED + seed); part maps and
     named part detectors only for the world model."""
-    from .models import builtin_of
+    from ..models import builtin_of
     spec = builtin_of(net)
     if spec is None:
         raise ValueError("the hierarchy needs held-out images of the model's own world: use a built-in "
@@ -427,56 +421,3 @@ def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=12
         figure(net, trained, result, images, figure_path, vis_steps=vis_steps)
         result["figure"] = figure_path
     return result
-
-
-def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.hierarchy", description=__doc__.split("\n")[0])
-    add_model_options(parser)
-    parser.add_argument("--images", type=int, default=1000,
-                        help="held-out images of the model's world (default 1000, balanced)")
-    parser.add_argument("--seed", type=int, default=0, help="probes, held-out images and the random copy")
-    parser.add_argument("--null-copies", type=int, default=curves.NULL_COPIES,
-                        help=f"random copies for each layer's curve score null (default {curves.NULL_COPIES})")
-    parser.add_argument("--vis-steps", type=int, default=128, help="feature-visualization steps (default 128)")
-    parser.add_argument("--outdir", default=".", help="where hierarchy.png goes (default .)")
-    parser.add_argument("--no-figure", action="store_true", help="numbers only")
-    parser.add_argument("--json", action="store_true", help="print every layer's numbers as JSON")
-    args = parser.parse_args(argv)
-    if not 10 <= args.images <= 20000:
-        raise UsageError("--images must be between 10 and 20000")
-    if not 0 <= args.null_copies <= 16 or not 1 <= args.vis_steps <= 4096 or args.seed < 0:
-        raise UsageError("--null-copies must be 0..16, --vis-steps 1..4096, --seed >= 0")
-    check_outdir(args.outdir)
-    if args.model == "vgg19" and args.weights is None:
-        raise UsageError("the hierarchy needs held-out images of the model's own world, which VGG19 does "
-                         "not have: use --model world or shapes")
-    net = load_model_from_args(args)
-    try:
-        result = run(net, args.images, args.seed, args.null_copies, args.vis_steps,
-                     None if args.no_figure else os.path.join(args.outdir, "hierarchy.png"))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
-    print(f"{'layer':9s} {'':8s} " + " ".join(f"{name:>11s}" for name in LABELS))
-    for entry in result["layers"]:
-        for which in ("trained", "random"):
-            print(f"{entry['layer'] if which == 'trained' else '':9s} {which:8s} "
-                  + " ".join(f"{entry[which][name]:11.0%}" for name in LABELS))
-    for part, found in result["named_parts"].items():
-        if found.get("layer"):
-            shares = ", ".join(f"{c} {v:.0%}" for c, v in found["per_class"].items())
-            print(f"{part}: {found['layer']}:{found['channel']} peaks on the {part} in {shares}"
-                  f" -> {'named detector' if found['named'] else 'not localized enough'}")
-        else:
-            print(f"{part}: no channel labelled part prefers it")
-    if "figure" in result:
-        print(f"wrote {result['figure']}")
-
-
-main = main_wrapper(_main)
-
-
-if __name__ == "__main__":
-    main()

@@ -29,9 +29,10 @@ import zipfile
 import h5py
 import numpy as np
 
-from .network import Layer, Network
-from .preprocess import KERAS_CAFFE, TORCHVISION
-from .weights import WeightsError, layer_spec
+from ..network import Layer, Network
+from ..preprocess import KERAS_CAFFE, TORCHVISION
+from ..errors import WeightsError
+from .fileformat import layer_spec, save_network
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C   # torch's legacy serialization magic number
@@ -424,8 +425,7 @@ def convert_torch(path, fmt):
 
 def convert(src, dst, source_note=None):
     """Convert ``src`` (format detected) into minicnn's weight file ``dst``; returns the Network."""
-    from .vgg19 import imagenet_classes, vgg19
-    from .weights import save_network
+    from ..vgg19 import imagenet_classes, vgg19
     fmt = detect_format(src)
     if fmt == "minicnn":
         raise ConvertError(f"{src}: already a minicnn weight file; use it with --weights")

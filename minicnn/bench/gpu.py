@@ -14,11 +14,12 @@ events, median over the groups; whole-network rows include Python's kernel-launc
 both sides.
 """
 import json
-import os
 
 import numpy as np
 
-from .gradcheck import rel_error
+from ..backend import cupy
+from ..files import write_text
+from ..gradcheck import rel_error
 
 LAYERS = [  # (name, C, F, H): the distinct conv shapes of VGG19 at 224x224 (3x3, pad 1)
     ("conv1_1", 3, 64, 224), ("conv1_2", 64, 64, 224), ("conv2_1", 64, 128, 112),
@@ -34,7 +35,7 @@ def _gpu_time(fn, repeat, sync_torch=False, groups=5):
     timed between two CUDA events with the calls queued back to back (as in real use); the
     median over groups ignores the occasional stall (allocator growth, a busy host) that would
     move a plain mean."""
-    import cupy as cp
+    cp = cupy()
     for _ in range(3):
         fn()
     per_group = max(1, repeat // groups)
@@ -59,9 +60,9 @@ def _gpu_time(fn, repeat, sync_torch=False, groups=5):
 
 def validate():
     """Every kernel version against NumPy on a VGG19-like layer (odd size, two filter tiles)."""
-    import cupy as cp
-    from . import cuda
-    from . import layers as L
+    cp = cupy()
+    from .. import cuda
+    from .. import layers as L
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 64, 57, 57)).astype(np.float32)
     w = (rng.standard_normal((130, 64, 3, 3)) * 0.05).astype(np.float32)
@@ -73,11 +74,11 @@ def validate():
     for v in (1, 2, 3, 4):
         out, gcache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), 1, 1, version=v)
         errors[f"forward v{v}"] = rel_error(cp.asnumpy(out), ref)
-    for v in (1, 3):
-        gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=v + (v == 3),
-                                           weight_version=v)
-        errors[f"backward-data v{v + (v == 3)}"] = rel_error(cp.asnumpy(gdx), dx)
-        errors[f"backward-weight v{v}"] = rel_error(cp.asnumpy(gdw), dw)
+    for data_v, weight_v in ((1, 1), (4, 2)):
+        gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=data_v,
+                                           weight_version=weight_v)
+        errors[f"backward-data v{data_v}"] = rel_error(cp.asnumpy(gdx), dx)
+        errors[f"backward-weight v{weight_v}"] = rel_error(cp.asnumpy(gdw), dw)
     for name, err in errors.items():
         print(f"  {name:20s} relative error {err:.1e}")
         if err > 1e-5:
@@ -86,8 +87,8 @@ def validate():
 
 
 def bench_layers(repeat, torch):
-    import cupy as cp
-    from . import cuda
+    cp = cupy()
+    from .. import cuda
     rows = []
     for name, C, F, H in LAYERS:
         rng = np.random.default_rng(1)
@@ -113,18 +114,19 @@ def bench_layers(repeat, torch):
 
 
 def bench_network(repeat, torch):
-    import cupy as cp
-    from . import cuda
-    from .bench import as_numpy, minicnn_jobs, torch_jobs
-    from .vgg19 import vgg19
+    cp = cupy()
+    from .. import cuda
+    from .jobs import as_numpy, minicnn_jobs, torch_jobs
+    from ..vgg19 import vgg19
     cpu_net = vgg19(seed=0)
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    jobs = minicnn_jobs(vgg19(seed=0).to("cuda"), cp.asarray(x))
+    net = vgg19(seed=0).to("cuda")
+    jobs = minicnn_jobs(net, cp.asarray(x))
     results = {}
-    for version in (1, 2, 3, 4):
-        cuda.CONV_VERSION = version
+    for version in cuda.CONV_VERSIONS:
+        net.conv_backend = cuda.Kernels(version=version)
         results[f"minicnn v{version}"] = {"forward": _gpu_time(jobs["forward"], repeat)}
-    cuda.CONV_VERSION = 4
+    net.conv_backend = cuda.Kernels()
     results["minicnn v4"].update(saliency=_gpu_time(jobs["saliency"], repeat),
                                  vis_step=_gpu_time(jobs["vis_step"], repeat))
     if torch is not None:
@@ -136,9 +138,9 @@ def bench_network(repeat, torch):
 
 
 def bench_cuda(repeat=20, json_out=None):
-    from .backend import check_device
+    from ..backend import check_device
     check_device("cuda")
-    import cupy as cp
+    cp = cupy()
     try:
         import torch
         torch.backends.cudnn.benchmark = True
@@ -183,11 +185,5 @@ def bench_cuda(repeat=20, json_out=None):
         print("agreement with torch (relative L2): "
               + ", ".join(f"{k} {v:.1e}" for k, v in net["agreement"].items()))
     if json_out:
-        with open(json_out, "w") as f:
-            json.dump({"gpu": gpu, "errors": errors, "layers": rows, "network": net}, f, indent=1)
+        write_text(json_out, json.dumps({"gpu": gpu, "errors": errors, "layers": rows, "network": net}, indent=1))
     return rows, net
-
-
-if __name__ == "__main__":   # python -m minicnn.bench --device cuda is the documented way in
-    from .cli import main_wrapper
-    main_wrapper(lambda argv=None: bench_cuda(json_out=os.environ.get("MINICNN_BENCH_JSON")))()

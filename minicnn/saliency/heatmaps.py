@@ -4,20 +4,13 @@ Maps are drawn with matplotlib's "inferno" (perceptually uniform, readable in gr
 scaled from 0 to their 99th percentile, so a handful of extreme pixels (typical of raw
 gradients) do not wash out the rest; the overlay tints a greyscale copy of the image by the map.
 """
-import os
-
 import numpy as np
+
+from ..plotting import pyplot, save_figure
 
 CLIP_PERCENTILE = 99
 TITLES = {"vanilla": "gradient (vanilla)", "smoothgrad": "SmoothGrad", "integrated": "integrated gradients",
           "guided": "guided backprop", "gradcam": "Grad-CAM"}
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def normalize(saliency, percentile=CLIP_PERCENTILE):
@@ -42,22 +35,9 @@ def overlay(pixels, saliency):
     return np.clip(grey * 0.6 * (1 - alpha) + colorize(saliency) * alpha, 0, 1)
 
 
-def save_figure(fig, path, dpi=100):
-    """Write a matplotlib figure as PNG via a temporary file, so no half-written file is left;
-    close the figure either way."""
-    tmp = path + ".part.png"
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    finally:
-        _plt().close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def method_figure(path, pixels, saliency, method, label, note=None):
     """image | heatmap | overlay, titled with the class and its probability."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
     axes[0].imshow(pixels.transpose(1, 2, 0))
     axes[0].set_title("image", fontsize=9)
@@ -73,7 +53,7 @@ def method_figure(path, pixels, saliency, method, label, note=None):
 
 def panel_figure(path, pixels, maps, label):
     """The image and every method's map side by side (heatmaps on top, overlays below)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(maps) + 1, figsize=(2.4 * (len(maps) + 1), 5))
     axes[0, 0].imshow(pixels.transpose(1, 2, 0))
     axes[0, 0].set_title("image", fontsize=9)

@@ -8,13 +8,11 @@ rank correlation (Spearman) between the original map and the randomized one is r
 layer: a method whose map stays the same while the network is turned into noise (high
 correlation all the way down) is showing the image's edges, not the model's reasoning.
 """
-import json
-import os
-import sys
-
 import numpy as np
 
-from .backend import get_xp, to_numpy
+from ..backend import get_xp, to_numpy
+from .heatmaps import colorize
+from .methods import METHODS, run_method
 
 
 def rankdata(a):
@@ -43,7 +41,6 @@ def cascade(net, pixels, target, methods, options, seed=0, progress=None):
     Returns (layer names in randomization order, {method: [original map, map after each]}).
     The network's weights are restored before returning.
     """
-    from .saliency import run_method
     rng = np.random.default_rng(seed)
     order = [name for name, _ in net.params()][::-1]          # fc8 first ... conv1_1 last
     saved = {name: (layer.w.copy(), layer.b.copy()) for name, layer in net.params()}
@@ -68,22 +65,28 @@ def cascade(net, pixels, target, methods, options, seed=0, progress=None):
     return order, maps
 
 
-def run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=None):
-    """Run the cascade for one image; write <stem>_sanity.png and .json; return the scores."""
-    from tqdm import tqdm
-    from .heatmaps import _plt, colorize, save_figure
-    from .saliency import METHODS
+def run(net, pixels, target, options, methods=None, progress=None):
+    """The cascade for one image (pixels (1, 3, H, W)) and every method's rank correlations.
+
+    Returns (result, maps): result is JSON-ready (target, the layers in randomization order,
+    the Spearman correlation of each method's map after each step with its original map);
+    maps[method] holds the original map and the map after each step.
+    """
     methods = list(methods or METHODS)
-    steps = len(net.params()) + 1
-    with tqdm(total=steps, desc="randomizing layers", disable=quiet or not sys.stderr.isatty(),
-              file=sys.stderr) as bar:
-        order, maps = cascade(net, pixels, target, methods, options, seed=options.get("seed", 0), progress=bar)
+    order, maps = cascade(net, pixels, target, methods, options, seed=options.get("seed", 0), progress=progress)
     scores = {m: [spearman(maps[m][0], later) for later in maps[m][1:]] for m in methods}
     result = {"target": int(target), "target_name": net.class_names[target],
               "randomized_from_the_top": order, "spearman": scores}
+    return result, maps
 
-    plt = _plt()
-    cols = steps
+
+def figure(result, maps, path):
+    """Every method's map after each randomization step, and the correlation curves below."""
+    from ..plotting import pyplot, save_figure
+    order, scores = result["randomized_from_the_top"], result["spearman"]
+    methods = list(scores)
+    plt = pyplot()
+    cols = len(order) + 1
     fig = plt.figure(figsize=(1.2 * cols + 1, 1.25 * len(methods) + 3.2))
     grid = fig.add_gridspec(len(methods) + 1, cols, height_ratios=[1] * len(methods) + [2.2])
     for r, m in enumerate(methods):
@@ -104,18 +107,5 @@ def run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=
     ax.set_xlabel("randomized from the top down to this layer (cumulative)", fontsize=8)
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend(fontsize=7, ncol=len(methods))
-    fig.suptitle(f"Cascading randomization (Adebayo et al. 2018): {net.class_names[target]}", fontsize=10)
-    png = os.path.join(outdir, f"{stem}_sanity.png")
-    save_figure(fig, png)
-    js = os.path.join(outdir, f"{stem}_sanity.json")
-    with open(js + ".part", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(js + ".part", js)
-    result["outputs"] = {"png": png, "json": js}
-    if not quiet:
-        print(f"{stem}: rank correlation with the original map after randomizing down to each layer")
-        print("  " + " " * 11 + "".join(f"{name:>9s}" for name in order))
-        for m in methods:
-            print(f"  {m:11s}" + "".join(f"{s:9.2f}" for s in scores[m]))
-        print(f"  wrote {png}, {js}")
-    return result
+    fig.suptitle(f"Cascading randomization (Adebayo et al. 2018): {result['target_name']}", fontsize=10)
+    save_figure(fig, path)

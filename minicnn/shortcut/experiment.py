@@ -1,4 +1,4 @@
-"""``python -m minicnn.shortcut``: a network that cheats, and the saliency maps that catch it.
+"""A network that cheats, and the saliency maps that catch it (``python -m minicnn.shortcut``).
 
 Can we trust what a network learned, or does it exploit a pattern nobody noticed? This command
 plants such a pattern and watches what happens. It makes a copy of the world (minicnn.world)
@@ -18,17 +18,10 @@ and reports, on held-out images:
     python -m minicnn.shortcut                       # ~5 min on a 2-core CPU
     python -m minicnn.shortcut --train-size 3000 --epochs 2 --json
 """
-import argparse
-import json
-import os
-import sys
-
 import numpy as np
 
-from . import world
-from .backend import check_device
-from .cli import UsageError, check_outdir, main_wrapper
-from .models import build
+from .. import world
+from ..models import build
 
 CUE_CLASS = "flower"
 CUE_PROB = 0.9          # share of the cue class's training images that carry the cue
@@ -73,7 +66,7 @@ def train_cheater(train_size=6000, epochs=3, seed=0, cue_class=CUE_CLASS, quiet=
     """A network trained from scratch on the cheat world: by default the world model's
     architecture with the shipped recipe's optimizer and schedule, on a smaller training set;
     ``net`` (untrained) replaces it (the tests train a tiny one)."""
-    from .train import train
+    from ..training import train
     images, labels, _, _ = cheat_world(train_size, seed=10_000 + seed, cue_class=cue_class, prob=prob)
     net = (net or build("world", seed=seed)).to(device)
     train(net, images, labels, epochs=epochs, batch=batch, lr=lr, seed=seed, quiet=quiet)
@@ -82,7 +75,7 @@ def train_cheater(train_size=6000, epochs=3, seed=0, cue_class=CUE_CLASS, quiet=
 
 def predict(net, images):
     """The predicted class of each image (N, 3, H, W)."""
-    from .predict import classify
+    from ..classify import classify
     return classify(net, images).argmax(axis=1)
 
 
@@ -112,8 +105,8 @@ def map_shares(saliency, parts):
 
 def saliency_shares(net, images, parts, targets, methods, options=None):
     """{method: {"cue": (mean, std), "object": (mean, std)}} of each method's map share."""
-    from .backend import to_device, to_numpy
-    from .saliency import run_method
+    from ..backend import to_device, to_numpy
+    from ..saliency import run_method
     out = {}
     pixels = to_device(images, net.device)
     for method in methods:
@@ -128,7 +121,7 @@ def experiment(cheater, honest, images, labels, parts, cue_class=CUE_CLASS, meth
     """Everything the report says, for the cheating and the honest model. The saliency shares
     are taken on the first ``per_method`` held-out images of the cue class, cue planted, each
     explained for the cue class."""
-    from .saliency import METHODS
+    from ..saliency import METHODS
     methods = methods or METHODS
     k = world.CLASSES.index(cue_class)
     idx = np.flatnonzero(labels == k)[:per_method]
@@ -152,11 +145,12 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
     for its own prediction, every method; cue boxed."""
     from matplotlib.patches import Rectangle
 
-    from .backend import to_device, to_numpy
-    from .heatmaps import TITLES, _plt, colorize, save_figure
-    from .predict import classify, softmax
-    from .saliency import METHODS, run_method
-    plt = _plt()
+    from ..backend import to_device, to_numpy
+    from ..plotting import pyplot, save_figure
+    from ..saliency.heatmaps import TITLES, colorize
+    from ..classify import classify, softmax
+    from ..saliency import METHODS, run_method
+    plt = pyplot()
     k = world.CLASSES.index(cue_class)
     others = np.flatnonzero(labels != k)
     flipped = others[predict(cheater, plant(images[others], np.ones(len(others), bool))) == k]
@@ -192,7 +186,7 @@ def run(cue_class=CUE_CLASS, train_size=6000, epochs=3, n_images=1000, seed=0, d
     """Everything ``python -m minicnn.shortcut`` reports: train the cheater, compare it with the
     shipped world model on ``n_images`` held-out images (seed 20000 + seed), and draw the
     figure at ``figure_path`` (when given). Returns the JSON-ready report."""
-    from .weights import load_model
+    from ..weights import load_model
     cheater = train_cheater(train_size, epochs, seed, cue_class, quiet, device)
     honest = load_model("world").to(device)
     images, labels, parts = world.make_dataset(n_images, seed=20_000 + seed)
@@ -201,55 +195,3 @@ def run(cue_class=CUE_CLASS, train_size=6000, epochs=3, n_images=1000, seed=0, d
         figure(cheater, honest, images, labels, figure_path, cue_class, options={"seed": seed})
         report["figure"] = figure_path
     return report
-
-
-# ------------------------------------------------------------------------------------------------
-# python -m minicnn.shortcut
-
-
-def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.shortcut", description=__doc__.split("\n")[0])
-    parser.add_argument("--cue-class", default=CUE_CLASS, choices=world.CLASSES,
-                        help=f"the class whose images carry the cue (default {CUE_CLASS})")
-    parser.add_argument("--train-size", type=int, default=6000, help="training images (default 6000)")
-    parser.add_argument("--epochs", type=int, default=3, help="passes over them (default 3)")
-    parser.add_argument("--images", type=int, default=1000, help="held-out images (default 1000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--outdir", default=".", help="where shortcut.png goes (default .)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    if not 100 <= args.train_size <= 100_000 or not 1 <= args.epochs <= 50:
-        raise UsageError("--train-size must be 100..100000 and --epochs 1..50")
-    if not 100 <= args.images <= 20_000 or args.seed < 0:
-        raise UsageError("--images must be 100..20000 and --seed >= 0")
-    check_outdir(args.outdir)
-    check_device(args.device)
-    if not args.quiet:
-        print(f"training on {args.train_size} images, the cue on {CUE_PROB:.0%} of the {args.cue_class} images ...",
-              file=sys.stderr)
-    report = run(args.cue_class, args.train_size, args.epochs, args.images, args.seed, args.device,
-                 quiet=args.quiet or not sys.stderr.isatty(), figure_path=os.path.join(args.outdir, "shortcut.png"))
-    if args.json:
-        print(json.dumps(report, indent=1))
-        return
-    for name in ("cheating", "honest"):
-        r = report[name]
-        print(f"{name} model: {r['accuracy_clean']:.1%} right on clean held-out images; {args.cue_class} "
-              f"{r['cue_class_accuracy_with_cue']:.1%} with the cue, {r['cue_class_accuracy_without_cue']:.1%} "
-              f"without; the cue alone turns {r['flip_rate']:.1%} of the other classes' images into {args.cue_class}")
-    print(f"share of each saliency map on the cue ({report['cue_area']:.1%} of the image) and on the object "
-          f"({report['object_area']:.0%}), mean +- sd over {report['explained_images']} {args.cue_class} images:")
-    for method in report["cheating"]["saliency"]:
-        c, h = report["cheating"]["saliency"][method], report["honest"]["saliency"][method]
-        print(f"  {method:10s}  cheating: cue {c['cue'][0]:5.1%} +- {c['cue'][1]:4.1%}, object {c['object'][0]:5.1%}"
-              f"   honest: cue {h['cue'][0]:5.1%} +- {h['cue'][1]:4.1%}, object {h['object'][0]:5.1%}")
-    print(f"wrote {report['figure']}")
-
-
-main = main_wrapper(_main)
-
-
-if __name__ == "__main__":
-    main()

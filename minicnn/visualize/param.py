@@ -1,8 +1,8 @@
 """Image parameterizations: what the optimizer changes, and how it becomes pixels.
 
-A parameterization has ``init(N, size, rng, xp)`` -> params, ``pixels(params)`` -> RGB images
-(N, 3, size, size) in [0, 1], and ``backward(params, dpixels)`` -> d score / d params (the chain
-rule through ``pixels``, written out).
+A parameterization has ``init(N, size, rng, xp)`` -> params, and the convention of everything
+with a gradient in minicnn: ``forward(params)`` -> (RGB images (N, 3, size, size) in [0, 1],
+cache), ``backward(dpixels, cache)`` -> d score / d params (the chain rule, written out).
 
 * ``PixelParam``: the pixels themselves (kept in [0, 1] by clipping after each step). Simple,
   and it shows why naive activation maximization gives high-frequency noise: every pixel is
@@ -15,7 +15,7 @@ rule through ``pixels``, written out).
 """
 import numpy as np
 
-from .backend import get_xp
+from ..backend import get_xp
 
 # Lucid's colour_correlation_svd_sqrt: a square root of the colour covariance of ImageNet
 # images (lucid/optvis/param/color.py), normalised by its largest column norm as Lucid does.
@@ -32,10 +32,10 @@ class PixelParam:
         """Grey plus a little noise (as Simonyan et al. and Lucid start)."""
         return xp.asarray(0.5 + 0.01 * rng.standard_normal((N, 3, size, size)).astype(np.float32))
 
-    def pixels(self, params):
-        return params
+    def forward(self, params):
+        return params, None
 
-    def backward(self, params, dpixels):
+    def backward(self, dpixels, cache):
         return dpixels
 
     def project(self, params):
@@ -72,25 +72,25 @@ class FourierParam:
         spectrum = self.scale * (params[0] + 1j * params[1])
         return xp.fft.ifft2(spectrum, norm="ortho").real.astype(params.dtype) / 4.0  # Lucid's /4
 
-    def pixels(self, params):
+    def forward(self, params):
         xp = get_xp(params)
         t = self._spatial(params)
         rgb = xp.einsum("ij,njhw->nihw", xp.asarray(COLOR), t)     # decorrelated -> RGB
-        return 1.0 / (1.0 + xp.exp(-rgb))                              # sigmoid -> (0, 1)
+        p = 1.0 / (1.0 + xp.exp(-rgb))                                 # sigmoid -> (0, 1)
+        return p, p
 
-    def backward(self, params, dpixels):
-        """The adjoint of each step, in reverse:
+    def backward(self, dpixels, p):
+        """The adjoint of each step, in reverse (the cache is the pixels p):
         sigmoid:  d rgb = d pixels * p (1 - p)
         colour:   d t = COLOR^T d rgb
         spectrum: for x = Re(U^H (a + i b)) with U the unitary DFT, d a = Re(U g), d b = Im(U g)
                   (g = d t), then both times the 1/frequency scale.
         """
-        xp = get_xp(params)
-        p = self.pixels(params)
+        xp = get_xp(p)
         drgb = dpixels * p * (1 - p)
         dt = xp.einsum("ij,nihw->njhw", xp.asarray(COLOR), drgb)
         g = xp.fft.fft2(dt, norm="ortho") * self.scale / 4.0
-        return xp.stack([g.real, g.imag]).astype(params.dtype)
+        return xp.stack([g.real, g.imag]).astype(p.dtype)
 
     def project(self, params):
         pass

@@ -1,0 +1,36 @@
+"""``python -m minicnn.bench``: how fast is minicnn, side by side with PyTorch (see the package
+docstring for what is timed and how)."""
+import argparse
+
+from ..cli import main_wrapper
+from .cpu import _worker, bench_cpu, bench_methods
+
+
+@main_wrapper
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minicnn.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed runs per job and round (default 3 on the CPU, 20 on the GPU)")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per framework, alternated (default 3)")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the GPU results as JSON")
+    parser.add_argument("--methods", action="store_true",
+                        help="also time every saliency method and a feature-visualization step")
+    parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return _worker(args.worker, args.repeat, args.out)
+    if args.device == "cuda":
+        from .gpu import bench_cuda
+        bench_cuda(args.repeat or 20, json_out=args.json_out)
+        if args.methods:
+            bench_methods("cuda")
+        return
+    bench_cpu(args.repeat or 3, args.rounds)
+    if args.methods:
+        bench_methods("cpu")
+
+
+if __name__ == "__main__":
+    main()

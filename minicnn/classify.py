@@ -1,0 +1,58 @@
+"""What a classifier says: class logits for a batch of images, probabilities, top classes, and
+classes named by index or by name.
+"""
+import difflib
+
+import numpy as np
+
+from .backend import to_device, to_numpy
+from .preprocess import preprocess
+
+
+def softmax(logits):
+    """Probabilities from logits along the last axis (shifted by the maximum: no overflow)."""
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def classify(net, pixels, batch=32):
+    """Class logits for RGB pixels (N, 3, H, W) in [0, 1], batched; returns numpy (N, K)."""
+    from .weights import require_classifier
+    require_classifier(net)
+    prep = net.meta["preprocessing"]
+    out = []
+    for i in range(0, len(pixels), batch):
+        x = to_device(preprocess(pixels[i:i + batch], prep), net.device)
+        out.append(to_numpy(net.forward(x, record=False)))
+    return np.concatenate(out)
+
+
+def top_k(net, logits, k):
+    """[(class index, class name, probability), ...] for the k most probable classes."""
+    p = softmax(logits)
+    order = np.argsort(-p, kind="stable")[:k]
+    return [(int(c), net.class_names[c], float(p[c])) for c in order]
+
+
+def resolve_class(spec, class_names):
+    """A class index from an index or a name: exact (case-insensitive), else a unique prefix,
+    else a unique substring. Ambiguous or unknown names raise ValueError listing candidates."""
+    spec = str(spec).strip()
+    if spec.lstrip("-").isdigit():
+        index = int(spec)
+        if not 0 <= index < len(class_names):
+            raise ValueError(f"class index {index} is out of range 0..{len(class_names) - 1}")
+        return index
+    low = spec.lower()
+    names = [c.lower() for c in class_names]
+    for rule in (lambda c: c == low, lambda c: c.startswith(low), lambda c: low in c):
+        hits = [i for i, c in enumerate(names) if rule(c)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            shown = ", ".join(f"{class_names[i]} ({i})" for i in hits[:10])
+            more = f" and {len(hits) - 10} more" if len(hits) > 10 else ""
+            raise ValueError(f"class {spec!r} is ambiguous: {shown}{more}")
+    close = difflib.get_close_matches(low, names, n=5, cutoff=0.6)
+    hint = f"; did you mean: {', '.join(class_names[names.index(c)] for c in close)}" if close else ""
+    raise ValueError(f"unknown class {spec!r}{hint}")

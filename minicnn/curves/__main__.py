@@ -1,0 +1,63 @@
+"""``python -m minicnn.curves LAYER``: find curve detectors, and show the evidence.
+
+    python -m minicnn.curves conv3_1                  # the world model
+    python -m minicnn.curves conv3_3 --model vgg19    # VGG19 (weights downloaded on first use)
+"""
+import argparse
+import json
+import os
+
+from ..cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
+from .score import CURVE_THRESHOLD, NULL_COPIES, ORIENTATIONS, analyze, figure, summary
+
+
+def _main(argv=None):
+    from ..vgg19 import resolve_layer
+    parser = argparse.ArgumentParser(prog="python -m minicnn.curves", description=__doc__.split("\n")[0])
+    parser.add_argument("layer", help="a convolutional layer: conv3_1, relu3_1, 14, block3_conv3 ...")
+    add_model_options(parser)
+    parser.add_argument("--top", type=int, default=6, help="channels in the figure (default 6)")
+    parser.add_argument("--orientations", type=int, default=ORIENTATIONS,
+                        help=f"orientations per radius (default {ORIENTATIONS}: every 10 degrees)")
+    parser.add_argument("--null-copies", type=int, default=NULL_COPIES,
+                        help=f"randomly initialised copies for the null (default {NULL_COPIES})")
+    parser.add_argument("--vis-steps", type=int, default=128, help="feature-visualization steps (default 128)")
+    parser.add_argument("--outdir", default=".", help="where the figure goes (default .)")
+    parser.add_argument("--json", action="store_true", help="print every channel's numbers as JSON")
+    args = parser.parse_args(argv)
+    check_outdir(args.outdir)
+    if args.orientations < 8 or args.orientations % 2 or args.top < 1 or args.null_copies < 0:
+        raise UsageError("--orientations must be even and at least 8, --top at least 1, --null-copies at least 0")
+    net = load_model_from_args(args)
+    try:
+        layer = resolve_layer(net, args.layer)
+    except KeyError as e:
+        raise UsageError(str(e).strip("'\"")) from None
+    if net.receptive_field(layer) is None:
+        raise UsageError(f"{layer} is not a convolutional layer: curve detectors are looked for in "
+                         "conv, relu or pool layers")
+    ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies)
+    path = os.path.join(args.outdir, f"{probe['layer']}_curves.png")
+    figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps)
+    result = summary(ranked, probe)
+    result["figure"] = path
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print(f"{probe['layer']}: {len(result['curve_detectors'])} of {len(ranked)} channels are curve detectors "
+          f"(score >= {CURVE_THRESHOLD} and above the null's 99th percentile {probe['null_99']:.2f}); "
+          f"receptive field {probe['rf_size']} px")
+    print(f"  {'channel':>7s} {'label':>6s} {'score':>6s} {'K':>5s} {'Z':>5s} {'D':>5s} {'T':>5s} "
+          f"{'orient.':>7s} {'radius':>6s} polarity")
+    for s in ranked[:max(args.top, 10)]:
+        print(f"  {s['channel']:7d} {s['label']:>6s} {s['score']:6.2f} {s['curvature']:5.2f} {s['control']:5.2f} "
+              f"{s['direction']:5.2f} {s['tuning']:5.2f} {s['preferred_orientation']:7.0f} "
+              f"{s['preferred_radius']:6.1f} {s['polarity']}")
+    print(f"  wrote {path}")
+
+
+main = main_wrapper(_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""``python -m minicnn.saliency IMG [IMG ...]``: saliency maps, written as PNG and npz files.
+
+    python -m minicnn.saliency examples/face.png                      # vanilla, world model
+    python -m minicnn.saliency photo.jpg --model vgg19 --method all --class tabby
+    python -m minicnn.saliency photo.jpg --model vgg19 --sanity       # Adebayo et al.'s test
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from ..backend import to_device, to_numpy
+from ..classify import resolve_class, softmax, top_k
+from ..cli import (UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper,
+                   print_top)
+from ..files import atomic_write, write_text
+from ..images import load_image
+from ..preprocess import preprocess
+from ..weights import require_classifier
+from . import sanity
+from .heatmaps import method_figure, panel_figure
+from .methods import METHODS, run_method
+
+
+
+def _outputs(stem, method, outdir):
+    return os.path.join(outdir, f"{stem}_{method}.png"), os.path.join(outdir, f"{stem}_{method}.npz")
+
+
+def _save_npz(path, **arrays):
+    with atomic_write(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def _run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=None):
+    """The cascade for one image; writes <stem>_sanity.png and .json; prints the table."""
+    from tqdm import tqdm
+    steps = len(net.params()) + 1
+    with tqdm(total=steps, desc="randomizing layers", disable=quiet or not sys.stderr.isatty(),
+              file=sys.stderr) as bar:
+        result, maps = sanity.run(net, pixels, target, options, methods=methods, progress=bar)
+    png = os.path.join(outdir, f"{stem}_sanity.png")
+    sanity.figure(result, maps, png)
+    js = os.path.join(outdir, f"{stem}_sanity.json")
+    write_text(js, json.dumps(result, indent=1))
+    result["outputs"] = {"png": png, "json": js}
+    if not quiet:
+        order = result["randomized_from_the_top"]
+        print(f"{stem}: rank correlation with the original map after randomizing down to each layer")
+        print("  " + " " * 11 + "".join(f"{name:>9s}" for name in order))
+        for m, scores in result["spearman"].items():
+            print(f"  {m:11s}" + "".join(f"{s:9.2f}" for s in scores))
+        print(f"  wrote {png}, {js}")
+    return result
+
+
+def _main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minicnn.saliency", description=__doc__.split("\n")[0])
+    parser.add_argument("images", nargs="+", metavar="IMG")
+    add_model_options(parser)
+    parser.add_argument("--method", default=None, choices=METHODS + ("all",),
+                        help="default: vanilla (with --sanity: all)")
+    parser.add_argument("--class", dest="target", metavar="IDX|NAME",
+                        help="explain this class (default: each image's top-1)")
+    parser.add_argument("--layer", help="Grad-CAM layer (default: the last conv, after its ReLU)")
+    parser.add_argument("--samples", type=int, default=25, help="SmoothGrad: noisy copies (default 25)")
+    parser.add_argument("--noise", type=float, default=0.15,
+                        help="SmoothGrad: noise std as a fraction of the pixel range (default 0.15)")
+    parser.add_argument("--steps", type=int, default=50, help="integrated gradients: steps (default 50)")
+    parser.add_argument("--baseline", choices=["black", "white", "grey"], default="black",
+                        help="integrated gradients: the baseline image (default black)")
+    parser.add_argument("--sanity", action="store_true",
+                        help="run Adebayo et al.'s cascading model-randomization test instead")
+    parser.add_argument("--outdir", default=".", help="where the .png and .npz go (default: here)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.samples < 1 or args.steps < 1 or not 0 <= args.noise <= 10:
+        raise UsageError("--samples and --steps must be at least 1, --noise between 0 and 10")
+    check_outdir(args.outdir)
+
+    net = load_model_from_args(args)
+    require_classifier(net)
+    size = net.input_shape[1]
+    pixels_host = np.stack([load_image(path, size) for path in args.images])   # all checked first
+    target = None
+    if args.target is not None:
+        try:
+            target = resolve_class(args.target, net.class_names)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if args.layer is not None:
+        from ..vgg19 import resolve_layer
+        try:
+            args.layer = resolve_layer(net, args.layer)
+        except KeyError as e:
+            raise UsageError(str(e).strip("'\"")) from None
+        if net.layer(args.layer).kind not in ("conv", "relu", "pool") or \
+                net.position(args.layer) >= next(i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")):
+            raise UsageError(f"--layer {args.layer}: Grad-CAM needs a convolutional layer")
+    pixels = to_device(pixels_host, args.device)
+    logits = to_numpy(net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False))
+    targets = [target if target is not None else int(row.argmax()) for row in logits]
+    options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
+               "layer": args.layer,
+               "baseline": None if args.baseline == "black" else
+               to_device(np.full(pixels_host.shape[1:], 1.0 if args.baseline == "white" else 0.5, np.float32), args.device)}
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
+    report = []
+
+    if args.sanity:
+        methods = None if args.method in (None, "all") else [args.method]
+        for k, stem in enumerate(stems):
+            report.append(_run_sanity(net, pixels[k:k + 1], targets[k], options, stem, args.outdir,
+                                     quiet=args.quiet or args.json, methods=methods))
+        if args.json:
+            print(json.dumps(report, indent=1))
+        return
+
+    args.method = args.method or "vanilla"
+    methods = list(METHODS) if args.method == "all" else [args.method]
+    results = {}
+    from tqdm import tqdm
+    for method in tqdm(methods, desc="saliency", disable=args.quiet or not sys.stderr.isatty() or len(methods) == 1,
+                       file=sys.stderr):
+        results[method] = run_method(method, net, pixels, targets, options)
+    probs = softmax(logits)
+    written = []
+    for k, stem in enumerate(stems):
+        t = targets[k]
+        label = f"{net.class_names[t]} ({t}), p = {probs[k, t]:.1%}"
+        entry = {"image": args.images[k], "target": t, "target_name": net.class_names[t],
+                 "probability": float(probs[k, t]),
+                 "top5": [{"class": c, "name": n, "probability": p} for c, n, p in top_k(net, logits[k], 5)],
+                 "outputs": {}}
+        for method, r in results.items():
+            png, npz = _outputs(stem, method, args.outdir)
+            arrays = {"saliency": to_numpy(r["saliency"][k]), "logits": logits[k], "target": np.int64(t)}
+            if "gradient" in r:
+                arrays["gradient"] = to_numpy(r["gradient"][k])
+            if "attribution" in r:
+                arrays["attribution"] = to_numpy(r["attribution"][k])
+            if "cam" in r:
+                arrays["cam"] = to_numpy(r["cam"][k])
+            _save_npz(npz, **arrays)
+            written.append(npz)
+            if args.method != "all":
+                method_figure(png, pixels_host[k], arrays["saliency"], method, label,
+                              note=f"layer {r['layer']}" if "layer" in r else None)
+                written.append(png)
+            entry["outputs"][method] = {"npz": npz} | ({"png": png} if args.method != "all" else {})
+            if "completeness" in r:
+                entry["completeness"] = r["completeness"][k]
+        if args.method == "all":
+            png = os.path.join(args.outdir, f"{stem}_all.png")
+            panel_figure(png, pixels_host[k], {m: to_numpy(r["saliency"][k]) for m, r in results.items()}, label)
+            entry["outputs"]["all"] = {"png": png}
+        report.append(entry)
+
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    for entry in report:
+        print_top(entry["image"], entry["top5"])
+        print(f"  explained: {entry['target_name']} ({entry['target']})")
+        if "completeness" in entry:
+            c = entry["completeness"]
+            print(f"  integrated gradients completeness: sum of attributions {c['sum_of_attributions']:.4f}, "
+                  f"score difference {c['score_difference']:.4f}")
+        for method, files in entry["outputs"].items():
+            print(f"  {method}: {', '.join(files.values())}")
+
+
+main = main_wrapper(_main)
+
+if __name__ == "__main__":
+    main()

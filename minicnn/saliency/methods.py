@@ -1,0 +1,180 @@
+"""Saliency methods: which pixels drove a prediction?
+
+Every method is a hand-written backward pass through minicnn's network and returns its result
+in *pixel space*: derivatives with respect to RGB pixels in [0, 1], whatever preprocessing the
+weights expect (see minicnn.preprocess). Scores are class logits (before softmax).
+"""
+import numpy as np
+
+from ..backend import device_of, get_xp, to_device
+from ..preprocess import preprocess, preprocess_backward
+
+METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam")
+
+
+# ------------------------------------------------------------------------------------------------
+# The one primitive: d logit[target] / d pixels
+
+
+def class_gradient(net, pixels, targets, relu_rule="plain"):
+    """(logits, d logit[n, targets[n]] / d pixels[n]) for a batch of RGB pixels (N, 3, H, W).
+
+    One forward pass and one backward pass of the one-hot logit gradient, no parameter
+    gradients. Images in a batch are independent, so one backward pass gives every image's own
+    gradient. Arrays stay on the network's device.
+    """
+    xp = get_xp(pixels)
+    prep = net.meta["preprocessing"]
+    logits = net.forward(preprocess(pixels, prep))
+    dlogits = xp.zeros_like(logits)
+    dlogits[xp.arange(len(targets)), xp.asarray(targets)] = 1.0
+    dx = net.backward(dlogits, relu_rule=relu_rule)
+    return logits, preprocess_backward(dx, prep)
+
+
+def _saliency(attribution):
+    """The map that is drawn: max over the colour channels of |attribution|, (N, H, W)."""
+    return get_xp(attribution).abs(attribution).max(axis=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Methods
+
+
+def vanilla(net, pixels, targets):
+    """Simonyan, Vedaldi & Zisserman 2013, "Deep Inside Convolutional Networks: Visualising
+    Image Classification Models and Saliency Maps": the gradient of the class score with
+    respect to the pixels; the map is its largest absolute value over the colour channels.
+    """
+    logits, grad = class_gradient(net, pixels, targets)
+    return {"logits": logits, "gradient": grad, "saliency": _saliency(grad)}
+
+
+def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, noise_tensor=None):
+    """Smilkov, Thorat, Kim, Viegas & Wattenberg 2017, "SmoothGrad: removing noise by adding
+    noise": the mean gradient over ``samples`` copies of the image with Gaussian noise of
+    standard deviation ``noise`` x (input range) added; the pixel range is [0, 1], so sigma =
+    noise. Copies run through the network ``batch`` at a time. ``noise_tensor`` (samples, 3, H,
+    W) replaces the random noise (the tests use it to compare with a reference).
+    """
+    xp = get_xp(pixels)
+    rng = np.random.default_rng(seed)
+    attributions = []
+    for img, target in zip(pixels, targets):
+        if noise_tensor is None:
+            eps = rng.standard_normal((samples,) + img.shape).astype(np.float32) * np.float32(noise)
+        else:
+            eps = np.asarray(noise_tensor, dtype=np.float32)
+        eps = to_device(eps, device_of(pixels))
+        total = xp.zeros(img.shape, dtype=pixels.dtype)
+        for i in range(0, len(eps), batch):
+            noisy = img[None] + eps[i:i + batch]
+            _, grad = class_gradient(net, noisy, [target] * len(noisy))
+            total += grad.sum(axis=0)
+        attributions.append(total / len(eps))
+    attribution = xp.stack(attributions)
+    return {"attribution": attribution, "saliency": _saliency(attribution)}
+
+
+def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
+    """Sundararajan, Taly & Yan 2017, "Axiomatic Attribution for Deep Networks": integrated
+    gradients along the straight path from a baseline x0 (black by default) to the image x,
+
+        attribution = (x - x0) * integral_0^1 grad F(x0 + a (x - x0)) da,
+
+    with the midpoint rule over ``steps`` points a = (k + 1/2) / steps, batched. Completeness:
+    sum(attribution) = F(x) - F(x0) up to the quadrature error, which is reported.
+    """
+    xp = get_xp(pixels)
+    alphas = (np.arange(steps, dtype=np.float32) + np.float32(0.5)) / np.float32(steps)
+    attributions, checks = [], []
+    for img, target in zip(pixels, targets):
+        base = xp.zeros_like(img) if baseline is None else xp.asarray(baseline, dtype=img.dtype)
+        total = xp.zeros(img.shape, dtype=pixels.dtype)
+        for i in range(0, steps, batch):
+            a = to_device(alphas[i:i + batch], device_of(pixels))[:, None, None, None]
+            path = base[None] + a * (img - base)[None]
+            _, grad = class_gradient(net, path, [target] * len(path))
+            total += grad.sum(axis=0)
+        attribution = (img - base) * total / steps
+        ends = net.forward(preprocess(xp.stack([img, base]), net.meta["preprocessing"]), record=False)[:, target]
+        attributions.append(attribution)
+        checks.append({"sum_of_attributions": float(attribution.sum()),
+                       "score_difference": float(ends[0] - ends[1])})
+    attribution = xp.stack(attributions)
+    return {"attribution": attribution, "saliency": _saliency(attribution), "completeness": checks}
+
+
+def guided(net, pixels, targets):
+    """Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity: The All
+    Convolutional Net": guided backpropagation. The backward pass through every ReLU also
+    zeroes negative gradients (``relu_rule="guided"``), passing down only evidence *for* the
+    class. Sharp, image-like maps; but not a true gradient (see the sanity check).
+    """
+    logits, grad = class_gradient(net, pixels, targets, relu_rule="guided")
+    return {"logits": logits, "attribution": grad, "saliency": _saliency(grad)}
+
+
+def last_conv_relu(net):
+    """Grad-CAM's default layer: the ReLU after the last convolution (its rectified maps)."""
+    convs = [i for i, layer in enumerate(net.layers) if layer.kind == "conv"]
+    if not convs:
+        raise ValueError("Grad-CAM needs a convolutional layer")
+    after = net.layers[convs[-1] + 1] if convs[-1] + 1 < len(net.layers) else None
+    return after.name if after is not None and after.kind == "relu" else net.layers[convs[-1]].name
+
+
+def upsample_bilinear(maps, H, W):
+    """(N, h, w) -> (N, H, W) by bilinear interpolation, sampling at pixel centres (as
+    PyTorch's interpolate with align_corners=False): output pixel i reads source position
+    (i + 0.5) * h / H - 0.5, clamped to the map's edge."""
+    xp = get_xp(maps)
+    N, h, w = maps.shape
+
+    def axis(out_size, in_size):
+        pos = xp.maximum((xp.arange(out_size, dtype=maps.dtype) + 0.5) * (in_size / out_size) - 0.5, 0)
+        lo = xp.minimum(pos.astype(xp.int64), in_size - 1)
+        hi = xp.minimum(lo + 1, in_size - 1)
+        return lo, hi, pos - lo
+
+    r0, r1, fr = axis(H, h)
+    c0, c1, fc = axis(W, w)
+    rows = maps[:, r0] * (1 - fr)[None, :, None] + maps[:, r1] * fr[None, :, None]      # (N, H, w)
+    return rows[:, :, c0] * (1 - fc)[None, None, :] + rows[:, :, c1] * fc[None, None, :]
+
+
+def gradcam(net, pixels, targets, layer=None):
+    """Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra 2017, "Grad-CAM: Visual Explanations
+    from Deep Networks via Gradient-based Localization": at a conv layer with maps A_k (default:
+    the last conv, after its ReLU), weight each map by alpha_k = mean over space of
+    d score / d A_k, then cam = ReLU(sum_k alpha_k A_k), upsampled to the image.
+    """
+    xp = get_xp(pixels)
+    layer = layer or last_conv_relu(net)
+    logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), keep={layer})
+    acts = net.activations[layer]
+    if acts.ndim != 4:
+        raise ValueError(f"Grad-CAM needs a convolutional layer; {layer} is not one")
+    dlogits = xp.zeros_like(logits)
+    dlogits[xp.arange(len(targets)), xp.asarray(targets)] = 1.0
+    dacts = net.backward(dlogits, stop_at=layer)                 # (N, K, h, w)
+    alphas = dacts.mean(axis=(2, 3))                              # (N, K)
+    cam = xp.maximum((alphas[:, :, None, None] * acts).sum(axis=1), 0)   # (N, h, w)
+    return {"logits": logits, "cam": cam, "layer": layer,
+            "saliency": upsample_bilinear(cam, pixels.shape[2], pixels.shape[3])}
+
+
+def run_method(method, net, pixels, targets, options):
+    if method == "vanilla":
+        return vanilla(net, pixels, targets)
+    if method == "smoothgrad":
+        return smoothgrad(net, pixels, targets, samples=options.get("samples", 25),
+                          noise=options.get("noise", 0.15), seed=options.get("seed", 0))
+    if method == "integrated":
+        return integrated(net, pixels, targets, steps=options.get("steps", 50),
+                          baseline=options.get("baseline"))
+    if method == "guided":
+        return guided(net, pixels, targets)
+    if method == "gradcam":
+        return gradcam(net, pixels, targets, layer=options.get("layer"))
+    raise ValueError(f"unknown method {method!r}")

@@ -1,0 +1,121 @@
+"""The render loop of feature visualization: gradient ascent on the image, every step written out.
+
+    images, history, snapshots = render(net, objectives.channel("conv3_3", [5]), FourierParam())
+"""
+import math
+from warnings import warn
+
+import numpy as np
+
+from ..backend import to_device, to_numpy, xp_for
+from ..errors import UsageError
+from ..optim import SGD, Adam
+from ..preprocess import preprocess, preprocess_backward
+from .objectives import INPUT
+from .transforms import blur
+
+REDIRECT_STEPS = 16
+
+
+def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), size=None,
+           n_images=1, blur_every=0, optimizer="adam", redirect_relu=True, init=None, progress=None,
+           snapshot_every=0):
+    """Optimize ``n_images`` images at once so that ``objective`` grows.
+
+    Each step: params -> pixels -> random transforms -> preprocess -> forward to the deepest
+    layer the objective reads -> objective -> its gradients, injected at their layers on the
+    way back to the input -> adjoints of preprocess and transforms -> plus the gradient of the
+    terms on the image itself (regularizers) -> through the parameterization -> one optimizer
+    step (ascent). Every stage is a ``forward`` that returns (out, cache) and a
+    ``backward(dout, cache)``. Returns (pixels (N, 3, size, size) as numpy, the mean score
+    after each step, snapshots).
+    """
+    if size is None:
+        raise ValueError("render needs the image size in pixels (size=...)")
+    rng = np.random.default_rng(seed)
+    xp = xp_for(net.device)
+    prep = net.meta["preprocessing"]
+    layers = [layer for layer in objective.layers if layer != INPUT]
+    deepest = max(layers, key=net.position) if layers else None
+    params = param.init(n_images, size, rng, xp)
+    if init is not None:                     # DeepDream: start from a real image
+        params = xp.asarray(init, dtype=xp.float32).copy()
+    opt = (Adam([params], lr=lr, sign=+1) if optimizer == "adam"
+           else SGD([params], lr=lr, momentum=0.0, sign=+1))
+    history, snapshots = [], []
+    for step in range(steps):
+        # Lucid's remedy for dead ReLUs: redirected ReLU gradients for the first 16 steps only
+        relu_rule = "redirect" if redirect_relu and step < REDIRECT_STEPS else "plain"
+        pixels, param_cache = param.forward(params)
+        x, caches = pixels, []
+        for t in transforms:
+            x, cache = t.forward(x, rng)
+            caches.append(cache)
+        acts = {INPUT: pixels}
+        if deepest is not None:
+            net.forward(preprocess(x, prep), until=deepest, keep=set(layers))
+            acts.update(net.activations)
+        score, objective_cache = objective.forward(acts)
+        dacts = objective.backward(xp.ones(n_images, dtype=pixels.dtype), objective_cache)
+        dx = xp.zeros_like(pixels)
+        if deepest is not None:
+            inject = {layer: dacts[layer] for layer in layers if layer != deepest}
+            dx = preprocess_backward(net.backward(dacts[deepest], relu_rule=relu_rule, inject=inject), prep)
+            if step == REDIRECT_STEPS and not bool((dx != 0).any()):
+                warn("the gradient is exactly 0: every path to this unit is switched off (dead ReLUs); "
+                     "try the pre-ReLU layer, another seed, or a larger --lr")
+            for t, cache in zip(reversed(transforms), reversed(caches)):
+                dx = t.backward(dx, cache)
+        if INPUT in dacts:
+            dx = dx + dacts[INPUT]
+        opt.step([param.backward(dx, param_cache)])
+        param.project(params)
+        if blur_every and param.name == "pixel" and (step + 1) % blur_every == 0:
+            params[...] = blur(params)
+        history.append(float(score.mean()))
+        if snapshot_every and (step % snapshot_every == 0 or step == steps - 1):
+            snapshots.append(to_numpy(param.forward(params)[0]))
+        if progress is not None:
+            progress.set_postfix(score=f"{history[-1]:.3g}")
+            progress.update(1)
+    return to_numpy(param.forward(params)[0]), history, snapshots
+
+
+def channel_activations(net, layer, pixels):
+    """Mean activation of every channel of ``layer`` for each image: (N, channels)."""
+    act = to_numpy(net.forward(to_device(preprocess(pixels, net.meta["preprocessing"]), net.device), until=layer, record=False))
+    return act if act.ndim == 2 else act.mean(axis=(2, 3))
+
+
+def grid_image(images, gap=2):
+    """(N, 3, S, S) -> one (rows*S, cols*S, 3) picture, as square as possible, grey gaps."""
+    N, _, S, _ = images.shape
+    cols = math.ceil(math.sqrt(N))
+    rows = math.ceil(N / cols)
+    canvas = np.full((rows * (S + gap) - gap, cols * (S + gap) - gap, 3), 0.5, dtype=np.float32)
+    for k in range(N):
+        r, c = divmod(k, cols)
+        canvas[r * (S + gap):r * (S + gap) + S, c * (S + gap):c * (S + gap) + S] = images[k].transpose(1, 2, 0)
+    return canvas
+
+
+def parse_channels(spec, count):
+    """'5', '0-15', '1,4,9' or '0-3,8' -> a list of channel indices, each checked."""
+    out = []
+    for part in spec.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
+                raise UsageError(f"bad channel range {part!r} (use e.g. 0-15)")
+            out += list(range(int(lo), int(hi) + 1))
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise UsageError(f"bad channel {part!r} (use an index, a list 1,4,9 or a range 0-15)")
+    bad = [c for c in out if c >= count]
+    if bad:
+        raise UsageError(f"channel {bad[0]} does not exist: the layer has channels 0..{count - 1}")
+    if not out or len(out) > 256:
+        raise UsageError("give between 1 and 256 channels")
+    return out

@@ -1,0 +1,57 @@
+"""Weight files: minicnn's own format, converters from Keras and PyTorch, downloads.
+
+    fileformat.py   the HDF5 layout, save_network / load_network (validated on load)
+    converters.py   Keras .h5 and PyTorch .pth -> minicnn, read without either framework
+    sources.py      VGG19's known sources, the cache, verified downloads
+    __main__.py     python -m minicnn.weights download | convert | info
+
+``load_model`` is what every command calls: a built-in model shipped with minicnn, a weight
+file, or VGG19 (downloaded and converted on first use).
+"""
+import os
+
+from ..errors import WeightsError
+from .converters import ConvertError, convert, detect_format
+from .fileformat import FORMAT, FORMAT_VERSION, layer_spec, load_network, save_network
+from .sources import DEFAULT_SOURCE, SOURCES, cache_dir, cached_name, download, fetch_vgg19, load_vgg19
+
+__all__ = ["ConvertError", "DEFAULT_SOURCE", "FORMAT", "FORMAT_VERSION", "SOURCES", "WeightsError",
+           "cache_dir", "cached_name", "convert", "detect_format", "download", "fetch_vgg19",
+           "layer_spec", "load_model", "load_network", "load_vgg19", "require_classifier",
+           "save_network", "shipped_path"]
+
+def shipped_path(name):
+    """Path of a file shipped in weights/ (checkout) or minicnn/shipped/ (installed package)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder in (os.path.join(here, "shipped"), os.path.join(os.path.dirname(here), "weights")):
+        candidate = os.path.join(folder, name)
+        if os.path.exists(candidate):
+            return candidate
+    raise WeightsError(f"shipped file {name!r} not found next to the minicnn package; "
+                       "reinstall minicnn")
+
+
+def load_model(model="world", weights=None, quiet=False, log=None):
+    """The network for a ``--model`` / ``--weights`` pair of command-line options.
+
+    ``weights`` (a path to a minicnn weight file) wins over ``model``. ``model`` is a built-in
+    model shipped with minicnn ("world", the default, or "shapes"; see minicnn.models) or
+    "vgg19" (the converted ImageNet weights).
+    """
+    from ..models import MODELS
+    if weights is not None:
+        return load_network(weights)
+    if model in MODELS:
+        return load_network(shipped_path(MODELS[model].file))
+    if model == "vgg19":
+        return load_vgg19(quiet=quiet, log=log)
+    raise WeightsError(f"unknown model {model!r}: use {', '.join(repr(m) for m in MODELS)}, "
+                       "'vgg19' or --weights FILE")
+
+
+def require_classifier(net):
+    """Raise a clear WeightsError if ``net`` has no class scores (a --notop file)."""
+    if net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
+        where = net.meta.get("path", "this model")
+        raise WeightsError(f"{where} has no classifier layers (a notop file): it can be used for "
+                           "feature visualization of conv layers, not for class scores")

@@ -1,0 +1,149 @@
+"""Known sources of VGG19 weights, the download cache, and downloads that are never half-written.
+
+Facts (URLs, sizes, checksums) from keras-applications' vgg19.py and torchvision's vgg.py; the
+Keras hashes are MD5 (32 hex digits, as Keras' get_file treats them), torchvision's file name
+carries the first 8 hex digits of its SHA-256, whose full value is checked here.
+"""
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from ..errors import WeightsError
+from ..files import atomic_write
+from .converters import convert
+from .fileformat import layer_spec, load_network
+SOURCES = {
+    ("keras", False): dict(
+        url="https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+            "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+        size=574710816, md5="cbe5617147190e668d6c5d5026f83318"),
+    ("keras", True): dict(
+        url="https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        size=80134624, md5="253f8cb515780f3b799900260a226db6"),
+    ("torchvision", False): dict(
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        size=574673361, sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44"),
+}
+DEFAULT_SOURCE = "keras"   # Oxford's original VGG19 (converted from Caffe by Keras)
+
+
+def cache_dir():
+    """$MINICNN_HOME, else $XDG_CACHE_HOME/minicnn, else ~/.cache/minicnn."""
+    if os.environ.get("MINICNN_HOME"):
+        return os.environ["MINICNN_HOME"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "minicnn")
+
+
+def cached_name(source, notop):
+    return f"vgg19-{source}{'-notop' if notop else ''}.h5"
+
+
+def _writable_dir(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot create the cache folder {folder} ({e.strerror}); "
+                           "set MINICNN_HOME to a writable folder") from None
+    if not os.access(folder, os.W_OK):
+        raise WeightsError(f"the cache folder {folder} is not writable; "
+                           "set MINICNN_HOME to a writable folder")
+
+
+def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=60, convert_to=None):
+    """Fetch ``url`` into ``dest`` via a temp file: checked (size, checksum), then renamed.
+
+    A failure at any point (network, short read, checksum mismatch) deletes the temp file, so
+    a partial download never looks like a finished one.
+    """
+    from tqdm import tqdm
+    folder = os.path.dirname(os.path.abspath(dest))
+    _writable_dir(folder)
+    hasher = hashlib.md5() if md5 else hashlib.sha256()
+    expected = md5 or sha256
+    with atomic_write(dest) as tmp:
+        with open(tmp, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except (urllib.error.URLError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                target = f" -o {convert_to}" if convert_to else ""
+                raise WeightsError(f"cannot download {url} ({reason}); download it by hand and "
+                                   f"run: python -m minicnn.weights convert FILE{target}") from None
+            with response:
+                announced = int(response.headers.get("Content-Length") or 0) or None
+                total = size or announced
+                got = 0
+                with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest),
+                          disable=quiet or not sys.stderr.isatty(), file=sys.stderr) as bar:
+                    while True:
+                        try:
+                            chunk = response.read(1 << 20)
+                        except (OSError, ValueError) as e:
+                            raise WeightsError(f"download of {url} broke off after {got} bytes "
+                                               f"({e.__class__.__name__}); try again") from None
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        got += len(chunk)
+                        bar.update(len(chunk))
+        if total is not None and got != total:
+            raise WeightsError(f"download of {url} is incomplete: {got} of {total} bytes; try again")
+        if expected and hasher.hexdigest() != expected.lower():
+            raise WeightsError(f"checksum mismatch for {url}: got {hasher.hexdigest()}, expected "
+                               f"{expected}; the partial file was deleted")
+    return dest
+
+
+def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=None, quiet=False, log=None):
+    """Download (if not cached), verify and convert VGG19; returns the converted file's path.
+    ``log`` (a function of one string), if given, is told what is happening."""
+    if (source, notop) not in SOURCES:
+        raise WeightsError(f"no {'notop ' if notop else ''}VGG19 file from {source}; "
+                           f"known: keras, keras --notop, torchvision")
+    folder = cache_dir()
+    final = os.path.join(folder, cached_name(source, notop))
+    if os.path.exists(final):
+        return final
+    known = SOURCES[(source, notop)]
+    if url is None:
+        url, size, md5, sha256 = known["url"], known["size"], known.get("md5"), known.get("sha256")
+    else:
+        size = None  # a mirror or another copy: checked by the hash given with it
+    if log:
+        mb = f"{size / 1e6:.0f} MB" if size else "size unknown"
+        log(f"downloading VGG19 weights ({source}{', notop' if notop else ''}, {mb}) "
+            f"from {url} into {folder}")
+    _writable_dir(folder)
+    raw = os.path.join(folder, os.path.basename(url.split("?")[0]) or "download")
+    download(url, raw, size=size, md5=md5, sha256=sha256, quiet=quiet, convert_to=final)
+    try:
+        if log:
+            log("converting to minicnn's format ...")
+        convert(raw, final, source_note=f"{url} (converted by minicnn)")
+    finally:
+        os.remove(raw)  # the converted file holds the same numbers; keep one copy on disk
+    return final
+
+
+def load_vgg19(source=None, notop=False, download_ok=True, quiet=False, log=None):
+    """VGG19 with ImageNet weights: a cached converted file, else downloaded on first use."""
+    sources = [source] if source else ["keras", "torchvision"]
+    for s in sources:
+        path = os.path.join(cache_dir(), cached_name(s, notop))
+        if os.path.exists(path):
+            return load_network(path, expected_layers=_vgg19_spec(notop))
+    if not download_ok:
+        raise WeightsError(f"VGG19 weights are not in {cache_dir()}: run "
+                           "python -m minicnn.weights download vgg19")
+    path = fetch_vgg19(source or DEFAULT_SOURCE, notop=notop, quiet=quiet, log=log)
+    return load_network(path, expected_layers=_vgg19_spec(notop))
+
+
+def _vgg19_spec(notop):
+    from ..vgg19 import vgg19
+    return layer_spec(vgg19(init=False, notop=notop))
