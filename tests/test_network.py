@@ -124,6 +124,46 @@ def test_backward_needs_forward():
         tiny_net().backward(np.zeros((1, 3)))
 
 
+def test_tape_is_kept_only_when_needed():
+    """Inference records nothing; backward consumes the tape, freeing each cache; to() drops a
+    stale tape. Each case would otherwise let a second backward run on old caches."""
+    net = tiny_net()
+    x = np.random.default_rng(8).standard_normal((2, 2, 8, 6))
+    recorded = net.forward(x)
+    assert np.array_equal(net.forward(x, record=False), recorded)     # same numbers, no tape
+    with pytest.raises(RuntimeError, match="recorded forward"):
+        net.backward(np.ones((2, 3)))
+    net.forward(x)
+    assert len(net._tape) == len(net.layers)
+    net.backward(np.ones((2, 3)))
+    assert net._tape == []
+    with pytest.raises(RuntimeError, match="recorded forward"):
+        net.backward(np.ones((2, 3)))
+    net.forward(x, keep={"pool1"})
+    net.to("cpu")
+    assert net._tape == [] and net.activations == {}
+
+
+def test_injected_gradients_sum_the_paths():
+    """A score that reads two layers, s = <a, pool1> + <b, fc4>: backward from fc4 with the
+    pool1 term injected gives ds/dx (checked numerically), and an unknown layer is refused."""
+    net = tiny_net()
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 2, 8, 6))
+    net.forward(x, keep={"pool1"})
+    a = rng.standard_normal(net.activations["pool1"].shape)
+    b = rng.standard_normal((2, 3))
+    dx = net.backward(b, inject={"pool1": a})
+
+    def score(v):
+        out = net.forward(v, keep={"pool1"}, record=False)
+        return np.array((a * net.activations["pool1"]).sum() + (b * out).sum())
+    assert rel_error(dx, numerical_gradient(score, x, np.array(1.0))) < 1e-7
+    net.forward(x, until="pool1")
+    with pytest.raises(KeyError, match="fc3"):
+        net.backward(a, inject={"fc3": b})
+
+
 def test_duplicate_names_refused():
     with pytest.raises(ValueError, match="unique"):
         Network([Layer("a", "relu"), Layer("a", "relu")])

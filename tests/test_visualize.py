@@ -232,3 +232,24 @@ def test_cli(tmp_path):
     assert_one_line_error(run("conv2_2", "--out", str(tmp_path / "x.png")), "which channel")
     assert_one_line_error(run("fc5:3", "--size", "32", "--out", str(tmp_path / "x.png")), "must be 64 px")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_diversity_spreads_a_batch_apart():
+    """Four images of one channel: with the diversity term subtracted, render (which then reads
+    two layers) ends with images whose styles are less alike, and the channel still rises."""
+    from minicnn.preprocess import preprocess
+    net = small_net()
+    kw = dict(steps=40, lr=0.05, seed=5, size=24, n_images=4, transforms=T.standard_transforms(24))
+    same = objectives.channel("conv2_1", [3] * 4)
+    div = objectives.diversity("conv1_1")
+
+    def similarity(images):
+        net.forward(preprocess(images, net.meta["preprocessing"]), until="conv1_1", keep={"conv1_1"})
+        return float(div.forward(net.activations)[0].sum())
+    plain, h_plain, _ = render(net, same, FourierParam(), **kw)
+    spread, h_spread, _ = render(net, same - 5.0 * div, FourierParam(), **kw)
+    assert similarity(spread) < similarity(plain) - 0.05, (similarity(spread), similarity(plain))
+    param = FourierParam()
+    start = param.forward(param.init(4, 24, np.random.default_rng(5)))[0]
+    rise = channel_activations(net, "conv2_1", spread)[:, 3] - channel_activations(net, "conv2_1", start)[:, 3]
+    assert (rise > 0).all(), rise

@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's minicnn
 
+from minicnn.files import write_text
 from minicnn.plotting import pyplot, save_figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,8 +129,7 @@ def _save_json(name, result, command):
     if "figure" in result:
         result["figure"] = os.path.relpath(result["figure"], ROOT)
     path = os.path.join(FIGURES, name)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+    write_text(path, json.dumps(result, indent=1))
     print(f"wrote {os.path.relpath(path, ROOT)} and {result.get('figure', 'no figure')}")
 
 
@@ -303,7 +303,6 @@ def shapes_sanity():
     """Adebayo et al.'s cascading randomization on the shapes model (examples/shapes/ring.png)."""
     from minicnn.images import load_image
     from minicnn.preprocess import preprocess
-    from minicnn.files import write_text
     from minicnn.saliency import sanity
     from minicnn.weights import load_model
     net = load_model("shapes")
@@ -412,10 +411,10 @@ def shapes_emergence(channels=4, vis_steps=192):
     shipped = load_model("shapes")
     same = all(np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b)
                for (_, a), (_, b) in zip(net.params(), shipped.params()))
-    with open(os.path.join(FIGURES, "shapes_emergence.json"), "w") as f:
-        json.dump({"command": "python tools/figures.py --only shapes_emergence",
-                   "reproduces_shipped_weights": bool(same),
-                   "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, f, indent=1)
+    write_text(os.path.join(FIGURES, "shapes_emergence.json"),
+               json.dumps({"command": "python tools/figures.py --only shapes_emergence",
+                           "reproduces_shipped_weights": bool(same),
+                           "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, indent=1))
     chosen = snapshots[-1]["curve_detectors"][:channels]      # ranked best first
     plt = pyplot()
     fig, axes = plt.subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
@@ -465,9 +464,9 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
                                                  "preferred_orientation", "preferred_radius", "polarity",
                                                  "strength") if k in s}
                              for s in ranked[:8]]})
-    with open(os.path.join(FIGURES, f"{name}_curves.json"), "w") as f:
-        json.dump({"command": f"python tools/figures.py --only {name}_curves", "null_copies": null_copies,
-                   "layers": rows}, f, indent=1)
+    write_text(os.path.join(FIGURES, f"{name}_curves.json"),
+               json.dumps({"command": f"python tools/figures.py --only {name}_curves", "null_copies": null_copies,
+                           "layers": rows}, indent=1))
     print(f"wrote docs/figures/{name}_curves.json")
 
     plt = pyplot()

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..files import atomic_write
 from ..gradcheck import rel_error
 from .jobs import (JOBS, TARGET_CLASS, TOLERANCE, VIS_CHANNEL, VIS_LAYER, _input, as_numpy, minicnn_jobs,
                    torch_jobs)
@@ -38,7 +39,8 @@ def _worker(framework, repeat, out_npz):
     _reset_peak()
     outputs = {name: as_numpy(job()) for name, job in jobs.items()}  # warm-up; kept for checks
     extra = _rss_mb("VmHWM") - base
-    np.savez(out_npz, **outputs)
+    with atomic_write(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **outputs)
     times = {name: [] for name in JOBS}
     for _ in range(repeat):
         for name in JOBS:
