@@ -15,7 +15,7 @@ skipping ``dw`` halves the cost of a convolution's backward pass.
 from dataclasses import dataclass
 
 from . import layers as L
-from .backend import get_xp, to_device
+from .backend import device_of, to_device
 
 
 KINDS = ("conv", "relu", "pool", "flatten", "linear")
@@ -75,7 +75,7 @@ class Network:
     def device(self):
         for layer in self.layers:
             if layer.w is not None:
-                return "cpu" if get_xp(layer.w).__name__ == "numpy" else "cuda"
+                return device_of(layer.w)
         return "cpu"
 
     def to(self, device):
