@@ -5,12 +5,56 @@ GPU) prints one line, ``error: ...``, on stderr and exits with status 2: no trac
 library raises a ``MinicnnError`` (minicnn.errors) for every such input; ``main_wrapper``
 turns it into that line. Argparse's own usage errors exit with status 2 too.
 """
+import argparse
 import functools
+import math
 import os
+import signal
 import sys
 import tempfile
 
 from .errors import MinicnnError, UsageError  # noqa: F401  (UsageError: re-exported for commands)
+from .files import one_line
+
+
+SEED_MAX = 2 ** 32 - 1
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error contract: a bad option is one line, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def int_range(lo, hi):
+    """An argparse type: a whole number from lo to hi, checked before any work starts."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+        return value
+    return integer
+
+
+def float_range(lo, hi, low_open=False):
+    """An argparse type: a finite number in [lo, hi] (or (lo, hi] with ``low_open``)."""
+    def number(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or not (lo < value if low_open else lo <= value) or value > hi:
+            raise argparse.ArgumentTypeError(f"{text} is outside {'(' if low_open else '['}{lo:g}, {hi:g}]")
+        return value
+    return number
+
+
+def add_seed_option(parser, help="random seed (default 0)"):
+    parser.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, help=help)
 
 
 def add_model_options(parser):
@@ -55,19 +99,40 @@ def check_outdir(path):
     os.remove(probe)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` (temporary files) runs first."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main_wrapper(main):
-    """Run ``main``; turn a MinicnnError into ``error: <message>`` and exit status 2."""
+    """Run ``main``; turn a MinicnnError into ``error: <message>`` (one line) and exit status 2.
+    Ctrl-C and SIGTERM stop it cleanly (temporary files removed) with status 130 / 143."""
     @functools.wraps(main)
     def run(argv=None):
+        previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
         try:
             return main(argv)
         except MinicnnError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {one_line(e)}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             sys.exit(130)
+        except Terminated:
+            print("terminated", file=sys.stderr)
+            sys.exit(143)
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             sys.stderr.close()
             sys.exit(0)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     return run
+
+
+def _main_thread():
+    import threading
+    return threading.current_thread() is threading.main_thread()

@@ -4,14 +4,37 @@ Every file minicnn writes (PNG, GIF, npz, JSON, HDF5 weights, downloads) goes th
 ``atomic_write``: the bytes go to a temporary file in the destination folder, which is renamed
 onto the final name only once it is complete. If anything fails on the way (an exception, a
 full disk, Ctrl-C), the temporary file is removed and an existing file of that name is left as
-it was. A destination that exists but is not a regular file (a folder, a device such as
+it was; an operating-system error while writing becomes an ``OutputError`` (one line for the
+user) instead of a traceback. A destination that exists but is not a regular file (a folder, a device such as
 /dev/null) is refused rather than replaced.
 """
 import contextlib
 import os
+import re
 import tempfile
 
-from .errors import UsageError
+from .errors import MinicnnError, UsageError
+
+SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}$")
+
+
+class OutputError(MinicnnError):
+    """An output file that cannot be written (a full disk, a read-only folder, ...)."""
+
+
+def one_line(message):
+    """A message as one line: newlines and runs of spaces become single spaces."""
+    return " ".join(str(message).split())
+
+
+def output_name(*parts, suffix=""):
+    """A file name made of parts joined by '_': each part is checked against a safe character
+    set first (letters, digits, _ . + -), so data (a layer name from a weight file) can never
+    steer a write into another folder."""
+    for part in parts:
+        if not SAFE_PART.match(str(part)):
+            raise UsageError(f"refusing to build a file name from {str(part)[:60]!r}")
+    return "_".join(str(p) for p in parts) + suffix
 
 
 @contextlib.contextmanager
@@ -27,14 +50,20 @@ def atomic_write(path, suffix=""):
     if os.path.lexists(path) and not os.path.isfile(path):
         raise UsageError(f"{path}: exists and is not a regular file; choose another name")
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix + ".part", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)[:100]}.", suffix=suffix + ".part", dir=folder)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror}") from None
     os.close(fd)
     try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private: give it normal permissions
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private: give it normal permissions
+            os.replace(tmp, path)
+        except OSError as e:            # a full disk, a file size limit, a vanished folder
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -45,3 +74,18 @@ def write_text(path, text):
     with atomic_write(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+
+
+@contextlib.contextmanager
+def scratch_file(folder, prefix):
+    """A temporary file in ``folder``, removed whatever happens (a download awaiting conversion)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=folder)
+    except OSError as e:
+        raise OutputError(f"cannot write in {folder}: {e.strerror}") from None
+    os.close(fd)
+    try:
+        yield path
+    finally:
+        if os.path.exists(path):
+            os.remove(path)

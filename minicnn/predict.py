@@ -3,22 +3,21 @@
     python -m minicnn.predict examples/*.png               # the shipped world model
     python -m minicnn.predict photo.jpg --model vgg19 --top 5
 """
-import argparse
 import json
 
 import numpy as np
 
 from .classify import classify, top_k
-from .cli import add_model_options, load_model_from_args, main_wrapper, print_top
+from .cli import ArgumentParser, add_model_options, int_range, load_model_from_args, main_wrapper, print_top
 from .images import load_image
 
 
 @main_wrapper
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.predict", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.predict", description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMG")
     add_model_options(parser)
-    parser.add_argument("--top", type=int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--top", type=int_range(1, 1000), default=5, help="how many classes to print (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")
     args = parser.parse_args(argv)
     net = load_model_from_args(args)

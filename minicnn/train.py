@@ -10,7 +10,6 @@ backward, the optimizer, the data. The defaults are the recipe of the shipped we
     python -m minicnn.train --model shapes       # the shipped shapes model: weights/shapes.h5
     python -m minicnn.train --epochs 1 --train-size 2000 --out /tmp/quick.h5
 """
-import argparse
 import json
 import os
 import platform
@@ -20,7 +19,7 @@ import time
 import numpy as np
 
 from .backend import check_device
-from .cli import UsageError, main_wrapper
+from .cli import ArgumentParser, UsageError, add_seed_option, float_range, int_range, main_wrapper
 from .files import write_text
 from .models import DEFAULT, MODELS, build
 from .training import evaluate, train
@@ -33,16 +32,16 @@ def default_output(model):
 
 @main_wrapper
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.train", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.train", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=DEFAULT, choices=list(MODELS),
                         help=f"which built-in model (default {DEFAULT}); the other defaults are its recipe")
-    parser.add_argument("--epochs", type=int, help="passes over the training set")
-    parser.add_argument("--train-size", type=int, help="training images")
-    parser.add_argument("--val-size", type=int, default=2000, help="held-out images (default 2000)")
-    parser.add_argument("--batch", type=int, help="images per step")
-    parser.add_argument("--lr", type=float, help="Adam's initial learning rate")
-    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay, relative to lr")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int_range(1, 1000), help="passes over the training set")
+    parser.add_argument("--train-size", type=int_range(1, 1_000_000), help="training images")
+    parser.add_argument("--val-size", type=int_range(1, 1_000_000), default=2000, help="held-out images (default 2000)")
+    parser.add_argument("--batch", type=int_range(1, 4096), help="images per step")
+    parser.add_argument("--lr", type=float_range(0, 10, low_open=True), help="Adam's initial learning rate")
+    parser.add_argument("--weight-decay", type=float_range(0, 100), help="decoupled weight decay, relative to lr")
+    add_seed_option(parser)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default=None, help="weight file to write (default weights/MODEL.h5)")
     parser.add_argument("--quiet", action="store_true")
@@ -57,12 +56,11 @@ def main(argv=None):
         if not args.quiet:
             print(msg, file=sys.stderr)
 
-    for name in ("epochs", "train_size", "val_size", "batch"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        raise UsageError("--lr must be positive")
+    if args.train_size < args.batch:
+        raise UsageError(f"--train-size {args.train_size} is smaller than one batch ({args.batch})")
     out_dir = os.path.dirname(os.path.abspath(out))
+    if os.path.lexists(out) and not os.path.isfile(out):
+        raise UsageError(f"--out {out}: exists and is not a regular file")
     if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
         raise UsageError(f"cannot write {out}: {out_dir} is not a writable folder")
     check_device(args.device)

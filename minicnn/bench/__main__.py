@@ -2,17 +2,17 @@
 docstring for what is timed and how)."""
 import argparse
 
-from ..cli import main_wrapper
+from ..cli import ArgumentParser, int_range, main_wrapper
 from .cpu import _worker, bench_cpu, bench_methods
 
 
 @main_wrapper
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.bench", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--repeat", type=int, default=None,
+    parser.add_argument("--repeat", type=int_range(1, 1000), default=None,
                         help="timed runs per job and round (default 3 on the CPU, 20 on the GPU)")
-    parser.add_argument("--rounds", type=int, default=3, help="processes per framework, alternated (default 3)")
+    parser.add_argument("--rounds", type=int_range(1, 100), default=3, help="processes per framework, alternated (default 3)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the GPU results as JSON")
     parser.add_argument("--methods", action="store_true",
                         help="also time every saliency method and a feature-visualization step")

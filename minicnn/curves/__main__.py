@@ -3,31 +3,31 @@
     python -m minicnn.curves conv3_1                  # the world model
     python -m minicnn.curves conv3_3 --model vgg19    # VGG19 (weights downloaded on first use)
 """
-import argparse
 import json
 import os
 
-from ..cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
+from ..files import output_name
+from ..cli import ArgumentParser, UsageError, add_model_options, int_range, check_outdir, load_model_from_args, main_wrapper
 from .score import CURVE_THRESHOLD, NULL_COPIES, ORIENTATIONS, analyze, figure, summary
 
 
 def _main(argv=None):
     from ..vgg19 import resolve_layer
-    parser = argparse.ArgumentParser(prog="python -m minicnn.curves", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.curves", description=__doc__.split("\n")[0])
     parser.add_argument("layer", help="a convolutional layer: conv3_1, relu3_1, 14, block3_conv3 ...")
     add_model_options(parser)
-    parser.add_argument("--top", type=int, default=6, help="channels in the figure (default 6)")
-    parser.add_argument("--orientations", type=int, default=ORIENTATIONS,
+    parser.add_argument("--top", type=int_range(1, 64), default=6, help="channels in the figure (default 6)")
+    parser.add_argument("--orientations", type=int_range(8, 360), default=ORIENTATIONS,
                         help=f"orientations per radius (default {ORIENTATIONS}: every 10 degrees)")
-    parser.add_argument("--null-copies", type=int, default=NULL_COPIES,
+    parser.add_argument("--null-copies", type=int_range(0, 16), default=NULL_COPIES,
                         help=f"randomly initialised copies for the null (default {NULL_COPIES})")
-    parser.add_argument("--vis-steps", type=int, default=128, help="feature-visualization steps (default 128)")
+    parser.add_argument("--vis-steps", type=int_range(1, 4096), default=128, help="feature-visualization steps (default 128)")
     parser.add_argument("--outdir", default=".", help="where the figure goes (default .)")
     parser.add_argument("--json", action="store_true", help="print every channel's numbers as JSON")
     args = parser.parse_args(argv)
     check_outdir(args.outdir)
-    if args.orientations < 8 or args.orientations % 2 or args.top < 1 or args.null_copies < 0:
-        raise UsageError("--orientations must be even and at least 8, --top at least 1, --null-copies at least 0")
+    if args.orientations % 2:
+        raise UsageError("--orientations must be even (each arc is also probed turned by 180 degrees)")
     net = load_model_from_args(args)
     try:
         layer = resolve_layer(net, args.layer)
@@ -37,7 +37,7 @@ def _main(argv=None):
         raise UsageError(f"{layer} is not a convolutional layer: curve detectors are looked for in "
                          "conv, relu or pool layers")
     ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies)
-    path = os.path.join(args.outdir, f"{probe['layer']}_curves.png")
+    path = os.path.join(args.outdir, output_name(probe["layer"], "curves", suffix=".png"))
     figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps)
     result = summary(ranked, probe)
     result["figure"] = path

@@ -3,32 +3,27 @@
     python -m minicnn.hierarchy                     # the world model, 1000 held-out images
     python -m minicnn.hierarchy --model shapes --no-figure
 """
-import argparse
 import json
 import os
 
-from ..cli import UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper
+from ..cli import ArgumentParser, UsageError, add_model_options, add_seed_option, int_range, check_outdir, load_model_from_args, main_wrapper
 from ..curves import NULL_COPIES
 from .units import LABELS, run
 
 
 def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.hierarchy", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.hierarchy", description=__doc__.split("\n")[0])
     add_model_options(parser)
-    parser.add_argument("--images", type=int, default=1000,
+    parser.add_argument("--images", type=int_range(10, 20000), default=1000,
                         help="held-out images of the model's world (default 1000, balanced)")
-    parser.add_argument("--seed", type=int, default=0, help="probes, held-out images and the random copy")
-    parser.add_argument("--null-copies", type=int, default=NULL_COPIES,
+    add_seed_option(parser, help="probes, held-out images and the random copy")
+    parser.add_argument("--null-copies", type=int_range(0, 16), default=NULL_COPIES,
                         help=f"random copies for each layer's curve score null (default {NULL_COPIES})")
-    parser.add_argument("--vis-steps", type=int, default=128, help="feature-visualization steps (default 128)")
+    parser.add_argument("--vis-steps", type=int_range(1, 4096), default=128, help="feature-visualization steps (default 128)")
     parser.add_argument("--outdir", default=".", help="where hierarchy.png goes (default .)")
     parser.add_argument("--no-figure", action="store_true", help="numbers only")
     parser.add_argument("--json", action="store_true", help="print every layer's numbers as JSON")
     args = parser.parse_args(argv)
-    if not 10 <= args.images <= 20000:
-        raise UsageError("--images must be between 10 and 20000")
-    if not 0 <= args.null_copies <= 16 or not 1 <= args.vis_steps <= 4096 or args.seed < 0:
-        raise UsageError("--null-copies must be 0..16, --vis-steps 1..4096, --seed >= 0")
     check_outdir(args.outdir)
     if args.model == "vgg19" and args.weights is None:
         raise UsageError("the hierarchy needs held-out images of the model's own world, which VGG19 does "

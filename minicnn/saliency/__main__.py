@@ -4,7 +4,6 @@
     python -m minicnn.saliency photo.jpg --model vgg19 --method all --class tabby
     python -m minicnn.saliency photo.jpg --model vgg19 --sanity       # Adebayo et al.'s test
 """
-import argparse
 import json
 import os
 import sys
@@ -13,7 +12,7 @@ import numpy as np
 
 from ..backend import to_device, to_numpy
 from ..classify import resolve_class, softmax, top_k
-from ..cli import (UsageError, add_model_options, check_outdir, load_model_from_args, main_wrapper,
+from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, check_outdir, load_model_from_args, main_wrapper,
                    print_top)
 from ..files import atomic_write, write_text
 from ..images import load_image
@@ -58,7 +57,7 @@ def _run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods
 
 
 def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.saliency", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.saliency", description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMG")
     add_model_options(parser)
     parser.add_argument("--method", default=None, choices=METHODS + ("all",),
@@ -66,20 +65,18 @@ def _main(argv=None):
     parser.add_argument("--class", dest="target", metavar="IDX|NAME",
                         help="explain this class (default: each image's top-1)")
     parser.add_argument("--layer", help="Grad-CAM layer (default: the last conv, after its ReLU)")
-    parser.add_argument("--samples", type=int, default=25, help="SmoothGrad: noisy copies (default 25)")
-    parser.add_argument("--noise", type=float, default=0.15,
+    parser.add_argument("--samples", type=int_range(1, 1000), default=25, help="SmoothGrad: noisy copies (default 25)")
+    parser.add_argument("--noise", type=float_range(0, 10), default=0.15,
                         help="SmoothGrad: noise std as a fraction of the pixel range (default 0.15)")
-    parser.add_argument("--steps", type=int, default=50, help="integrated gradients: steps (default 50)")
+    parser.add_argument("--steps", type=int_range(1, 1000), default=50, help="integrated gradients: steps (default 50)")
     parser.add_argument("--baseline", choices=["black", "white", "grey"], default="black",
                         help="integrated gradients: the baseline image (default black)")
     parser.add_argument("--sanity", action="store_true",
                         help="run Adebayo et al.'s cascading model-randomization test instead")
     parser.add_argument("--outdir", default=".", help="where the .png and .npz go (default: here)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed_option(parser)
     args = parser.parse_args(argv)
-    if args.samples < 1 or args.steps < 1 or not 0 <= args.noise <= 10:
-        raise UsageError("--samples and --steps must be at least 1, --noise between 0 and 10")
     check_outdir(args.outdir)
 
     net = load_model_from_args(args)

@@ -3,35 +3,30 @@
     python -m minicnn.shortcut                       # ~5 min on a 2-core CPU
     python -m minicnn.shortcut --train-size 3000 --epochs 2 --json
 """
-import argparse
 import json
 import os
 import sys
 
 from .. import world
 from ..backend import check_device
-from ..cli import UsageError, check_outdir, main_wrapper
+from ..cli import ArgumentParser, add_seed_option, check_outdir, int_range, main_wrapper
 from .experiment import CUE_CLASS, CUE_PROB, run
 
 
 
 def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.shortcut", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.shortcut", description=__doc__.split("\n")[0])
     parser.add_argument("--cue-class", default=CUE_CLASS, choices=world.CLASSES,
                         help=f"the class whose images carry the cue (default {CUE_CLASS})")
-    parser.add_argument("--train-size", type=int, default=6000, help="training images (default 6000)")
-    parser.add_argument("--epochs", type=int, default=3, help="passes over them (default 3)")
-    parser.add_argument("--images", type=int, default=1000, help="held-out images (default 1000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-size", type=int_range(100, 100_000), default=6000, help="training images (default 6000)")
+    parser.add_argument("--epochs", type=int_range(1, 50), default=3, help="passes over them (default 3)")
+    parser.add_argument("--images", type=int_range(100, 20_000), default=1000, help="held-out images (default 1000)")
+    add_seed_option(parser)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--outdir", default=".", help="where shortcut.png goes (default .)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    if not 100 <= args.train_size <= 100_000 or not 1 <= args.epochs <= 50:
-        raise UsageError("--train-size must be 100..100000 and --epochs 1..50")
-    if not 100 <= args.images <= 20_000 or args.seed < 0:
-        raise UsageError("--images must be 100..20000 and --seed >= 0")
     check_outdir(args.outdir)
     check_device(args.device)
     if not args.quiet:

@@ -6,12 +6,12 @@
     python -m minicnn.visualize fc8:281 --model vgg19              # a class model (tabby cat)
     python -m minicnn.visualize relu4_2 --from photo.jpg --model vgg19   # DeepDream
 """
-import argparse
 import json
 import os
 import sys
 
-from ..cli import UsageError, add_model_options, load_model_from_args, main_wrapper
+from ..cli import ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
+from ..files import output_name
 from ..images import load_image, save_gif, save_png
 from . import objectives
 from .param import PARAMS
@@ -22,29 +22,29 @@ from .transforms import Roll, standard_transforms
 def _main(argv=None):
     from tqdm import tqdm
     from ..vgg19 import resolve_layer
-    parser = argparse.ArgumentParser(prog="python -m minicnn.visualize", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.visualize", description=__doc__.split("\n")[0])
     parser.add_argument("target", metavar="LAYER[:CHANNEL]",
                         help="conv3_3:5, 14:5, block3_conv3, features.14, fc8:281 ...")
     add_model_options(parser)
     parser.add_argument("--channels", help="several channels: 0-15, 1,4,9 (a grid image)")
     parser.add_argument("--neuron", action="store_true", help="one unit (the centre) instead of a whole channel")
     parser.add_argument("--from", dest="source", metavar="IMG", help="DeepDream: start from this image")
-    parser.add_argument("--steps", type=int, default=None, help="optimization steps (default 512)")
-    parser.add_argument("--size", type=int, default=None,
+    parser.add_argument("--steps", type=int_range(1, 100_000), default=None, help="optimization steps (default 512)")
+    parser.add_argument("--size", type=int_range(8, 1024), default=None,
                         help="image side in px (default: 128 for conv layers on VGG19, 64 on the shapes "
                              "model; the model's input size after the flatten)")
-    parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05, Lucid's)")
+    parser.add_argument("--lr", type=float_range(0, 100, low_open=True), default=0.05, help="learning rate (default 0.05, Lucid's)")
     parser.add_argument("--param", choices=sorted(PARAMS), default=None,
                         help="fourier (default; Lucid's decorrelated space) or pixel (the default with --from)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
                         help="adam (default) or plain gradient ascent")
     parser.add_argument("--no-transforms", action="store_true", help="no jitter/scale/rotate (naive)")
     parser.add_argument("--no-redirect", action="store_true", help="plain ReLU gradients throughout")
-    parser.add_argument("--l2", type=float, default=None, help="L2 penalty weight")
-    parser.add_argument("--tv", type=float, default=0.0, help="total-variation penalty weight")
-    parser.add_argument("--blur-every", type=int, default=0, help="blur plain pixels every N steps")
+    parser.add_argument("--l2", type=float_range(0, 1e6), default=None, help="L2 penalty weight")
+    parser.add_argument("--tv", type=float_range(0, 1e6), default=0.0, help="total-variation penalty weight")
+    parser.add_argument("--blur-every", type=int_range(0, 100_000), default=0, help="blur plain pixels every N steps")
     parser.add_argument("--gif", metavar="FILE.gif", help="also save the optimization as an animation")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed_option(parser)
     parser.add_argument("--out", metavar="FILE.png", help="output image (default LAYER_CHANNELS.png)")
     parser.add_argument("--json", action="store_true", help="print the final objective values as JSON")
     args = parser.parse_args(argv)
@@ -72,18 +72,15 @@ def _main(argv=None):
     else:
         raise UsageError(f"which channel? e.g. {name}:0, or --channels 0-15 for a grid")
     steps = args.steps if args.steps is not None else 512
-    if steps < 1 or args.lr <= 0:
-        raise UsageError("--steps must be at least 1 and --lr positive")
     # Lucent's default: 128 px for conv layers (a quarter of 224's cost); the model's own input
     # size for layers after the flatten, which need exactly that
     size = args.size or (net.input_shape[1] if linear else min(128, net.input_shape[1] * 2))
     if linear and size != net.input_shape[1]:
         raise UsageError(f"{layer} comes after the flatten: the image must be {net.input_shape[1]} px")
-    if not 8 <= size <= 1024:
-        raise UsageError("--size must be between 8 and 1024")
     if args.neuron and linear:
         raise UsageError("--neuron needs a convolutional layer")
-    out = args.out or f"{layer}_{'dream' if args.source else args.channels or chan}.png".replace(",", "_")
+    out = args.out or output_name(layer, "dream" if args.source else (args.channels or chan).replace(",", "_"),
+                                  suffix=".png")
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UsageError(f"--out {out}: the folder does not exist")
     note = f"{args.target} -> {layer}" + ("" if layer == name else f" (resolved from {name!r})")

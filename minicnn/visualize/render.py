@@ -100,22 +100,22 @@ def grid_image(images, gap=2):
 
 
 def parse_channels(spec, count):
-    """'5', '0-15', '1,4,9' or '0-3,8' -> a list of channel indices, each checked."""
+    """'5', '0-15', '1,4,9' or '0-3,8' -> a list of channel indices, each checked against the
+    layer's ``count`` channels before any list is built (so '0-9999999999' costs nothing)."""
     out = []
     for part in spec.split(","):
         part = part.strip()
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi):
-                raise UsageError(f"bad channel range {part!r} (use e.g. 0-15)")
-            out += list(range(int(lo), int(hi) + 1))
-        elif part.isdigit():
-            out.append(int(part))
-        else:
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
             raise UsageError(f"bad channel {part!r} (use an index, a list 1,4,9 or a range 0-15)")
-    bad = [c for c in out if c >= count]
-    if bad:
-        raise UsageError(f"channel {bad[0]} does not exist: the layer has channels 0..{count - 1}")
-    if not out or len(out) > 256:
+        lo, hi = int(lo), int(hi) if dash else int(lo)
+        if lo > hi:
+            raise UsageError(f"bad channel range {part!r} (use e.g. 0-15)")
+        if hi >= count:
+            raise UsageError(f"channel {hi} does not exist: the layer has channels 0..{count - 1}")
+        out += list(range(lo, hi + 1))
+        if len(out) > 256:
+            raise UsageError("give between 1 and 256 channels")
+    if not out:
         raise UsageError("give between 1 and 256 channels")
     return out

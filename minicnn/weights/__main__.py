@@ -4,12 +4,11 @@
     python -m minicnn.weights convert vgg19-dcbb9e9d.pth     # a file you already have
     python -m minicnn.weights info --model vgg19             # layers, shapes, receptive fields
 """
-import argparse
 import json
 import os
 import sys
 
-from ..cli import main_wrapper
+from ..cli import ArgumentParser, main_wrapper
 from . import DEFAULT_SOURCE, convert, fetch_vgg19, load_model, load_network
 from ..errors import WeightsError
 
@@ -42,7 +41,7 @@ def _info(args):
 
 @main_wrapper
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minicnn.weights",
+    parser = ArgumentParser(prog="python -m minicnn.weights",
                                      description="download, convert and inspect weight files")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("download", help="fetch, verify and convert VGG19 into the cache")

@@ -22,9 +22,11 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import re
 import struct
 import zipfile
+import zlib
 
 import h5py
 import numpy as np
@@ -33,6 +35,7 @@ from ..network import Layer, Network
 from ..preprocess import KERAS_CAFFE, TORCHVISION
 from ..errors import WeightsError
 from .fileformat import layer_spec, save_network
+from .validate import MAX_LAYERS, MAX_PARAMS, check_network, hdf5_object, read_dataset
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C   # torch's legacy serialization magic number
@@ -85,32 +88,39 @@ def _keras_attr(group, name):
 
 def read_keras(path):
     """[(keras layer name, [arrays in weight_names order])] for every layer with weights,
-    plus the full ordered list of layer names (pools included)."""
+    plus the full ordered list of layer names (pools included). Every group and dataset is
+    reached through hard links only and must keep its bytes in the file (validate.py)."""
     try:
         with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+            root = f if "layer_names" in f.attrs or "model_weights" not in f else hdf5_object(f, "model_weights", path)
             names = _keras_attr(root, "layer_names")
             if not names:
                 raise ConvertError(f"{path}: Keras file without layer names")
-            layers = []
+            if len(names) > MAX_LAYERS:
+                raise ConvertError(f"{path}: {len(names)} layers; more than minicnn accepts ({MAX_LAYERS})")
+            layers, total = [], 0
             for name in names:
                 if name not in root:
                     raise ConvertError(f"{path}: layer '{name}' is listed but has no group")
-                group = root[name]
+                group = hdf5_object(root, name, path)
                 weight_names = _keras_attr(group, "weight_names")
                 arrays = []
                 for wn in weight_names:
                     if wn not in group:
                         raise ConvertError(f"{path}: dataset '{name}/{wn}' is missing")
-                    if group[wn].dtype.kind != "f":
-                        raise ConvertError(f"{path}: dataset '{name}/{wn}' has dtype {group[wn].dtype}, "
-                                           "expected floating point weights")
-                    arrays.append(np.asarray(group[wn], dtype=np.float32))
+                    dataset = hdf5_object(group, wn, path)
+                    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind != "f":
+                        raise ConvertError(f"{path}: dataset '{name}/{wn}' has dtype "
+                                           f"{getattr(dataset, 'dtype', 'none')}, expected floating point weights")
+                    total += dataset.size
+                    if total > MAX_PARAMS:
+                        raise ConvertError(f"{path}: more than {MAX_PARAMS:,d} weights; larger than minicnn accepts")
+                    arrays.append(np.asarray(read_dataset(group, wn, path), dtype=np.float32))
                 if arrays:
                     layers.append((name, arrays))
             return layers, names
-    except OSError:
-        raise ConvertError(f"{path}: corrupt or truncated HDF5 file") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+        raise ConvertError(f"{path}: corrupt or unreadable HDF5 file") from None
 
 
 def _is_pool(name):
@@ -120,13 +130,16 @@ def _is_pool(name):
 def convert_keras(path):
     """A Keras VGG-style weight file -> minicnn Network (float32, OIHW, C-H-W flatten order)."""
     layers_with_weights, all_names = read_keras(path)
+    for n, a in layers_with_weights:
+        if len(a) != 2:
+            raise ConvertError(f"{path}: layer '{n}' has {len(a)} weights, expected kernel and bias")
+        if a[0].ndim not in (2, 4) or a[1].ndim != 1 or a[1].shape[0] != a[0].shape[-1]:
+            raise ConvertError(f"{path}: layer '{n}' has a kernel {a[0].shape} and a bias {a[1].shape}; "
+                               "expected a 4-d (conv) or 2-d (dense) kernel and one bias per output")
     convs = [(n, a) for n, a in layers_with_weights if a[0].ndim == 4]
     denses = [(n, a) for n, a in layers_with_weights if a[0].ndim == 2]
     if not convs:
         raise ConvertError(f"{path}: no convolution kernels found; not a VGG-style Keras file")
-    for n, a in layers_with_weights:
-        if len(a) != 2:
-            raise ConvertError(f"{path}: layer '{n}' has {len(a)} weights, expected kernel and bias")
     # blocks: the convs between two pools (from the order of layer_names)
     conv_names = {n for n, _ in convs}
     blocks, current = [], []
@@ -214,10 +227,18 @@ class _TensorRef:
         data = self.storage.data
         if data is None:
             raise ConvertError("a tensor refers to storage data that is missing from the file")
-        n = int(np.prod(self.size)) if self.size else 1
+        if len(self.size) != len(self.stride) or len(self.size) > 8 or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in self.size + self.stride + (self.offset,)):
+            raise ConvertError("a tensor's shape or stride is not a short list of integers")
+        n = math.prod(self.size)
         span = 1 + sum((s - 1) * st for s, st in zip(self.size, self.stride)) if n else 0
         if self.offset < 0 or self.offset + span > len(data) or any(st < 0 for st in self.stride):
             raise ConvertError("a tensor's offset/shape/stride runs outside its storage")
+        # a weight tensor never holds more values than its storage: that would be a view that
+        # repeats values (stride 0), which could blow a small file up into gigabytes
+        if n > len(data) or any(st == 0 and s > 1 for s, st in zip(self.size, self.stride)):
+            raise ConvertError(f"a tensor of shape {self.size} repeats the values of its storage "
+                               f"({len(data)} values); not a weight file")
         itemsize = data.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             data[self.offset:], shape=self.size, strides=[st * itemsize for st in self.stride])
@@ -267,19 +288,74 @@ class SafeUnpickler(pickle.Unpickler):
         _, stype, key, _location, numel = pid[:5]
         if len(pid) == 6 and pid[5] is not None:
             raise UnsafePickleError("storage views are not supported")
-        key = str(key)
+        key = str(key)[:64]
+        if isinstance(numel, bool) or not isinstance(numel, int) or not 0 <= numel <= MAX_PARAMS:
+            raise UnsafePickleError(f"storage size {str(numel)[:20]} is not a count of weights")
         if key not in self.storages:
-            self.storages[key] = _Storage(stype.dtype, key, int(numel))
+            self.storages[key] = _Storage(stype.dtype, key, numel)
         return self.storages[key]
 
 
-def _unpickle(data, storages, what):
+MAX_PICKLE_OPS = 1_000_000     # opcodes in one pickle (torchvision's VGG19: about 400)
+MAX_PICKLE_SIZE = 1_000_000    # values an object stands for, shared parts counted each time
+MAX_PICKLE_DEPTH = 32          # nesting of containers
+
+
+def _scan_pickle(stream, what):
+    """Walk the pickle's opcodes (pickletools, which runs nothing) and bound what it would
+    build before the real unpickler sees it: the number of opcodes, the nesting depth, and the
+    size each object stands for when its shared parts are counted every time they appear. A
+    tuple that holds the same tuple twice, 64 levels deep, is a few hundred bytes but stands for
+    2**64 values: hashing it (as a dict key) would never end. Returns the pickle's bytes."""
+    start = stream.tell()
+    stack, marks, memo = [], [], {}
     try:
-        return SafeUnpickler(io.BytesIO(data) if isinstance(data, bytes) else data, storages).load()
+        for count, (opcode, arg, _) in enumerate(pickletools.genops(stream)):
+            if count > MAX_PICKLE_OPS:
+                raise ConvertError(f"{what}: a pickle of over {MAX_PICKLE_OPS:,d} operations; not a weight file")
+            name = opcode.name
+            if name == "MARK":
+                marks.append(len(stack))
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo[arg])
+            elif name != "STOP":
+                before = opcode.stack_before
+                popped = []
+                if pickletools.markobject in before:
+                    m = marks.pop()
+                    popped, stack[m:] = stack[m:], []
+                    below = before.index(pickletools.markobject)
+                else:
+                    below = len(before)
+                if below:
+                    popped += stack[-below:]
+                    del stack[-below:]
+                size = 1 + sum(p[0] for p in popped)
+                depth = 1 + max((p[1] for p in popped), default=0)
+                if size > MAX_PICKLE_SIZE or depth > MAX_PICKLE_DEPTH:
+                    raise ConvertError(f"{what}: a pickle that nests or repeats objects far beyond any "
+                                       "weight file (a resource bomb); refused, nothing executed")
+                stack += [(size, depth)] * len(opcode.stack_after)
+    except (ValueError, KeyError, IndexError, EOFError, struct.error):
+        raise ConvertError(f"{what}: corrupt or truncated pickle") from None
+    end = stream.tell()
+    stream.seek(start)
+    return stream.read(end - start)
+
+
+def _unpickle(data, storages, what):
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    data = _scan_pickle(stream, what)
+    try:
+        return SafeUnpickler(io.BytesIO(data), storages).load()
     except UnsafePickleError as e:
         raise ConvertError(f"{what}: unsafe pickle, nothing executed: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, struct.error) as e:
-        raise ConvertError(f"{what}: corrupt or truncated pickle ({e.__class__.__name__})") from None
+    except ConvertError:
+        raise
+    except Exception as e:   # a malformed pickle can fail in any of the few callables it may reach
+        raise ConvertError(f"{what}: corrupt or malformed pickle ({e.__class__.__name__})") from None
 
 
 def read_torch_zip(path):
@@ -293,21 +369,41 @@ def read_torch_zip(path):
             prefix = pkl[0][:-len("data.pkl")]  # e.g. "archive/" or "vgg19/": never assumed
             little = True
             if prefix + "byteorder" in names:
-                little = z.read(prefix + "byteorder").strip() == b"little"
+                little = _member(z, prefix + "byteorder", 16, path).strip() == b"little"
             storages = {}
-            obj = _unpickle(z.read(pkl[0]), storages, path)
+            obj = _unpickle(_member(z, pkl[0], 16 << 20, path), storages, path)
+            if sum(st.numel for st in storages.values()) > MAX_PARAMS:
+                raise ConvertError(f"{path}: more than {MAX_PARAMS:,d} values; larger than minicnn accepts")
             for key, st in storages.items():
                 record = f"{prefix}data/{key}"
                 if record not in names:
                     raise ConvertError(f"{path}: storage record '{record}' is missing")
-                raw = z.read(record)
                 dtype = st.dtype if little else st.dtype.newbyteorder(">")
+                raw = _member(z, record, st.numel * dtype.itemsize, path)
                 if len(raw) < st.numel * dtype.itemsize:
                     raise ConvertError(f"{path}: storage '{key}' is truncated")
                 st.data = np.frombuffer(raw, dtype=dtype, count=st.numel)
     except zipfile.BadZipFile:
         raise ConvertError(f"{path}: corrupt or truncated zip file") from None
+    except (RuntimeError, NotImplementedError, OSError, EOFError, zlib.error) as e:
+        # encrypted members, unsupported compression, read errors
+        raise ConvertError(f"{path}: unreadable zip member ({e.__class__.__name__}); re-save the "
+                           "checkpoint with torch.save") from None
     return _state_dict(obj, path)
+
+
+def _member(z, name, limit, path):
+    """A zip member's bytes, refused when it says (or turns out) to be larger than ``limit``:
+    a small archive can otherwise inflate to gigabytes."""
+    info = z.getinfo(name)
+    if info.file_size > limit:
+        raise ConvertError(f"{path}: zip member '{name}' holds {info.file_size:,d} bytes, more than the "
+                           f"{limit:,d} it should")
+    with z.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ConvertError(f"{path}: zip member '{name}' inflates beyond its declared size")
+    return data
 
 
 def read_torch_legacy(path):
@@ -330,6 +426,10 @@ def read_torch_legacy(path):
         keys = _unpickle(f, storages, path)
         if not isinstance(keys, list) or set(map(str, keys)) != set(storages):
             raise ConvertError(f"{path}: storage key list does not match the tensors")
+        remaining = os.fstat(f.fileno()).st_size - f.tell()
+        if sum(st.numel * st.dtype.itemsize for st in storages.values()) > min(remaining, 4 * MAX_PARAMS):
+            raise ConvertError(f"{path}: the tensors claim more bytes than the file holds (or than minicnn "
+                               "accepts); truncated or not a checkpoint")
         for key in keys:
             st = storages[str(key)]
             header = f.read(8)
@@ -438,6 +538,7 @@ def convert(src, dst, source_note=None):
     if outputs:
         class_names = imagenet_classes() if outputs[-1] == 1000 else [f"class {i}" for i in range(outputs[-1])]
     net.class_names = class_names
+    check_network(net, src)   # the one validator: names, shapes, sizes, finite values
     origin = {"keras": "Keras HDF5", "torch-zip": "PyTorch zip", "torch-legacy": "PyTorch legacy"}[fmt]
     source = source_note or f"converted by minicnn from {origin} file {os.path.basename(src)}"
     save_network(net, dst, source=source, preprocessing=net.meta["preprocessing"], class_names=class_names)

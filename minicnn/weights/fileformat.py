@@ -11,9 +11,11 @@ Layout (format version 1):
     /<layer>/weight         float32, conv OIHW (F, C, KH, KW), linear (out, in)
     /<layer>/bias           float32
 
-Loading checks every name, shape and dtype and stops at the first problem with a message that
-says what is wrong and what to do (``WeightsError``).
+Loading checks everything it reads (minicnn/weights/validate.py: names, structure, sizes,
+values, HDF5 storage) and stops at the first problem with a message that says what is wrong
+and what to do (``WeightsError``).
 """
+import io
 import json
 import os
 
@@ -24,61 +26,69 @@ from ..backend import to_numpy
 from ..errors import WeightsError
 from ..files import atomic_write
 from ..network import Layer, Network
+from .validate import (check_array, check_class_names, check_input_shape, check_network, check_preprocessing,
+                       check_spec, hdf5_object, layer_spec, read_dataset)
 
 FORMAT = "minicnn-weights"
 FORMAT_VERSION = 1
 
 
-def layer_spec(net):
-    """JSON-able description of the layers (everything but the parameter values)."""
-    spec = []
-    for layer in net.layers:
-        entry = {"name": layer.name, "kind": layer.kind}
-        if layer.kind == "conv":
-            entry.update(stride=layer.stride, pad=layer.pad, shape=list(layer.w.shape))
-        elif layer.kind == "pool":
-            entry.update(kernel=layer.kernel, stride=layer.stride)
-        elif layer.kind == "linear":
-            entry.update(shape=list(layer.w.shape))
-        spec.append(entry)
-    return spec
-
-
 def save_network(net, path, source, preprocessing, class_names=None):
-    """Write ``net`` to ``path`` atomically (see minicnn.files: never half-written)."""
+    """Write ``net`` to ``path`` atomically (see minicnn.files: never half-written).
+
+    The network is validated first (minicnn.weights.validate), and the HDF5 file is built in
+    memory and written in one piece: a full disk is then an ordinary write error, never a
+    crash inside the HDF5 library with a half-written file."""
+    check_network(net, path)
+    check_preprocessing(preprocessing, path)
     notop = not any(layer.kind == "linear" for layer in net.layers)
+    with h5py.File(io.BytesIO(), "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["architecture"] = net.meta.get("architecture", "custom")
+        f.attrs["layers"] = json.dumps(layer_spec(net))
+        f.attrs["input_shape"] = list(net.input_shape)
+        f.attrs["source"] = source
+        f.attrs["preprocessing"] = json.dumps(preprocessing)
+        f.attrs["notop"] = notop
+        if class_names is not None and not notop:
+            f.create_dataset("class_names", data=np.array(class_names, dtype=h5py.string_dtype()))
+        for name, layer in net.params():
+            f.create_dataset(f"{name}/weight", data=to_numpy(layer.w).astype(np.float32))
+            f.create_dataset(f"{name}/bias", data=to_numpy(layer.b).astype(np.float32))
+        f.flush()
+        image = f.id.get_file_image()
     with atomic_write(path, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["architecture"] = net.meta.get("architecture", "custom")
-            f.attrs["layers"] = json.dumps(layer_spec(net))
-            f.attrs["input_shape"] = list(net.input_shape)
-            f.attrs["source"] = source
-            f.attrs["preprocessing"] = json.dumps(preprocessing)
-            f.attrs["notop"] = notop
-            if class_names is not None and not notop:
-                f.create_dataset("class_names", data=np.array(class_names, dtype=h5py.string_dtype()))
-            for name, layer in net.params():
-                f.create_dataset(f"{name}/weight", data=to_numpy(layer.w).astype(np.float32))
-                f.create_dataset(f"{name}/bias", data=to_numpy(layer.b).astype(np.float32))
+        with open(tmp, "wb") as out:
+            out.write(image)
 
 
 def _attr(f, key, path):
     if key not in f.attrs:
         raise WeightsError(f"{path}: not a minicnn weight file (no '{key}' attribute); "
                            "convert framework files with: python -m minicnn.weights convert FILE")
-    value = f.attrs[key]
+    try:
+        value = f.attrs[key]
+    except (OSError, RuntimeError, ValueError, TypeError):
+        raise WeightsError(f"{path}: attribute '{key}' cannot be read") from None
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _json_attr(f, key, path):
+    try:
+        return json.loads(_attr(f, key, path))
+    except (json.JSONDecodeError, TypeError, RecursionError):
+        raise WeightsError(f"{path}: corrupt '{key}' attribute (not JSON)") from None
 
 
 def load_network(path, expected_layers=None):
     """Read a minicnn weight file into a Network (float32, on the CPU).
 
     ``expected_layers``: a layer spec (as ``layer_spec``) the file must match, e.g. VGG19's;
-    without it the file's own spec is used. Raises WeightsError on the first problem.
+    without it the file's own spec is used. Everything read is validated
+    (minicnn.weights.validate); raises WeightsError on the first problem.
     """
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         raise WeightsError(f"{path}: no such file")
     try:
         f = h5py.File(path, "r")
@@ -87,39 +97,42 @@ def load_network(path, expected_layers=None):
                            "is it truncated or not a weight file?") from None
     with f:
         if _attr(f, "format", path) != FORMAT:
-            raise WeightsError(f"{path}: format is {_attr(f, 'format', path)!r}, not {FORMAT!r}")
-        version = int(_attr(f, "format_version", path))
+            raise WeightsError(f"{path}: format is {str(_attr(f, 'format', path))[:40]!r}, not {FORMAT!r}")
+        try:
+            version = int(_attr(f, "format_version", path))
+        except (TypeError, ValueError):
+            raise WeightsError(f"{path}: bad format_version") from None
         if version > FORMAT_VERSION:
             raise WeightsError(f"{path}: format version {version} is newer than this minicnn "
                                f"reads ({FORMAT_VERSION}); upgrade minicnn")
-        try:
-            spec = json.loads(_attr(f, "layers", path))
-            preprocessing = json.loads(_attr(f, "preprocessing", path))
-        except json.JSONDecodeError:
-            raise WeightsError(f"{path}: corrupt 'layers' or 'preprocessing' attribute") from None
+        spec = _json_attr(f, "layers", path)
+        preprocessing = check_preprocessing(_json_attr(f, "preprocessing", path), path)
+        input_shape = check_input_shape(_attr(f, "input_shape", path), path)
+        check_spec(spec, input_shape, path)
         if expected_layers is not None:
             _check_spec(spec, expected_layers, path)
         layers = []
         for entry in spec:
             name, kind = entry["name"], entry["kind"]
             if kind in ("conv", "linear"):
-                w, b = _read_param(f, name, "weight", tuple(entry["shape"]), path), None
+                w = _read_param(f, name, "weight", tuple(entry["shape"]), path)
                 b = _read_param(f, name, "bias", (entry["shape"][0],), path)
                 layers.append(Layer(name, kind, w=w, b=b, stride=entry.get("stride", 1), pad=entry.get("pad", 0)))
             elif kind == "pool":
                 layers.append(Layer(name, kind, kernel=entry["kernel"], stride=entry["stride"]))
             else:
                 layers.append(Layer(name, kind))
+        outputs = [entry["shape"][0] for entry in spec if entry["kind"] == "linear"]
         class_names = None
         if "class_names" in f:
-            class_names = [c.decode() if isinstance(c, bytes) else str(c) for c in f["class_names"][()]]
-        meta = {"architecture": _attr(f, "architecture", path), "source": _attr(f, "source", path),
+            raw = read_dataset(f, "class_names", path, max_values=100_000)
+            try:
+                class_names = [c.decode("utf-8") if isinstance(c, bytes) else str(c) for c in np.ravel(raw)]
+            except UnicodeDecodeError:
+                raise WeightsError(f"{path}: class names are not UTF-8 text") from None
+            check_class_names(class_names, outputs[-1] if outputs else 0, path)
+        meta = {"architecture": str(_attr(f, "architecture", path))[:40], "source": str(_attr(f, "source", path)),
                 "preprocessing": preprocessing, "notop": bool(f.attrs.get("notop", False)), "path": path}
-        input_shape = tuple(int(s) for s in f.attrs["input_shape"])
-    last_linear = [layer for layer in layers if layer.kind == "linear"]
-    if class_names is not None and last_linear and len(class_names) != last_linear[-1].w.shape[0]:
-        raise WeightsError(f"{path}: {len(class_names)} class names for "
-                           f"{last_linear[-1].w.shape[0]} outputs")
     return Network(layers, input_shape=input_shape, class_names=class_names, meta=meta)
 
 
@@ -128,16 +141,13 @@ def _read_param(f, name, which, shape, path):
     if key not in f:
         raise WeightsError(f"{path}: missing dataset '{key}'; the file is incomplete or for "
                            "another architecture (re-convert it)")
-    data = f[key]
-    if data.shape != shape:
-        raise WeightsError(f"{path}: '{key}' has shape {data.shape}, expected {shape}; "
+    dataset = hdf5_object(f, key, path)
+    if not isinstance(dataset, h5py.Dataset) or dataset.shape != shape:
+        raise WeightsError(f"{path}: '{key}' has shape {getattr(dataset, 'shape', None)}, expected {shape}; "
                            "the file is for another architecture or was converted wrongly")
-    if data.dtype.kind != "f":
-        raise WeightsError(f"{path}: '{key}' has dtype {data.dtype}, expected float32")
-    array = data[()].astype(np.float32, copy=False)  # one copy in memory, read straight in
-    if not np.isfinite(array).all():
-        raise WeightsError(f"{path}: '{key}' contains NaN or infinite values")
-    return array
+    if dataset.dtype.kind != "f":
+        raise WeightsError(f"{path}: '{key}' has dtype {dataset.dtype}, expected float32")
+    return check_array(read_dataset(f, key, path), shape, path, key)
 
 
 def _check_spec(spec, expected, path):

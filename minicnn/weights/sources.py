@@ -5,13 +5,16 @@ Keras hashes are MD5 (32 hex digits, as Keras' get_file treats them), torchvisio
 carries the first 8 hex digits of its SHA-256, whose full value is checked here.
 """
 import hashlib
+import http.client
 import os
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from ..errors import WeightsError
-from ..files import atomic_write
+from ..files import atomic_write, one_line, scratch_file
 from .converters import convert
 from .fileformat import layer_spec, load_network
 SOURCES = {
@@ -53,55 +56,101 @@ def _writable_dir(folder):
                            "set MINICNN_HOME to a writable folder")
 
 
-def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=60, convert_to=None):
-    """Fetch ``url`` into ``dest`` via a temp file: checked (size, checksum), then renamed.
+MAX_DOWNLOAD = 2 * 10 ** 9   # bytes: VGG19's largest file is 575 MB
+STALL_TIMEOUT = 60           # seconds without a byte before a download gives up
+DEADLINE = 4 * 3600          # seconds for a whole download (575 MB at 40 kB/s)
 
-    A failure at any point (network, short read, checksum mismatch) deletes the temp file, so
-    a partial download never looks like a finished one.
+
+def _check_url(url):
+    parts = urllib.parse.urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+        raise WeightsError(f"{str(url)[:100]!r} is not an http(s) URL")
+    return url
+
+
+def _hexdigest(value, digits, name):
+    value = (value or "").strip().lower()
+    if len(value) != digits or any(c not in "0123456789abcdef" for c in value):
+        raise WeightsError(f"--{name} must be {digits} hexadecimal digits")
+    return value
+
+
+def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=STALL_TIMEOUT,
+             deadline=DEADLINE, convert_to=None):
+    """Fetch ``url`` into ``dest`` via a temp file: checked (size, every checksum given), then
+    renamed.
+
+    A failure at any point (network, short read, a stall longer than ``timeout`` seconds, a
+    whole download longer than ``deadline``, a checksum mismatch, an interruption) deletes the
+    temp file, so a partial download never looks like a finished one.
     """
     from tqdm import tqdm
+    _check_url(url)
+    expected = {}
+    if md5:
+        expected["md5"] = _hexdigest(md5, 32, "md5")
+    if sha256:
+        expected["sha256"] = _hexdigest(sha256, 64, "sha256")
+    hashers = {name: hashlib.new(name) for name in expected}
     folder = os.path.dirname(os.path.abspath(dest))
     _writable_dir(folder)
-    hasher = hashlib.md5() if md5 else hashlib.sha256()
-    expected = md5 or sha256
+    target = f" -o {convert_to}" if convert_to else ""
+    hint = f"download it by hand and run: python -m minicnn.weights convert FILE{target}"
+    start = time.monotonic()
     with atomic_write(dest) as tmp:
         with open(tmp, "wb") as out:
             try:
                 response = urllib.request.urlopen(url, timeout=timeout)
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                target = f" -o {convert_to}" if convert_to else ""
-                raise WeightsError(f"cannot download {url} ({reason}); download it by hand and "
-                                   f"run: python -m minicnn.weights convert FILE{target}") from None
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+                reason = one_line(getattr(e, "reason", e) or e.__class__.__name__)[:200]
+                raise WeightsError(f"cannot download {url} ({reason}); {hint}") from None
             with response:
-                announced = int(response.headers.get("Content-Length") or 0) or None
+                try:
+                    announced = int(response.headers.get("Content-Length") or 0) or None
+                except ValueError:
+                    announced = None                  # a garbled header: rely on size and hash
                 total = size or announced
+                if total is not None and total > MAX_DOWNLOAD:
+                    raise WeightsError(f"{url} announces {total:,d} bytes, more than any weight file")
                 got = 0
                 with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(dest),
                           disable=quiet or not sys.stderr.isatty(), file=sys.stderr) as bar:
                     while True:
                         try:
                             chunk = response.read(1 << 20)
-                        except (OSError, ValueError) as e:
+                        except (OSError, ValueError, http.client.HTTPException) as e:
                             raise WeightsError(f"download of {url} broke off after {got} bytes "
                                                f"({e.__class__.__name__}); try again") from None
                         if not chunk:
                             break
-                        out.write(chunk)
-                        hasher.update(chunk)
                         got += len(chunk)
+                        if got > (total or MAX_DOWNLOAD):
+                            raise WeightsError(f"{url} sends more than the {total or MAX_DOWNLOAD:,d} bytes "
+                                               "expected; stopped")
+                        if time.monotonic() - start > deadline:
+                            raise WeightsError(f"download of {url} is too slow: stopped after {deadline} s "
+                                               f"and {got} bytes; {hint}")
+                        out.write(chunk)
+                        for hasher in hashers.values():
+                            hasher.update(chunk)
                         bar.update(len(chunk))
         if total is not None and got != total:
             raise WeightsError(f"download of {url} is incomplete: {got} of {total} bytes; try again")
-        if expected and hasher.hexdigest() != expected.lower():
-            raise WeightsError(f"checksum mismatch for {url}: got {hasher.hexdigest()}, expected "
-                               f"{expected}; the partial file was deleted")
+        for name, want in expected.items():
+            if hashers[name].hexdigest() != want:
+                raise WeightsError(f"checksum mismatch for {url}: {name} {hashers[name].hexdigest()}, expected "
+                                   f"{want}; the partial file was deleted")
     return dest
 
 
 def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=None, quiet=False, log=None):
     """Download (if not cached), verify and convert VGG19; returns the converted file's path.
-    ``log`` (a function of one string), if given, is told what is happening."""
+    ``log`` (a function of one string), if given, is told what is happening.
+
+    The raw download goes to a temporary file of its own in the cache folder (never a name
+    taken from the URL, which could be the cache entry itself or '..'), is converted, and is
+    deleted whatever happens; two runs at once each use their own temporary file, and the
+    converted file is renamed into place whole."""
     if (source, notop) not in SOURCES:
         raise WeightsError(f"no {'notop ' if notop else ''}VGG19 file from {source}; "
                            f"known: keras, keras --notop, torchvision")
@@ -114,19 +163,19 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
         url, size, md5, sha256 = known["url"], known["size"], known.get("md5"), known.get("sha256")
     else:
         size = None  # a mirror or another copy: checked by the hash given with it
+        if not (md5 or sha256):
+            raise WeightsError("a download from another URL needs --sha256 (or --md5) so it can be verified")
+    _check_url(url)
     if log:
         mb = f"{size / 1e6:.0f} MB" if size else "size unknown"
         log(f"downloading VGG19 weights ({source}{', notop' if notop else ''}, {mb}) "
             f"from {url} into {folder}")
     _writable_dir(folder)
-    raw = os.path.join(folder, os.path.basename(url.split("?")[0]) or "download")
-    download(url, raw, size=size, md5=md5, sha256=sha256, quiet=quiet, convert_to=final)
-    try:
+    with scratch_file(folder, ".vgg19-download.") as raw:   # deleted after the conversion: one copy on disk
+        download(url, raw, size=size, md5=md5, sha256=sha256, quiet=quiet, convert_to=final)
         if log:
             log("converting to minicnn's format ...")
         convert(raw, final, source_note=f"{url} (converted by minicnn)")
-    finally:
-        os.remove(raw)  # the converted file holds the same numbers; keep one copy on disk
     return final
 
 
