@@ -315,3 +315,76 @@ def golden_network(g, dtype):
         else:
             layers.append(Layer(name, kind))
     return Network(layers, input_shape=g["input"].shape[1:])
+
+
+# ------------------------------------------------------------------------------------------------
+# Hand-built hostile weight files (the tests make every one themselves)
+
+
+class _ViewTensor(_FakeTensor):
+    """A tensor pickled with a chosen shape and stride over its storage (a view)."""
+    def __init__(self, storage, shape, stride):
+        super().__init__(storage, shape)
+        self.stride = tuple(stride)
+
+    def __reduce__(self):
+        rebuild = sys.modules["torch._utils"]._rebuild_tensor_v2
+        return rebuild, (self.storage, 0, self.shape, self.stride, False, collections.OrderedDict())
+
+
+def write_torch_zip_views(path, views, compress_member=None):
+    """A zip checkpoint of {key: (storage array, shape, stride)}; ``compress_member``: (key,
+    bytes) replaces that storage's record by other (deflated) bytes."""
+    with fake_torch() as torch:
+        class Pickler(pickle.Pickler):
+            def persistent_id(self, obj):
+                if isinstance(obj, _FakeStorage):
+                    return ("storage", torch.FloatStorage, obj.key, "cpu", obj.array.size)
+                return None
+        objects, storages = collections.OrderedDict(), []
+        for i, (key, (array, shape, stride)) in enumerate(views.items()):
+            st = _FakeStorage(str(i), array)
+            storages.append(st)
+            objects[key] = _ViewTensor(st, shape, stride)
+        buf = io.BytesIO()
+        Pickler(buf, protocol=2).dump(objects)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", buf.getvalue())
+        for st in storages:
+            data = st.array.tobytes()
+            if compress_member is not None and compress_member[0] == st.key:
+                data = compress_member[1]
+            z.writestr(f"archive/data/{st.key}", data)
+    return path
+
+
+def write_legacy_with_pickle(path, first_pickle):
+    """A legacy .pth whose first pickle (the magic number's place) is ``first_pickle`` (bytes)."""
+    with open(path, "wb") as f:
+        f.write(first_pickle)
+    return path
+
+
+def shared_tuple_bomb(levels=64):
+    """A pickle of a dict whose key is a tuple holding the same tuple twice, ``levels`` deep: a
+    few hundred bytes that stand for 2**levels values (hashing the key never ends)."""
+    out = bytearray(b"\x80\x02}q\x00)q\x01")          # PROTO 2, EMPTY_DICT, BINPUT 0, EMPTY_TUPLE, BINPUT 1
+    for k in range(1, levels + 1):
+        out += b"h" + bytes([k]) + b"h" + bytes([k]) + b"\x86q" + bytes([k + 1])   # BINGET k x2, TUPLE2, BINPUT
+    out += b"h\x00h" + bytes([levels + 1]) + b"Ns."    # the dict, the deepest tuple, None: SETITEM, STOP
+    return bytes(out)
+
+
+def getattr_exploit(marker):
+    """A 170-byte pickle that reaches os.system if ``builtins.getattr`` is ever allowed: the
+    allow-listed rebuild function's ``__globals__`` hold ``os``, so it calls
+    getattr(getattr(getattr(_rebuild, "__globals__"), "get")("os"), "system")("touch marker")."""
+    def text(value):
+        data = value.encode()
+        return b"X" + struct.pack("<I", len(data)) + data
+    getattr_ = b"cbuiltins\ngetattr\n"
+    rebuild = b"ctorch._utils\n_rebuild_tensor_v2\n"
+    namespace = getattr_ + b"(" + rebuild + text("__globals__") + b"tR"
+    os_module = getattr_ + b"(" + namespace + text("get") + b"tR" + b"(" + text("os") + b"tR"
+    system = getattr_ + b"(" + os_module + text("system") + b"tR"
+    return b"\x80\x02" + system + b"(" + text(f"touch {marker}") + b"tR."

@@ -117,7 +117,7 @@ def download(url, dest, size=None, md5=None, sha256=None, quiet=False, timeout=S
                           disable=quiet or not sys.stderr.isatty(), file=sys.stderr) as bar:
                     while True:
                         try:
-                            chunk = response.read(1 << 20)
+                            chunk = response.read1(1 << 20)   # what has arrived: the deadline stays checked
                         except (OSError, ValueError, http.client.HTTPException) as e:
                             raise WeightsError(f"download of {url} broke off after {got} bytes "
                                                f"({e.__class__.__name__}); try again") from None
