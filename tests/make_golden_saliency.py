@@ -10,8 +10,9 @@ space and float64:
 * smoothgrad: the mean gradient over the fixed noise tensor stored in the file;
 * integrated: integrated gradients from a black baseline, midpoint rule, STEPS steps;
 * guided: guided backprop (ReLU backward also drops negative gradients);
-* gradcam: Grad-CAM at relu3_1 (the last conv after its ReLU): the map at the layer's
-  resolution and upsampled bilinearly (align_corners=False) to the image.
+* gradcam: Grad-CAM at relu3_1 (the last conv after its ReLU): the weighted sum of the maps
+  before the final ReLU (signed), the map at the layer's resolution, and upsampled bilinearly
+  (align_corners=False) to the image.
 """
 import os
 
@@ -24,7 +25,7 @@ PRESETS = {
     "keras": {"channel_order": "BGR", "scale": 255.0, "mean": [103.939, 116.779, 123.68], "std": [1.0, 1.0, 1.0]},
     "torchvision": {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
 }
-TARGETS = [7, 2]
+TARGETS = [4, 3]   # classes whose Grad-CAM maps have positive and negative parts with both presets
 SAMPLES, SIGMA, STEPS = 4, 0.15, 8
 CAM_LAYER = "relu3_1"
 
@@ -108,7 +109,9 @@ def main():
         logits, acts = run(preprocess(pixels.clone().requires_grad_(True), prep))
         logits[torch.arange(N), torch.tensor(TARGETS)].sum().backward()
         A, dA = acts[CAM_LAYER], acts[CAM_LAYER].grad
-        cam = torch.relu((dA.mean(dim=(2, 3), keepdim=True) * A).sum(dim=1)).detach()
+        signed = (dA.mean(dim=(2, 3), keepdim=True) * A).sum(dim=1).detach()
+        cam = torch.relu(signed)
+        out[f"{preset}/cam_signed"] = signed.numpy()
         out[f"{preset}/cam"] = cam.numpy()
         out[f"{preset}/cam_upsampled"] = TF.interpolate(cam[:, None], size=(H, W), mode="bilinear",
                                                         align_corners=False)[:, 0].numpy()

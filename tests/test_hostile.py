@@ -227,6 +227,7 @@ def test_minicnn_attributes_are_validated(tmp_path, attr, value, fragment):
 # 3. Values that convert "successfully" into broken files
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")   # the 1e300 case
 @pytest.mark.parametrize("damage, fragment", [
     (lambda net: net.layers[0].w.__setitem__((0, 0, 0, 0), np.nan), "NaN or infinite"),
     (lambda net: net.layers[0].w.__setitem__((0, 0, 0, 0), 1e300), "NaN or infinite"),   # inf as float32

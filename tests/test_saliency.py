@@ -51,6 +51,9 @@ def test_methods_match_pytorch(golden, preset, dtype):
 
     cam = S.gradcam(net, pixels, targets, layer=str(s["cam_layer"]))
     assert cam["layer"] == "relu3_1" == S.last_conv_relu(net)
+    assert (s[f"{preset}/cam"] > 0).mean() > 0.1        # a golden map that is not all zeros
+    assert (s[f"{preset}/cam_signed"] < 0).mean() > 0.1  # ... and one that the ReLU really cuts
+    assert rel_error(cam["cam_signed"], s[f"{preset}/cam_signed"]) < tol
     assert rel_error(cam["cam"], s[f"{preset}/cam"]) < tol
     assert rel_error(cam["saliency"], s[f"{preset}/cam_upsampled"]) < tol
 

@@ -159,8 +159,9 @@ def gradcam(net, pixels, targets, layer=None):
     dlogits[xp.arange(len(targets)), xp.asarray(targets)] = 1.0
     dacts = net.backward(dlogits, stop_at=layer)                 # (N, K, h, w)
     alphas = dacts.mean(axis=(2, 3))                              # (N, K)
-    cam = xp.maximum((alphas[:, :, None, None] * acts).sum(axis=1), 0)   # (N, h, w)
-    return {"logits": logits, "cam": cam, "layer": layer,
+    signed = (alphas[:, :, None, None] * acts).sum(axis=1)          # (N, h, w)
+    cam = xp.maximum(signed, 0)                                   # only evidence *for* the class
+    return {"logits": logits, "cam": cam, "cam_signed": signed, "layer": layer,
             "saliency": upsample_bilinear(cam, pixels.shape[2], pixels.shape[3])}
 
 
