@@ -86,15 +86,15 @@ def print_top(image, top):
         print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
 
 
-def check_outdir(path):
+def check_outdir(path, option="--outdir"):
     """Refuse an output folder before any work: missing, or one where no file can be created
     (tried with a temporary file, removed at once: /proc passes os.access but takes no files)."""
     if not os.path.isdir(path):
-        raise UsageError(f"--outdir {path}: no such folder")
+        raise UsageError(f"{option} {path}: no such folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".minicnn-", dir=path)
     except OSError:
-        raise UsageError(f"--outdir {path}: not writable") from None
+        raise UsageError(f"{option} {path}: not writable") from None
     os.close(fd)
     os.remove(probe)
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from .backend import check_device
-from .cli import ArgumentParser, UsageError, add_seed_option, float_range, int_range, main_wrapper
+from .cli import ArgumentParser, UsageError, add_seed_option, check_outdir, float_range, int_range, main_wrapper
 from .files import write_text
 from .models import DEFAULT, MODELS, build
 from .training import evaluate, train
@@ -58,11 +58,9 @@ def main(argv=None):
 
     if args.train_size < args.batch:
         raise UsageError(f"--train-size {args.train_size} is smaller than one batch ({args.batch})")
-    out_dir = os.path.dirname(os.path.abspath(out))
     if os.path.lexists(out) and not os.path.isfile(out):
         raise UsageError(f"--out {out}: exists and is not a regular file")
-    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
-        raise UsageError(f"cannot write {out}: {out_dir} is not a writable folder")
+    check_outdir(os.path.dirname(os.path.abspath(out)), "--out: the folder")
     check_device(args.device)
 
     t0 = time.time()

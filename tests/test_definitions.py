@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures import EXAMPLES, golden_network
+from fixtures import golden_network
 from minicnn import saliency as S
 from minicnn.gradcheck import rel_error
 from minicnn.network import Layer, Network

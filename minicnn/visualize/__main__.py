@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from ..cli import ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
+from ..cli import ArgumentParser, UsageError, add_model_options, check_outdir, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
 from ..files import output_name
 from ..images import load_image, save_gif, save_png
 from . import objectives
@@ -81,8 +81,9 @@ def _main(argv=None):
         raise UsageError("--neuron needs a convolutional layer")
     out = args.out or output_name(layer, "dream" if args.source else (args.channels or chan).replace(",", "_"),
                                   suffix=".png")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise UsageError(f"--out {out}: the folder does not exist")
+    check_outdir(os.path.dirname(os.path.abspath(out)), "--out: the folder")
+    if args.gif:
+        check_outdir(os.path.dirname(os.path.abspath(args.gif)), "--gif: the folder")
     note = f"{args.target} -> {layer}" + ("" if layer == name else f" (resolved from {name!r})")
     if not args.quiet and not args.json:
         print(f"visualizing {note}, {kind} layer, channels {channels if channels != [None] else 'all (DeepDream)'}",

@@ -48,8 +48,10 @@ class ConvertError(WeightsError):
 
 def detect_format(path):
     """'minicnn', 'keras', 'torch-zip' or 'torch-legacy', from the file's content."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ConvertError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise ConvertError(f"{path}: not a regular file")
     with open(path, "rb") as f:
         head = f.read(8)
     if head == HDF5_SIGNATURE:

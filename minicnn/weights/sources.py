@@ -159,6 +159,8 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
     if os.path.exists(final):
         return final
     known = SOURCES[(source, notop)]
+    md5 = md5 and _hexdigest(md5, 32, "md5")            # checked before anything is fetched
+    sha256 = sha256 and _hexdigest(sha256, 64, "sha256")
     if url is None:
         url, size, md5, sha256 = known["url"], known["size"], known.get("md5"), known.get("sha256")
     else:
