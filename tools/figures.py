@@ -268,7 +268,8 @@ def shapes_input_gradients():
 
 def _saliency_panels(model, stems):
     """Every saliency method on example images (the figure of `--method all`)."""
-    from minicnn.saliency.heatmaps import panel_figure
+    from minicnn.saliency.heatmaps import panel_figure, settings
+    from minicnn.saliency.methods import signed_map
     from minicnn.images import load_image
     from minicnn.classify import softmax
     from minicnn.preprocess import preprocess
@@ -281,12 +282,119 @@ def _saliency_panels(model, stems):
         pixels = load_image(os.path.join(ROOT, folder, f"{stem}.png"), net.input_shape[1])[None]
         logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
         target = int(logits[0].argmax())
-        maps = {m: run_method(m, net, pixels, [target], {"seed": 0})["saliency"][0] for m in METHODS}
+        results = {m: run_method(m, net, pixels, [target], {"seed": 0}) for m in METHODS}
         label = (f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} "
                  f"(python -m minicnn.saliency {folder}/{stem}.png{option} --method all)")
         path = os.path.join(FIGURES, f"{model}_saliency_{stem}.png")
-        panel_figure(path, pixels[0], maps, label)
+        panel_figure(path, pixels[0], {m: r["saliency"][0] for m, r in results.items()}, label,
+                     signed={m: signed_map(r, 0, pixels.shape[2:]) for m, r in results.items()},
+                     notes={m: settings(m, {"seed": 0}, r) for m, r in results.items()})
         print(f"wrote {os.path.relpath(path, ROOT)}")
+
+
+def _held_out(net, n, seed_offset=1):
+    """n held-out world images (the hierarchy's held-out seed, never used for training), the
+    model's predicted class for each."""
+    from minicnn import world
+    from minicnn.classify import classify
+    from minicnn.hierarchy import HELD_OUT_SEED
+    images, labels, _ = world.make_dataset(n, seed=HELD_OUT_SEED + seed_offset)
+    return images, labels, classify(net, images).argmax(axis=1)
+
+
+def world_faithfulness(n_images=100):
+    """Deletion and insertion AUC of every method on 100 held-out world images (the ranking of
+    the tutorial), with a random order as the baseline; docs/figures/world_faithfulness.json/.png."""
+    from minicnn.saliency import METHODS, faithfulness
+    from minicnn.saliency.heatmaps import TITLES
+    from minicnn.weights import load_model
+    net = load_model("world")
+    images, labels, targets = _held_out(net, n_images)
+    results = faithfulness.evaluate(net, images, targets, METHODS, {"seed": 0}, seed=0)
+    table = faithfulness.summary(results)
+    record = {"command": "python tools/figures.py --only world_faithfulness", "model": "world",
+              "images": n_images, "explained": "the predicted class",
+              "correct": float((targets == labels).mean()), "steps": 32, "summary": table, "scores": results}
+    write_text(os.path.join(FIGURES, "world_faithfulness.json"), json.dumps(record, indent=1))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    names = table["ranking"]
+    x = np.arange(len(names))
+    for offset, key, colour in ((-0.2, "deletion", "#4c72b0"), (0.2, "insertion", "#dd8452")):
+        ax.bar(x + offset, [table["methods"][m][key]["mean"] for m in names], 0.4,
+               yerr=[table["methods"][m][key]["sd"] for m in names], color=colour, capsize=2,
+               label=f"{key} AUC ({'lower' if key == 'deletion' else 'higher'} is better)")
+    ax.set_xticks(x)
+    ax.set_xticklabels([TITLES.get(m, m) for m in names], fontsize=8, rotation=15)
+    ax.set_ylabel("area under the class-probability curve", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="center right")
+    ax.set_title(f"Deletion and insertion (Petsiuk et al. 2018), world model, {n_images} held-out images, "
+                 "mean and sd; ranked by insertion - deletion", fontsize=8)
+    fig.tight_layout()
+    _save(fig, "world_faithfulness.png")
+
+
+def world_sanity(n_images=20):
+    """The cascading randomization test on 20 held-out world images: mean and sd of each
+    method's rank correlation per randomized layer; docs/figures/world_sanity.json/.png."""
+    from minicnn.saliency import METHODS, sanity
+    from minicnn.weights import load_model
+    net = load_model("world")
+    images, _, targets = _held_out(net, n_images, seed_offset=2)
+    runs = [sanity.run(net, images[k:k + 1], int(targets[k]), {"seed": 0})[0] for k in range(n_images)]
+    together = sanity.across_images(runs)
+    write_text(os.path.join(FIGURES, "world_sanity.json"),
+               json.dumps(dict(together, command="python tools/figures.py --only world_sanity"), indent=1))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    order = together["randomized_from_the_top"]
+    for m in METHODS:
+        stats = together["spearman"][m]
+        ax.errorbar(range(1, len(order) + 1), stats["mean"], yerr=stats["sd"], marker="o", markersize=3,
+                    capsize=2, label=m)
+    ax.set_xticks(range(1, len(order) + 1))
+    ax.set_xticklabels(order, rotation=45, fontsize=7)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_ylabel("rank correlation with the\ntrained model's map", fontsize=8)
+    ax.set_xlabel("layers randomized from the top down to this one (cumulative)", fontsize=8)
+    ax.legend(fontsize=7, ncol=3)
+    ax.set_title(f"Sanity check (Adebayo et al. 2018), world model, {n_images} held-out images: mean and sd",
+                 fontsize=8)
+    fig.tight_layout()
+    _save(fig, "world_sanity.png")
+
+
+def world_ig_baselines():
+    """Integrated gradients of one example from each baseline, with its completeness check."""
+    from minicnn.images import load_image
+    from minicnn.saliency import BASELINES, baseline_image, run_method
+    from minicnn.saliency.heatmaps import signed_limit
+    from minicnn.weights import load_model
+    net = load_model("world")
+    pixels = load_image(os.path.join(ROOT, "examples", "face.png"), 64)[None]
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(BASELINES), figsize=(2.4 * len(BASELINES), 5))
+    rows = []
+    for k, kind in enumerate(BASELINES):
+        r = run_method("integrated", net, pixels, [0], {"steps": 50, "baseline_kind": kind, "seed": 0})
+        c = r["completeness"][0]
+        signed = r["attribution"][0].sum(axis=0)
+        top = signed_limit(signed)
+        axes[0, k].imshow(baseline_image(kind, pixels[0], 0).transpose(1, 2, 0))
+        axes[0, k].set_title(f"baseline: {kind}", fontsize=8)
+        axes[1, k].imshow(signed, cmap="RdBu_r", vmin=-top, vmax=top)
+        axes[1, k].set_title(f"sum {c['sum_of_attributions']:.2f}\nF(x) - F(x0) {c['score_difference']:.2f}",
+                             fontsize=7)
+        rows.append({"baseline": kind, **c})
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("Integrated gradients of 'face' (50 steps) from five baselines: signed attribution, red for "
+                 "the class, blue against, each scaled to its 99th percentile of |.|", fontsize=8)
+    _save(fig, "world_ig_baselines.png")
+    write_text(os.path.join(FIGURES, "world_ig_baselines.json"),
+               json.dumps({"command": "python tools/figures.py --only world_ig_baselines", "image": "examples/face.png",
+                           "target": "face", "steps": 50, "baselines": rows}, indent=1))
 
 
 def shapes_saliency():
@@ -547,6 +655,9 @@ FIGURES_BY_NAME = {
     "world_training": world_training,
     "world_hierarchy": world_hierarchy,
     "world_saliency": world_saliency,
+    "world_ig_baselines": world_ig_baselines,
+    "world_faithfulness": world_faithfulness,
+    "world_sanity": world_sanity,
     "shortcut": shortcut,
     "shapes_dataset": shapes_dataset,
     "shapes_training": shapes_training,

@@ -3,6 +3,7 @@
     python -m minicnn.saliency examples/face.png                      # vanilla, world model
     python -m minicnn.saliency photo.jpg --model vgg19 --method all --class tabby
     python -m minicnn.saliency photo.jpg --model vgg19 --sanity       # Adebayo et al.'s test
+    python -m minicnn.saliency examples/*.png --evaluate              # deletion / insertion scores
 """
 import json
 import os
@@ -18,9 +19,9 @@ from ..files import atomic_write, write_text
 from ..images import load_image
 from ..preprocess import preprocess
 from ..weights import require_classifier
-from . import sanity
-from .heatmaps import method_figure, panel_figure
-from .methods import METHODS, run_method
+from . import faithfulness, sanity
+from .heatmaps import method_figure, panel_figure, settings
+from .methods import BASELINES, METHODS, run_method, signed_map
 
 
 
@@ -69,8 +70,16 @@ def _main(argv=None):
     parser.add_argument("--noise", type=float_range(0, 10), default=0.15,
                         help="SmoothGrad: noise std as a fraction of the pixel range (default 0.15)")
     parser.add_argument("--steps", type=int_range(1, 1000), default=50, help="integrated gradients: steps (default 50)")
-    parser.add_argument("--baseline", choices=["black", "white", "grey"], default="black",
-                        help="integrated gradients: the baseline image (default black)")
+    parser.add_argument("--baseline", choices=BASELINES, default="black",
+                        help="integrated gradients: the baseline image: black (default), white, grey, "
+                             "blur (the image blurred) or noise (uniform, from --seed)")
+    parser.add_argument("--patch", type=int_range(1, 1024), default=None,
+                        help="occlusion: the grey square's side in px (default: image side / 8)")
+    parser.add_argument("--stride", type=int_range(1, 1024), default=None,
+                        help="occlusion: its step in px (default: half the patch)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="score the methods instead: deletion and insertion AUC (Petsiuk et al. 2018) "
+                             "per image, with a random order as the baseline; writes no files")
     parser.add_argument("--sanity", action="store_true",
                         help="run Adebayo et al.'s cascading model-randomization test instead")
     parser.add_argument("--outdir", default=".", help="where the .png and .npz go (default: here)")
@@ -102,19 +111,26 @@ def _main(argv=None):
     logits = to_numpy(net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False))
     targets = [target if target is not None else int(row.argmax()) for row in logits]
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
-               "layer": args.layer,
-               "baseline": None if args.baseline == "black" else
-               to_device(np.full(pixels_host.shape[1:], 1.0 if args.baseline == "white" else 0.5, np.float32), args.device)}
+               "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride}
     stems = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
     report = []
+
+    if args.evaluate:
+        return _evaluate(net, pixels_host, targets, args, options)
 
     if args.sanity:
         methods = None if args.method in (None, "all") else [args.method]
         for k, stem in enumerate(stems):
             report.append(_run_sanity(net, pixels[k:k + 1], targets[k], options, stem, args.outdir,
                                      quiet=args.quiet or args.json, methods=methods))
+        together = sanity.across_images(report) if len(report) > 1 else None
         if args.json:
-            print(json.dumps(report, indent=1))
+            print(json.dumps({"images": report, "across_images": together} if together else report, indent=1))
+        elif together:
+            print(f"across {len(report)} images: mean (sd) rank correlation after randomizing down to each layer")
+            print("  " + " " * 11 + "".join(f"{name:>12s}" for name in together["randomized_from_the_top"]))
+            for m, stats in together["spearman"].items():
+                print(f"  {m:11s}" + "".join(f"{a:6.2f} ({b:.2f})" for a, b in zip(stats["mean"], stats["sd"])))
         return
 
     args.method = args.method or "vanilla"
@@ -142,18 +158,23 @@ def _main(argv=None):
                 arrays["attribution"] = to_numpy(r["attribution"][k])
             if "cam" in r:
                 arrays["cam"] = to_numpy(r["cam"][k])
+            if "occlusion" in r:
+                arrays["occlusion"] = to_numpy(r["occlusion"][k])
+            arrays["signed"] = to_numpy(signed_map(r, k, pixels_host.shape[2:]))
             _save_npz(npz, **arrays)
             written.append(npz)
             if args.method != "all":
                 method_figure(png, pixels_host[k], arrays["saliency"], method, label,
-                              note=f"layer {r['layer']}" if "layer" in r else None)
+                              note=settings(method, options, r) or None, signed=arrays["signed"])
                 written.append(png)
             entry["outputs"][method] = {"npz": npz} | ({"png": png} if args.method != "all" else {})
             if "completeness" in r:
                 entry["completeness"] = r["completeness"][k]
         if args.method == "all":
             png = os.path.join(args.outdir, f"{stem}_all.png")
-            panel_figure(png, pixels_host[k], {m: to_numpy(r["saliency"][k]) for m, r in results.items()}, label)
+            panel_figure(png, pixels_host[k], {m: to_numpy(r["saliency"][k]) for m, r in results.items()}, label,
+                         signed={m: to_numpy(signed_map(r, k, pixels_host.shape[2:])) for m, r in results.items()},
+                         notes={m: settings(m, options, r) for m, r in results.items()})
             entry["outputs"]["all"] = {"png": png}
         report.append(entry)
 
@@ -169,6 +190,27 @@ def _main(argv=None):
                   f"score difference {c['score_difference']:.4f}")
         for method, files in entry["outputs"].items():
             print(f"  {method}: {', '.join(files.values())}")
+
+
+def _evaluate(net, pixels, targets, args, options):
+    """--evaluate: deletion and insertion AUC of each method on each image, and a random order."""
+    from tqdm import tqdm
+    methods = list(METHODS) if args.method in (None, "all") else [args.method]
+    with tqdm(total=len(targets), desc="deletion/insertion", file=sys.stderr,
+              disable=args.quiet or args.json or not sys.stderr.isatty()) as bar:
+        results = faithfulness.evaluate(net, pixels, targets, methods, options, seed=args.seed, progress=bar)
+    table = faithfulness.summary(results)
+    if args.json:
+        print(json.dumps({"images": args.images, "targets": [int(t) for t in targets], "scores": results,
+                          "summary": table}, indent=1))
+        return
+    print(f"deletion AUC (lower is better) and insertion AUC (higher is better) of the class probability, "
+          f"{len(targets)} image(s), mean (sd); ranked by insertion - deletion:")
+    for m in table["ranking"]:
+        t = table["methods"][m]
+        print(f"  {m:11s} deletion {t['deletion']['mean']:.3f} ({t['deletion']['sd']:.3f})   insertion "
+              f"{t['insertion']['mean']:.3f} ({t['insertion']['sd']:.3f})   difference "
+              f"{t['insertion_minus_deletion']['mean']:.3f}")
 
 
 main = main_wrapper(_main)

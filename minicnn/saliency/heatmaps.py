@@ -1,8 +1,12 @@
-"""Drawing saliency maps: a perceptual colormap, outliers clipped, overlays, labelled figures.
+"""Drawing saliency maps: a perceptual colormap, outliers clipped, signed views, overlays,
+labelled figures with colorbars (Captum's ``visualize_image_attr`` is the model).
 
-Maps are drawn with matplotlib's "inferno" (perceptually uniform, readable in greyscale),
-scaled from 0 to their 99th percentile, so a handful of extreme pixels (typical of raw
-gradients) do not wash out the rest; the overlay tints a greyscale copy of the image by the map.
+The absolute map is drawn with matplotlib's "inferno" (perceptually uniform, readable in
+greyscale), scaled from 0 to its 99th percentile, so a handful of extreme pixels (typical of raw
+gradients) do not wash out the rest. The signed map (evidence for the class in red, against it
+in blue) uses the diverging "RdBu_r" colormap, symmetric about 0 and scaled to the 99th
+percentile of its absolute values. Every heatmap has a colorbar and says its scaling rule; the
+overlay tints a greyscale copy of the image by the absolute map.
 """
 import numpy as np
 
@@ -10,7 +14,22 @@ from ..plotting import pyplot, save_figure
 
 CLIP_PERCENTILE = 99
 TITLES = {"vanilla": "gradient (vanilla)", "smoothgrad": "SmoothGrad", "integrated": "integrated gradients",
-          "guided": "guided backprop", "gradcam": "Grad-CAM"}
+          "guided": "guided backprop", "gradcam": "Grad-CAM", "occlusion": "occlusion"}
+SCALE_NOTE = "scaled to the 99th percentile"
+
+
+def settings(method, options, result=None):
+    """The settings that change a method's answer, for the figure's title."""
+    options, result = options or {}, result or {}
+    if method == "smoothgrad":
+        return f"{options.get('samples', 25)} samples, noise {options.get('noise', 0.15):g}"
+    if method == "integrated":
+        return f"{options.get('steps', 50)} steps, {result.get('baseline', options.get('baseline_kind', 'black'))} baseline"
+    if method == "gradcam":
+        return f"layer {result.get('layer', options.get('layer') or 'last conv')}"
+    if method == "occlusion":
+        return f"patch {result.get('patch', '?')} px, stride {result.get('stride', '?')} px, grey"
+    return ""
 
 
 def normalize(saliency, percentile=CLIP_PERCENTILE):
@@ -35,34 +54,75 @@ def overlay(pixels, saliency):
     return np.clip(grey * 0.6 * (1 - alpha) + colorize(saliency) * alpha, 0, 1)
 
 
-def method_figure(path, pixels, saliency, method, label, note=None):
-    """image | heatmap | overlay, titled with the class and its probability."""
+def signed_limit(signed, percentile=CLIP_PERCENTILE):
+    """The symmetric colour limit of a signed map: the percentile of its absolute values."""
+    top = float(np.percentile(np.abs(signed), percentile))
+    return top if top > 0 else (float(np.abs(signed).max()) or 1.0)
+
+
+def _heat(fig, ax, saliency):
+    top = float(np.percentile(saliency, CLIP_PERCENTILE))
+    top = top if top > 0 else (float(saliency.max()) or 1.0)
+    im = ax.imshow(saliency, cmap="inferno", vmin=0, vmax=top)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    bar.ax.tick_params(labelsize=6)
+    return im
+
+
+def _signed(fig, ax, signed):
+    top = signed_limit(signed)
+    im = ax.imshow(signed, cmap="RdBu_r", vmin=-top, vmax=top)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    bar.ax.tick_params(labelsize=6)
+    return im
+
+
+def method_figure(path, pixels, saliency, method, label, note=None, signed=None):
+    """image | |map| | signed map | overlay, titled with the class, its probability and the
+    method's settings; colorbars on both maps."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    panels = 4 if signed is not None else 3
+    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.5))
     axes[0].imshow(pixels.transpose(1, 2, 0))
     axes[0].set_title("image", fontsize=9)
-    axes[1].imshow(colorize(saliency))
-    axes[1].set_title(TITLES.get(method, method) + (f" ({note})" if note else ""), fontsize=9)
-    axes[2].imshow(overlay(pixels, saliency))
-    axes[2].set_title("overlay", fontsize=9)
+    _heat(fig, axes[1], saliency)
+    axes[1].set_title(f"|{TITLES.get(method, method)}|\n{SCALE_NOTE}", fontsize=8)
+    if signed is not None:
+        _signed(fig, axes[2], signed)
+        axes[2].set_title("signed: red for, blue against\nsymmetric, 99th pct of |.|", fontsize=8)
+    axes[-1].imshow(overlay(pixels, saliency))
+    axes[-1].set_title("overlay", fontsize=9)
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(label, fontsize=10)
+    fig.suptitle(f"{label}; {TITLES.get(method, method)}" + (f" ({note})" if note else ""), fontsize=10)
     save_figure(fig, path)
 
 
-def panel_figure(path, pixels, maps, label):
-    """The image and every method's map side by side (heatmaps on top, overlays below)."""
+def panel_figure(path, pixels, maps, label, signed=None, notes=None):
+    """The image and every method's map side by side: absolute maps on top, signed maps (when
+    given) in the middle, overlays below; rows labelled, settings under each method's name."""
     plt = pyplot()
-    fig, axes = plt.subplots(2, len(maps) + 1, figsize=(2.4 * (len(maps) + 1), 5))
+    rows = [("|map|", "abs")] + ([("signed", "signed")] if signed else []) + [("overlay", "overlay")]
+    fig, axes = plt.subplots(len(rows), len(maps) + 1, figsize=(2.7 * (len(maps) + 1), 2.6 * len(rows)))
     axes[0, 0].imshow(pixels.transpose(1, 2, 0))
     axes[0, 0].set_title("image", fontsize=9)
-    axes[1, 0].axis("off")
-    for k, (method, saliency) in enumerate(maps.items(), start=1):
-        axes[0, k].imshow(colorize(saliency))
-        axes[0, k].set_title(TITLES.get(method, method), fontsize=9)
-        axes[1, k].imshow(overlay(pixels, saliency))
+    for r, (name, kind) in enumerate(rows):
+        if r:
+            axes[r, 0].axis("off")
+        axes[r, 0].text(-0.15, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, va="center",
+                        ha="right", fontsize=9)
+        for k, (method, saliency) in enumerate(maps.items(), start=1):
+            ax = axes[r, k]
+            if kind == "abs":
+                _heat(fig, ax, saliency)
+                note = (notes or {}).get(method)
+                ax.set_title(TITLES.get(method, method) + (f"\n{note}" if note else ""), fontsize=8)
+            elif kind == "signed":
+                _signed(fig, ax, signed[method])
+            else:
+                ax.imshow(overlay(pixels, saliency))
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(label, fontsize=10)
+    fig.suptitle(f"{label}. |map|: {SCALE_NOTE}; signed: red for the class, blue against, "
+                 "symmetric about 0", fontsize=9)
     save_figure(fig, path)

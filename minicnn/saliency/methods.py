@@ -9,7 +9,8 @@ import numpy as np
 from ..backend import device_of, get_xp, to_device
 from ..preprocess import preprocess, preprocess_backward
 
-METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam")
+METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam", "occlusion")
+BASELINES = ("black", "white", "grey", "blur", "noise")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -165,6 +166,79 @@ def gradcam(net, pixels, targets, layer=None):
             "saliency": upsample_bilinear(cam, pixels.shape[2], pixels.shape[3])}
 
 
+def blur(pixels, sigma):
+    """A Gaussian blur of (N, 3, H, W) images, standard deviation ``sigma`` px, edges repeated
+    (separable: one 1-D kernel along rows, then along columns)."""
+    xp = get_xp(pixels)
+    radius = max(1, int(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    k = xp.asarray((k / k.sum()).astype(pixels.dtype))
+    p = xp.pad(pixels, ((0, 0), (0, 0), (radius, radius), (radius, radius)), mode="edge")
+    H, W = pixels.shape[2:]
+    rows = sum(k[i] * p[:, :, i:i + H, :] for i in range(2 * radius + 1))
+    return sum(k[i] * rows[:, :, :, i:i + W] for i in range(2 * radius + 1))
+
+
+def baseline_image(kind, image, seed=0):
+    """The reference image x0 of integrated gradients (or deletion), shaped like ``image``
+    (3, H, W): black, white, grey (0.5), a blurred copy of the image (sigma = side / 16: the
+    image's layout without its details), or uniform noise in [0, 1] from ``seed``."""
+    xp = get_xp(image)
+    if kind in ("black", "white", "grey"):
+        return xp.full(image.shape, {"black": 0.0, "white": 1.0, "grey": 0.5}[kind], dtype=image.dtype)
+    if kind == "blur":
+        return blur(image[None], image.shape[-1] / 16)[0]
+    if kind == "noise":
+        noise = np.random.default_rng(seed).uniform(0, 1, image.shape).astype(np.float32)
+        return to_device(noise, device_of(image)).astype(image.dtype)
+    raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(BASELINES)}")
+
+
+def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64):
+    """Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional Networks": slide a
+    ``patch`` x ``patch`` square of grey (``fill``) over the image with ``stride``, and record
+    how much the class score drops each time; a pixel's attribution is the mean drop over the
+    patches that cover it (signed: a patch whose removal *raises* the score gives a negative
+    value). No gradients at all: the reference the gradient methods can be checked against.
+    Defaults: patch = side / 8, stride = patch / 2. Occluded copies run ``batch`` at a time.
+    """
+    xp = get_xp(pixels)
+    N, _, H, W = pixels.shape
+    patch = patch or max(1, H // 8)
+    stride = stride or max(1, patch // 2)
+    spots = [(i, j) for i in range(0, max(H - patch, 0) + 1, stride) for j in range(0, max(W - patch, 0) + 1, stride)]
+    prep = net.meta["preprocessing"]
+    base = net.forward(preprocess(pixels, prep), record=False)
+    maps, counts = xp.zeros((N, H, W), dtype=pixels.dtype), xp.zeros((H, W), dtype=pixels.dtype)
+    for i, j in spots:
+        counts[i:i + patch, j:j + patch] += 1
+    for n, target in enumerate(targets):
+        for k in range(0, len(spots), batch):
+            chunk = spots[k:k + batch]
+            copies = xp.repeat(pixels[n:n + 1], len(chunk), axis=0)
+            for c, (i, j) in enumerate(chunk):
+                copies[c, :, i:i + patch, j:j + patch] = fill
+            drops = base[n, target] - net.forward(preprocess(copies, prep), record=False)[:, target]
+            for c, (i, j) in enumerate(chunk):
+                maps[n, i:i + patch, j:j + patch] += drops[c]
+    maps = maps / xp.maximum(counts, 1)
+    return {"logits": base, "occlusion": maps, "saliency": xp.maximum(maps, 0), "patch": patch, "stride": stride}
+
+
+def signed_map(result, n, shape):
+    """One (H, W) map with signs (positive: evidence for the class) from a method's result, for
+    the signed view: the sum over colour channels of the gradient or attribution (as Captum's
+    ``visualize_image_attr`` does), Grad-CAM's weighted sum before its ReLU (upsampled), or
+    occlusion's score drops."""
+    xp = get_xp(result["saliency"])
+    if "occlusion" in result:
+        return result["occlusion"][n]
+    if "cam_signed" in result:
+        return upsample_bilinear(result["cam_signed"][n:n + 1], *shape)[0]
+    raw = result["gradient"] if "gradient" in result else result["attribution"]
+    return xp.asarray(raw[n]).sum(axis=0)
+
+
 def run_method(method, net, pixels, targets, options):
     if method == "vanilla":
         return vanilla(net, pixels, targets)
@@ -172,10 +246,21 @@ def run_method(method, net, pixels, targets, options):
         return smoothgrad(net, pixels, targets, samples=options.get("samples", 25),
                           noise=options.get("noise", 0.15), seed=options.get("seed", 0))
     if method == "integrated":
+        kind = options.get("baseline_kind")
+        if kind is not None and kind != "black":           # one baseline per image, by its kind
+            results = [integrated(net, pixels[n:n + 1], [t], steps=options.get("steps", 50),
+                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)))
+                       for n, t in enumerate(targets)]
+            xp = get_xp(pixels)
+            return {"attribution": xp.concatenate([r["attribution"] for r in results]),
+                    "saliency": xp.concatenate([r["saliency"] for r in results]),
+                    "completeness": [r["completeness"][0] for r in results], "baseline": kind}
         return integrated(net, pixels, targets, steps=options.get("steps", 50),
                           baseline=options.get("baseline"))
     if method == "guided":
         return guided(net, pixels, targets)
     if method == "gradcam":
         return gradcam(net, pixels, targets, layer=options.get("layer"))
+    if method == "occlusion":
+        return occlusion(net, pixels, targets, patch=options.get("patch"), stride=options.get("stride"))
     raise ValueError(f"unknown method {method!r}")

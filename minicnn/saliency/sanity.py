@@ -80,6 +80,17 @@ def run(net, pixels, target, options, methods=None, progress=None):
     return result, maps
 
 
+def across_images(results):
+    """Mean and standard deviation over images of each method's rank correlation after each
+    randomization step (the results of ``run`` for several images of one network)."""
+    order = results[0]["randomized_from_the_top"]
+    spearman = {}
+    for m in results[0]["spearman"]:
+        values = np.array([r["spearman"][m] for r in results])           # (images, steps)
+        spearman[m] = {"mean": values.mean(axis=0).tolist(), "sd": values.std(axis=0).tolist()}
+    return {"images": len(results), "randomized_from_the_top": order, "spearman": spearman}
+
+
 def figure(result, maps, path):
     """Every method's map after each randomization step, and the correlation curves below."""
     from ..plotting import pyplot, save_figure

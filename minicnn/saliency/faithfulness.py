@@ -1,0 +1,98 @@
+"""Which saliency method to believe? Deletion and insertion scores (Petsiuk, Das & Saenko 2018,
+"RISE: Randomized Input Sampling for Explanation of Black-box Models").
+
+A map claims an order of importance over the pixels. Test the claim on the model itself:
+
+* **deletion**: set the pixels to black in the map's order, most important first, and follow
+  the class probability as more and more is deleted. A faithful map makes it fall fast: the
+  area under the curve (AUC, the x axis running from 0 to 1) is *small*.
+* **insertion**: start from a blurred copy of the image (its layout without its details) and
+  put the pixels back in the same order. A faithful map makes the probability rise fast: the
+  AUC is *large*.
+
+A random order is the baseline every method must beat. Ties in a map (Grad-CAM's and
+occlusion's flat regions, ReLU-clipped zeros) are broken at random, so no method gains from
+the order in which pixels happen to be stored.
+"""
+import numpy as np
+
+from ..backend import to_device, to_numpy
+from ..classify import softmax
+from ..preprocess import preprocess
+from .methods import baseline_image, run_method
+
+
+def order_of(saliency, rng):
+    """Pixel indices, most important first; ties in random order."""
+    flat = np.asarray(saliency, dtype=np.float64).ravel()
+    return np.lexsort((rng.random(flat.size), -flat))
+
+
+def curves(net, image, target, order, steps=32):
+    """Class probability after deleting / inserting the first k pixels of ``order``, for k at
+    ``steps`` + 1 evenly spaced counts from 0 to all: (deletion, insertion), each (steps + 1,)."""
+    _, H, W = image.shape
+    rank = np.empty(H * W, dtype=np.int64)
+    rank[order] = np.arange(H * W)
+    counts = np.linspace(0, H * W, steps + 1).round().astype(np.int64)
+    mask = (rank[None, :] < counts[:, None]).reshape(steps + 1, 1, H, W).astype(np.float32)
+    mask = to_device(mask, net.device)
+    x = to_device(image, net.device)
+    start = baseline_image("blur", x)
+    deleted = x[None] * (1 - mask)                                   # black where deleted
+    inserted = start[None] * (1 - mask) + x[None] * mask
+    prep = net.meta["preprocessing"]
+    out = []
+    for batch in (deleted, inserted):
+        logits = to_numpy(net.forward(preprocess(batch.astype(x.dtype), prep), record=False))
+        out.append(softmax(logits.astype(np.float64))[:, target])
+    return out[0], out[1]
+
+
+def auc(curve):
+    """Area under a curve sampled at evenly spaced points of [0, 1] (trapezoid rule)."""
+    curve = np.asarray(curve, dtype=np.float64)
+    return float(((curve[:-1] + curve[1:]) / 2).mean())
+
+
+def scores(net, image, target, saliency, steps=32, seed=0):
+    """{"deletion": AUC, "insertion": AUC} for one map of one image."""
+    deletion, insertion = curves(net, image, target, order_of(saliency, np.random.default_rng(seed)), steps)
+    return {"deletion": auc(deletion), "insertion": auc(insertion)}
+
+
+def evaluate(net, pixels, targets, methods, options=None, steps=32, seed=0, progress=None):
+    """Deletion and insertion AUC of every method (and of random orders) on every image.
+
+    ``pixels`` (N, 3, H, W) on the host; ``targets`` one class per image. Returns
+    {method: {"deletion": [N values], "insertion": [N values]}} with "random" among the methods.
+    """
+    options = dict(options or {})
+    out = {m: {"deletion": [], "insertion": []} for m in list(methods) + ["random"]}
+    rng = np.random.default_rng(seed)
+    for n, target in enumerate(targets):
+        image = pixels[n]
+        x = to_device(image[None], net.device)
+        for method in methods:
+            saliency = to_numpy(run_method(method, net, x, [int(target)], options)["saliency"][0])
+            for key, value in scores(net, image, int(target), saliency, steps, seed + n).items():
+                out[method][key].append(value)
+        random_order = rng.permutation(image.shape[1] * image.shape[2])
+        deletion, insertion = curves(net, image, int(target), random_order, steps)
+        out["random"]["deletion"].append(auc(deletion))
+        out["random"]["insertion"].append(auc(insertion))
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
+def summary(results):
+    """Mean and standard deviation of each score, and the methods ranked by insertion minus
+    deletion (higher is better: the probability rises fast and falls fast)."""
+    table = {m: {k: {"mean": float(np.mean(v)), "sd": float(np.std(v))} for k, v in r.items()}
+             for m, r in results.items()}
+    for m, r in results.items():
+        gap = np.asarray(r["insertion"]) - np.asarray(r["deletion"])
+        table[m]["insertion_minus_deletion"] = {"mean": float(gap.mean()), "sd": float(gap.std())}
+    ranking = sorted(table, key=lambda m: -table[m]["insertion_minus_deletion"]["mean"])
+    return {"methods": table, "ranking": ranking, "images": len(next(iter(results.values()))["deletion"])}

@@ -1,0 +1,138 @@
+"""Which saliency method to believe: occlusion, deletion/insertion, baselines, the sanity check
+over many images, and signed maps (the planted-cue experiment is in test_shortcut.py)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fixtures import EXAMPLES, golden_network
+from minicnn import saliency as S
+from minicnn.network import Layer, Network
+from minicnn.preprocess import preprocess
+from minicnn.saliency import faithfulness as F
+from minicnn.saliency import sanity
+from minicnn.vgg19 import make_vgg
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+PLAIN = {"channel_order": "RGB", "scale": 1.0, "mean": [0.0] * 3, "std": [1.0] * 3}
+
+
+def small_net(seed=0):
+    net = make_vgg(((4,), (6,)), (8,), 3, (3, 12, 12), seed=seed, dtype=np.float64)
+    net.meta["preprocessing"] = PLAIN
+    return net
+
+
+def test_occlusion_equals_a_brute_force_loop():
+    net = small_net()
+    x = np.random.default_rng(0).uniform(0, 1, (2, 3, 12, 12))
+    r = S.occlusion(net, x, [1, 2], patch=4, stride=3, batch=5)
+    for n, t in enumerate([1, 2]):
+        base = net.forward(x[n:n + 1], record=False)[0, t]
+        total, count = np.zeros((12, 12)), np.zeros((12, 12))
+        for i in range(0, 9, 3):
+            for j in range(0, 9, 3):
+                y = x[n:n + 1].copy()
+                y[:, :, i:i + 4, j:j + 4] = 0.5
+                total[i:i + 4, j:j + 4] += base - net.forward(y, record=False)[0, t]
+                count[i:i + 4, j:j + 4] += 1
+        expected = total / np.maximum(count, 1)
+        assert np.allclose(r["occlusion"][n], expected, atol=1e-12)
+        assert np.allclose(r["saliency"][n], np.maximum(expected, 0))
+
+
+def linear_net(w):
+    """logit_k = sum w[k] * pixels: deleting pixel p (setting it to 0) lowers logit_k by w[k] x_p."""
+    net = Network([Layer("flatten", "flatten"), Layer("fc", "linear", w=w, b=np.zeros(len(w)))],
+                  input_shape=(3, 8, 8))
+    net.meta["preprocessing"] = PLAIN
+    return net
+
+
+def test_an_oracle_map_beats_a_random_order():
+    """On a linear model the exact contribution of each pixel is known: w x (summed over the
+    colours). Ordered by it, deletion drops the probability faster and insertion raises it
+    faster than random orders do."""
+    rng = np.random.default_rng(1)
+    w = np.zeros((2, 3 * 8 * 8))
+    w[0] = rng.standard_normal(3 * 8 * 8) * 2
+    net = linear_net(w)
+    x = rng.uniform(0, 1, (3, 8, 8))
+    oracle = (w[0].reshape(3, 8, 8) * x).sum(axis=0)
+    good = F.scores(net, x, 0, oracle, steps=16)
+    randoms = [F.scores(net, x, 0, rng.random((8, 8)), steps=16, seed=s) for s in range(5)]
+    assert good["deletion"] < min(r["deletion"] for r in randoms)
+    assert good["insertion"] > max(r["insertion"] for r in randoms)
+    worst = F.scores(net, x, 0, -oracle, steps=16)       # the reversed order is the worst
+    assert worst["deletion"] > good["deletion"] and worst["insertion"] < good["insertion"]
+
+
+def test_auc_and_orders():
+    assert F.auc([1, 1, 1]) == 1.0 and F.auc([1, 0]) == 0.5 and F.auc([0, 0.5, 1]) == 0.5
+    order = F.order_of(np.array([[0.1, 0.9], [0.5, 0.5]]), np.random.default_rng(0))
+    assert order[0] == 1 and set(order[1:3]) == {2, 3} and order[3] == 0
+
+
+def test_evaluate_and_summary_rank_methods():
+    net = small_net()
+    x = np.random.default_rng(2).uniform(0, 1, (2, 3, 12, 12)).astype(np.float64)
+    results = F.evaluate(net, x, [0, 1], ["vanilla", "occlusion"], {"patch": 4}, steps=8)
+    assert set(results) == {"vanilla", "occlusion", "random"}
+    assert all(len(v["deletion"]) == 2 == len(v["insertion"]) for v in results.values())
+    table = F.summary(results)
+    gaps = {m: table["methods"][m]["insertion_minus_deletion"]["mean"] for m in results}
+    assert table["ranking"] == sorted(gaps, key=lambda m: -gaps[m])
+
+
+@pytest.mark.parametrize("kind", S.methods.BASELINES)
+def test_integrated_gradients_completeness_for_every_baseline(kind):
+    net = golden_network(dict(np.load(os.path.join(DATA, "golden_vgg.npz"))), np.float64)
+    net.meta["preprocessing"] = PLAIN
+    x = np.random.default_rng(3).uniform(0, 1, (1, 3, 40, 36))
+    r = S.run_method("integrated", net, x, [2], {"steps": 128, "baseline_kind": kind, "seed": 4})
+    c = r["completeness"][0]
+    assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.03 * abs(c["score_difference"]) + 1e-9
+    base = S.methods.baseline_image(kind, x[0], seed=4)
+    ends = net.forward(preprocess(np.stack([x[0], base]), PLAIN), record=False)[:, 2]
+    assert c["score_difference"] == pytest.approx(ends[0] - ends[1])
+
+
+def test_baseline_images():
+    x = np.random.default_rng(5).uniform(0, 1, (3, 32, 32))
+    blurred = S.methods.baseline_image("blur", x)
+    assert blurred.shape == x.shape and blurred.std() < 0.5 * x.std()
+    assert abs(blurred.mean() - x.mean()) < 0.01
+    noise = S.methods.baseline_image("noise", x, seed=1)
+    assert 0 <= noise.min() and noise.max() <= 1 and np.array_equal(noise, S.methods.baseline_image("noise", x, seed=1))
+    assert (S.methods.baseline_image("grey", x) == 0.5).all()
+
+
+def test_sanity_across_images():
+    runs = [{"randomized_from_the_top": ["b", "a"], "spearman": {"m": [1.0, 0.5]}},
+            {"randomized_from_the_top": ["b", "a"], "spearman": {"m": [0.0, 0.5]}}]
+    together = sanity.across_images(runs)
+    assert together["spearman"]["m"] == {"mean": [0.5, 0.5], "sd": [0.5, 0.0]} and together["images"] == 2
+
+
+def test_npz_keeps_signs_and_evaluate_reports(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "minicnn.saliency", *args], capture_output=True, text=True)
+    done = run(EXAMPLES[0], "--method", "all", "--outdir", str(tmp_path), "--quiet")
+    assert done.returncode == 0, done.stderr
+    stem = os.path.splitext(os.path.basename(EXAMPLES[0]))[0]
+    vanilla = np.load(tmp_path / f"{stem}_vanilla.npz")
+    assert np.allclose(vanilla["signed"], vanilla["gradient"].sum(axis=0))
+    assert (vanilla["signed"] > 0).any() and (vanilla["signed"] < 0).any()
+    occl = np.load(tmp_path / f"{stem}_occlusion.npz")
+    assert np.array_equal(occl["signed"], occl["occlusion"]) and np.array_equal(occl["saliency"], np.maximum(occl["occlusion"], 0))
+    cam = np.load(tmp_path / f"{stem}_gradcam.npz")
+    # upsampled before / after the ReLU: equal away from the sign boundaries
+    assert (cam["signed"] < 0).any() and np.corrcoef(np.maximum(cam["signed"], 0).ravel(), cam["saliency"].ravel())[0, 1] > 0.95
+    done = run(EXAMPLES[0], EXAMPLES[1], "--evaluate", "--method", "vanilla", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["summary"]["ranking"]) == {"vanilla", "random"}
+    assert len(report["scores"]["vanilla"]["deletion"]) == 2
