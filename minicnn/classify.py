@@ -2,10 +2,12 @@
 classes named by index or by name.
 """
 import difflib
+import re
 
 import numpy as np
 
 from .backend import to_device, to_numpy
+from .errors import WeightsError
 from .preprocess import preprocess
 
 
@@ -15,9 +17,16 @@ def softmax(logits):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def require_classifier(net):
+    """Raise a clear WeightsError if ``net`` has no class scores (a --notop file)."""
+    if net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
+        where = net.meta.get("path", "this model")
+        raise WeightsError(f"{where} has no classifier layers (a notop file): it can be used for "
+                           "feature visualization of conv layers, not for class scores")
+
+
 def classify(net, pixels, batch=32):
     """Class logits for RGB pixels (N, 3, H, W) in [0, 1], batched; returns numpy (N, K)."""
-    from .weights import require_classifier
     require_classifier(net)
     prep = net.meta["preprocessing"]
     out = []
@@ -35,8 +44,9 @@ def top_k(net, logits, k):
 
 
 def resolve_class(spec, class_names):
-    """A class index from an index or a name: exact (case-insensitive), else a unique prefix,
-    else a unique substring. Ambiguous or unknown names raise ValueError listing candidates."""
+    """A class index from an index or a name: exact (case-insensitive), else a unique whole-word
+    match ("cat" is in "tabby cat", not in "catamaran"), else a unique prefix, else a unique
+    substring. Ambiguous or unknown names raise ValueError listing candidates."""
     spec = str(spec).strip()
     if spec.lstrip("-").isdigit():
         index = int(spec)
@@ -45,7 +55,8 @@ def resolve_class(spec, class_names):
         return index
     low = spec.lower()
     names = [c.lower() for c in class_names]
-    for rule in (lambda c: c == low, lambda c: c.startswith(low), lambda c: low in c):
+    word = re.compile(rf"(?<![a-z0-9]){re.escape(low)}(?![a-z0-9])")
+    for rule in (lambda c: c == low, lambda c: bool(word.search(c)), lambda c: c.startswith(low), lambda c: low in c):
         hits = [i for i, c in enumerate(names) if rule(c)]
         if len(hits) == 1:
             return hits[0]

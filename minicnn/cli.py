@@ -21,7 +21,14 @@ SEED_MAX = 2 ** 32 - 1
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with the project's error contract: a bad option is one line, exit status 2."""
+    """argparse with the project's error contract (a bad option is one line, exit status 2),
+    and a --help that shows the command's docstring, examples included, as written."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        if kw.get("description"):
+            kw["description"] = kw["description"].replace("``", "").strip()
+        super().__init__(*args, **kw)
 
     def error(self, message):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
@@ -66,7 +73,8 @@ def add_model_options(parser):
                              "vgg19: ImageNet VGG19 (downloaded and converted on first use)")
     parser.add_argument("--weights", metavar="FILE",
                         help="a minicnn weight file (overrides --model)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or notes")
 
 
@@ -86,9 +94,15 @@ def print_top(image, top):
         print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
 
 
-def check_outdir(path, option="--outdir"):
-    """Refuse an output folder before any work: missing, or one where no file can be created
-    (tried with a temporary file, removed at once: /proc passes os.access but takes no files)."""
+def check_outdir(path, option="--outdir", create=True):
+    """Make sure an output folder can take files before any work: created (with its parents)
+    when missing, then tried with a temporary file, removed at once (/proc passes os.access but
+    takes no files). Refused with one line when it cannot be made or written."""
+    if create and not os.path.isdir(path):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"{option} {path}: cannot create it ({e.strerror})") from None
     if not os.path.isdir(path):
         raise UsageError(f"{option} {path}: no such folder")
     try:

@@ -78,15 +78,52 @@ def fit(img, size):
     return img.crop((left, top, left + size, top + size))
 
 
-def load_image(path, size):
-    """An image file -> RGB pixels (3, size, size), float32 in [0, 1]."""
-    img = open_image(path)
+def load_image(image, size):
+    """An image -> RGB pixels (3, size, size), float32 in [0, 1].
+
+    ``image`` may be a path (any file Pillow reads), a Pillow image, an (H, W, 3) or (H, W)
+    uint8 array (0..255, as Pillow and most image libraries give them), or a (3, H, W) float
+    array already in [0, 1] (minicnn's own pixels). Anything else, or a float array outside
+    [0, 1] (pixels in 0..255 passed as floats would give logits in the thousands), is an
+    ``ImageError``. The shorter side is resized to ``size`` and the centre cropped.
+    """
+    name = "image"
+    if isinstance(image, (str, os.PathLike)):
+        name = os.fspath(image)
+        img = open_image(name)
+    elif isinstance(image, Image.Image):
+        img = _to_rgb(image)
+    elif isinstance(image, np.ndarray):
+        if image.dtype == np.uint8 and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
+            img = _to_rgb(Image.fromarray(image))
+        elif image.dtype.kind == "f" and image.ndim == 3 and image.shape[0] == 3:
+            if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+                raise ImageError("a float image must hold RGB values in [0, 1] (divide 0..255 pixels by 255)")
+            if image.shape[1:] == (size, size):
+                return np.ascontiguousarray(image, dtype=np.float32)
+            img = Image.fromarray(np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8))
+        else:
+            raise ImageError(f"an array image must be (H, W, 3) uint8 or (3, H, W) float in [0, 1], not "
+                             f"{image.shape} {image.dtype}")
+    else:
+        raise ImageError(f"cannot read an image from a {type(image).__name__}: give a path, a PIL image or an array")
     smallest = min_side(size)
     if min(img.size) < smallest:
-        raise ImageError(f"{path}: {img.size[0]}x{img.size[1]} is too small "
+        raise ImageError(f"{name}: {img.size[0]}x{img.size[1]} is too small "
                          f"(at least {smallest} pixels on each side for a {size}x{size} model)")
     pixels = np.asarray(fit(img, size), dtype=np.float32) / 255.0   # (size, size, 3)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def load_images(images, size):
+    """One image or a list of them -> pixels (N, 3, size, size); see ``load_image``."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    if not isinstance(images, (list, tuple)):
+        images = [images]
+    if not images:
+        raise ImageError("no images given")
+    return np.stack([load_image(image, size) for image in images])
 
 
 def _uint8(rgb):

@@ -69,7 +69,10 @@ class Network:
         try:
             return self.index[name]
         except KeyError:
-            raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(self.names)}") from None
+            import difflib
+            close = difflib.get_close_matches(str(name), self.names, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise KeyError(f"unknown layer {name!r}; {hint}layers are: {', '.join(self.names)}") from None
 
     @property
     def device(self):
@@ -150,6 +153,29 @@ class Network:
                 grads[layer.name] = (dw, db)
         return dout
 
+    # -- from Python: call, predict, summary -------------------------------------------------
+
+    def __call__(self, x):
+        """Logits (or the last layer's output) for a batch x (N, C, H, W) already preprocessed;
+        nothing is recorded for a backward pass."""
+        return self.forward(x, record=False)
+
+    def predict(self, images, top=5):
+        """The ``top`` classes of each image: [(index, name, probability), ...] for one image,
+        a list of those for a list. Images: paths, PIL images, HWC uint8 or CHW [0, 1] float
+        arrays (see minicnn.images.load_image)."""
+        from .classify import classify, top_k
+        from .images import load_images
+        single = not isinstance(images, (list, tuple)) and not (getattr(images, "ndim", 0) == 4)
+        pixels = load_images(images, self.input_shape[1])
+        rows = [top_k(self, logits, max(1, int(top))) for logits in classify(self, pixels)]
+        return rows[0] if single else rows
+
+    def summary(self):
+        """A table of the layers: output shapes, parameters, receptive fields (print it, or let
+        Jupyter show it)."""
+        return Summary(self)
+
     # -- parameters -----------------------------------------------------------------------------
 
     def params(self):
@@ -222,3 +248,24 @@ def _shape_after(layer, shape):
     if layer.kind == "linear":
         return (layer.w.shape[0],)
     return shape
+
+
+class Summary:
+    """``net.summary()``: a table of layers that prints itself."""
+
+    def __init__(self, net):
+        self.rows, total = [], 0
+        for layer in net.layers:
+            params = 0 if layer.w is None else int(layer.w.size + layer.b.size)
+            total += params
+            rf = net.receptive_field(layer.name)
+            self.rows.append((layer.name, layer.kind, net.output_shape(layer.name), params, rf[0] if rf else "all"))
+        self.total, self.input_shape = total, tuple(net.input_shape)
+
+    def __str__(self):
+        lines = [f"{'layer':10s} {'kind':8s} {'output (C, H, W)':18s} {'params':>11s} {'RF px':>6s}"]
+        lines += [f"{n:10s} {k:8s} {str(s):18s} {p:11,d} {r:>6}" for n, k, s, p, r in self.rows]
+        lines.append(f"total parameters: {self.total:,d}; input {self.input_shape}")
+        return "\n".join(lines)
+
+    __repr__ = __str__

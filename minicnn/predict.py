@@ -14,8 +14,8 @@ from .images import load_image
 
 @main_wrapper
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m minicnn.predict", description=__doc__.split("\n")[0])
-    parser.add_argument("images", nargs="+", metavar="IMG")
+    parser = ArgumentParser(prog="python -m minicnn.predict", description=__doc__)
+    parser.add_argument("images", nargs="+", metavar="IMG", help="image files (any format Pillow reads)")
     add_model_options(parser)
     parser.add_argument("--top", type=int_range(1, 1000), default=5, help="how many classes to print (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")

@@ -32,7 +32,7 @@ def default_output(model):
 
 @main_wrapper
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m minicnn.train", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.train", description=__doc__)
     parser.add_argument("--model", default=DEFAULT, choices=list(MODELS),
                         help=f"which built-in model (default {DEFAULT}); the other defaults are its recipe")
     parser.add_argument("--epochs", type=int_range(1, 1000), help="passes over the training set")
@@ -42,9 +42,10 @@ def main(argv=None):
     parser.add_argument("--lr", type=float_range(0, 10, low_open=True), help="Adam's initial learning rate")
     parser.add_argument("--weight-decay", type=float_range(0, 100), help="decoupled weight decay, relative to lr")
     add_seed_option(parser)
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
     parser.add_argument("--out", default=None, help="weight file to write (default weights/MODEL.h5)")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     args = parser.parse_args(argv)
     for key, value in MODELS[args.model].recipe.items():
         if getattr(args, key) is None:

@@ -8,6 +8,7 @@ then fc6 (25088 -> 4096), fc7 (4096 -> 4096) and fc8 (4096 -> 1000).
 
 Names follow Caffe: conv{block}_{i}, relu{block}_{i}, pool{block}, flatten, fc6, relu6, ...
 """
+import difflib
 import os
 import re
 
@@ -161,5 +162,7 @@ def resolve_layer(net, name):
         k, r = divmod(int(m.group(1)), 3)
         if k < len(linears) and (r == 0 or k < len(linears) - 1):
             return linears[k] if r == 0 else relus_after[linears[k]]
-    raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(net.names)} "
+    close = difflib.get_close_matches(name, net.names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise KeyError(f"unknown layer {name!r}; {hint}layers are: {', '.join(net.names)} "
                    "(Keras and torchvision names and a bare features index also work)")

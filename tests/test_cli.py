@@ -31,3 +31,33 @@ def test_predict_bad_weights_and_device(tmp_path):
     from minicnn.backend import cuda_available
     if not cuda_available():
         assert_one_line_error(run("minicnn.predict", EXAMPLES[0], "--device", "cuda"), "--device cuda")
+
+
+def test_same_file_names_from_two_folders_do_not_overwrite(tmp_path):
+    import shutil
+    for folder in ("a", "b"):
+        os.makedirs(tmp_path / folder)
+        shutil.copy(EXAMPLES[0], tmp_path / folder / "img.png")
+    done = run("minicnn.saliency", str(tmp_path / "a" / "img.png"), str(tmp_path / "b" / "img.png"),
+               "--outdir", str(tmp_path / "out" / "deep"))          # created, parents too
+    assert done.returncode == 0, done.stderr
+    assert "img-2" in done.stderr and sorted(os.listdir(tmp_path / "out" / "deep")) == \
+        ["img-2_vanilla.npz", "img-2_vanilla.png", "img_vanilla.npz", "img_vanilla.png"]
+
+
+def test_visualize_output_paths_are_checked_before_any_work(tmp_path):
+    import time
+    t = time.perf_counter()
+    for args, fragment in ((["--out", str(tmp_path)], "is a folder"), (["--out", str(tmp_path / "x.jpg")], "PNG"),
+                           (["--gif", str(tmp_path / "x.png")], "GIF"),
+                           (["--gif", "/proc/none/x.gif"], "--gif: the folder")):
+        assert_one_line_error(run("minicnn.visualize", "conv1_1:0", "--steps", "100000", *args), fragment)
+    assert time.perf_counter() - t < 60 and os.listdir(tmp_path) == []
+
+
+def test_names_get_suggestions():
+    assert_one_line_error(run("minicnn.visualize", "conv3_l:0"), "did you mean", "conv3_1")
+    assert_one_line_error(run("minicnn.visualize", "conv3_1:-1"), "channel -1 does not exist")
+    from minicnn.classify import resolve_class
+    names = ["catamaran", "tabby cat", "dogsled"]
+    assert resolve_class("cat", names) == 1 and resolve_class("cata", names) == 0

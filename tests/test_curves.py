@@ -204,4 +204,5 @@ def test_cli_refuses_bad_input(tmp_path, args, fragment):
 
 
 def test_cli_refuses_missing_outdir(tmp_path):
-    assert_one_line_error(run("minicnn.curves", "conv3_1", "--outdir", str(tmp_path / "no")), "no such folder")
+    (tmp_path / "file").write_text("in the way")
+    assert_one_line_error(run("minicnn.curves", "conv3_1", "--outdir", str(tmp_path / "file" / "sub")), "cannot create")

@@ -203,6 +203,7 @@ def test_cli_prints_every_layer_and_refuses_bad_input(tmp_path):
     assert set(result["named_parts"]) == set(world.SHARED_PARTS) and os.listdir(tmp_path) == []
     assert_one_line_error(_run("--images", "5"), "--images")
     assert_one_line_error(_run("--model", "vgg19", "--weights", str(tmp_path / "none.h5")), "none.h5")
-    assert_one_line_error(_run("--outdir", str(tmp_path / "missing")), "no such folder")
+    (tmp_path / "file").write_text("in the way")
+    assert_one_line_error(_run("--outdir", str(tmp_path / "file" / "sub")), "cannot create")
     if os.path.isdir("/proc"):              # takes no files although os.access says it does
         assert_one_line_error(_run("--outdir", "/proc"), "not writable")

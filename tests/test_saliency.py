@@ -161,7 +161,8 @@ def test_cli_refusals_write_nothing(tmp_path):
     assert_one_line_error(run(EXAMPLES[0], "--class", "99", "--outdir", str(out)), "out of range")
     assert_one_line_error(run(EXAMPLES[0], "--method", "gradcam", "--layer", "conv9_9", "--outdir", str(out)),
                           "unknown layer")
-    assert_one_line_error(run(EXAMPLES[0], "--outdir", str(tmp_path / "missing")), "no such folder")
+    (tmp_path / "file").write_text("in the way")
+    assert_one_line_error(run(EXAMPLES[0], "--outdir", str(tmp_path / "file" / "sub")), "cannot create")
     # a good image with a bad one: nothing is written for either
     assert_one_line_error(run(EXAMPLES[0], str(tmp_path / "truncated.png"), "--outdir", str(out)), "truncated")
     assert os.listdir(out) == []

@@ -43,6 +43,16 @@ def test_python_snippets_run(monkeypatch):
         exec(compile(body, f"tutorial.md python block {k + 1}", "exec"), namespace)
 
 
+def test_readme_python_runs(monkeypatch):
+    """The README's "From Python" block runs as written, from the repository root."""
+    monkeypatch.chdir(ROOT)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        bodies = [m.group("body") for m in FENCE.finditer(f.read()) if m.group("lang") == "python"]
+    assert bodies
+    for k, body in enumerate(bodies):
+        exec(compile(body, f"README.md python block {k + 1}", "exec"), {})
+
+
 def _code(line):
     return " ".join(line.split("#")[0].split())
 

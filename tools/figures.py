@@ -13,12 +13,13 @@ import json
 import os
 import sys
 
+import matplotlib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's minicnn
 
 from minicnn.files import write_text
-from minicnn.plotting import pyplot, save_figure
+from minicnn.plotting import save_figure, subplots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = os.path.join(ROOT, "docs", "figures")
@@ -73,12 +74,11 @@ def examples():
 def world_dataset():
     """A grid of world images, one row per class, and the part maps of the first column."""
     from minicnn.world import CLASSES, PARTS, make_dataset
-    plt = pyplot()
     per_class = 8
     labels = np.repeat(np.arange(len(CLASSES)), per_class)
     images, _, parts = make_dataset(len(labels), seed=FIGURE_SEED, labels=labels)
-    fig, axes = plt.subplots(len(CLASSES), per_class + 1, figsize=((per_class + 1) * 1.0, len(CLASSES) * 1.05))
-    cmap = plt.get_cmap("tab20", len(PARTS) + 1)
+    fig, axes = subplots(len(CLASSES), per_class + 1, figsize=((per_class + 1) * 1.0, len(CLASSES) * 1.05))
+    cmap = matplotlib.colormaps["tab20"].resampled(len(PARTS) + 1)
     for r in range(len(CLASSES)):
         for c in range(per_class):
             ax = axes[r, c]
@@ -101,14 +101,13 @@ def world_dataset():
 def world_probes():
     """The probe stimuli of the hierarchy: parts alone, textures, and their scrambled controls."""
     from minicnn.hierarchy import make_probes
-    plt = pyplot()
     images, info, _ = make_probes(64, seed=0)
     chosen = []
     for family in ("E", "V", "T", "T*", "P", "P*"):
         idx = [k for k, (f, _) in enumerate(info) if f == family]
         step = max(1, len(idx) // 8)
         chosen.append((family, idx[::step][:8]))
-    fig, axes = plt.subplots(len(chosen), 8, figsize=(8 * 0.9, len(chosen) * 1.0))
+    fig, axes = subplots(len(chosen), 8, figsize=(8 * 0.9, len(chosen) * 1.0))
     titles = {"E": "edge/colour", "V": "curve", "T": "texture", "T*": "texture,\nscrambled", "P": "part",
               "P*": "part,\nscrambled"}
     for r, (family, idx) in enumerate(chosen):
@@ -151,11 +150,10 @@ def world_hierarchy():
 def shapes_dataset():
     """A grid of generated images, one row per class."""
     from minicnn.shapes import CLASSES, make_dataset
-    plt = pyplot()
     per_class = 8
     labels = np.repeat(np.arange(len(CLASSES)), per_class)
     images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED, labels=labels)
-    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(per_class * 0.9, len(CLASSES) * 0.95))
+    fig, axes = subplots(len(CLASSES), per_class, figsize=(per_class * 0.9, len(CLASSES) * 0.95))
     for i, ax in enumerate(axes.flat):
         ax.imshow(images[i].transpose(1, 2, 0))
         ax.set_xticks([]), ax.set_yticks([])
@@ -174,9 +172,8 @@ def shapes_training(model="shapes"):
     """Loss and training accuracy per epoch, from weights/shapes-training.json."""
     with open(os.path.join(ROOT, "weights", f"{model}-training.json")) as f:
         record = json.load(f)
-    plt = pyplot()
     epochs = [h["epoch"] for h in record["history"]]
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = subplots(figsize=(5, 3))
     ax.plot(epochs, [h["loss"] for h in record["history"]], "o-", label="training loss")
     ax.set_xlabel("epoch"), ax.set_ylabel("cross-entropy")
     ax2 = ax.twinx()
@@ -194,9 +191,8 @@ def shapes_filters():
     from minicnn.weights import load_model
     net = load_model("shapes")
     w = net.layer("conv1_1").w      # (F, 3, 3, 3)
-    plt = pyplot()
     F = w.shape[0]
-    fig, axes = plt.subplots(2, F // 2, figsize=(F // 2 * 0.8, 1.8))
+    fig, axes = subplots(2, F // 2, figsize=(F // 2 * 0.8, 1.8))
     for f, ax in enumerate(axes.flat):
         ax.imshow(_normalize(w[f]).transpose(1, 2, 0), interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
@@ -214,8 +210,7 @@ def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6,
     net = load_model("shapes")
     images, _, _ = make_dataset(2000, seed=FIGURE_SEED + 1)
     x = preprocess(images, net.meta["preprocessing"])
-    plt = pyplot()
-    fig, axes = plt.subplots(len(layers) * channels, top, figsize=(top * 0.8, len(layers) * channels * 0.8))
+    fig, axes = subplots(len(layers) * channels, top, figsize=(top * 0.8, len(layers) * channels * 0.8))
     row = 0
     for name in layers:
         act = net.forward(x, until=name, record=False)                      # (N, F, h, w)
@@ -253,8 +248,7 @@ def shapes_input_gradients():
     d[np.arange(len(labels)), labels] = 1
     grad = preprocess_backward(net.backward(d), prep)
     saliency = np.abs(grad).max(axis=1)
-    plt = pyplot()
-    fig, axes = plt.subplots(2, len(labels), figsize=(len(labels) * 1.0, 2.3))
+    fig, axes = subplots(2, len(labels), figsize=(len(labels) * 1.0, 2.3))
     for k in range(len(labels)):
         axes[0, k].imshow(images[k].transpose(1, 2, 0))
         axes[0, k].set_title(CLASSES[k], fontsize=8)
@@ -316,8 +310,7 @@ def world_faithfulness(n_images=100):
               "images": n_images, "explained": "the predicted class",
               "correct": float((targets == labels).mean()), "steps": 32, "summary": table, "scores": results}
     write_text(os.path.join(FIGURES, "world_faithfulness.json"), json.dumps(record, indent=1))
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig, ax = subplots(figsize=(7.5, 3.4))
     names = table["ranking"]
     x = np.arange(len(names))
     for offset, key, colour in ((-0.2, "deletion", "#4c72b0"), (0.2, "insertion", "#dd8452")):
@@ -346,8 +339,7 @@ def world_sanity(n_images=20):
     together = sanity.across_images(runs)
     write_text(os.path.join(FIGURES, "world_sanity.json"),
                json.dumps(dict(together, command="python tools/figures.py --only world_sanity"), indent=1))
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig, ax = subplots(figsize=(7.5, 3.4))
     order = together["randomized_from_the_top"]
     for m in METHODS:
         stats = together["spearman"][m]
@@ -373,8 +365,7 @@ def world_ig_baselines():
     from minicnn.weights import load_model
     net = load_model("world")
     pixels = load_image(os.path.join(ROOT, "examples", "face.png"), 64)[None]
-    plt = pyplot()
-    fig, axes = plt.subplots(2, len(BASELINES), figsize=(2.4 * len(BASELINES), 5))
+    fig, axes = subplots(2, len(BASELINES), figsize=(2.4 * len(BASELINES), 5))
     rows = []
     for k, kind in enumerate(BASELINES):
         r = run_method("integrated", net, pixels, [0], {"steps": 50, "baseline_kind": kind, "seed": 0})
@@ -443,8 +434,7 @@ def shapes_featvis_steps():
     rows = [("naive: pixels, no transforms", PixelParam(), []),
             ("+ jitter, scale, rotate", PixelParam(), standard_transforms(64)),
             ("+ decorrelated Fourier space", FourierParam(), standard_transforms(64))]
-    plt = pyplot()
-    fig, axes = plt.subplots(len(channels), len(rows), figsize=(2.2 * len(rows), 2.3 * len(channels)))
+    fig, axes = subplots(len(channels), len(rows), figsize=(2.2 * len(rows), 2.3 * len(channels)))
     for j, (title, param, transforms) in enumerate(rows):
         images, _, _ = render(net, objectives.channel(layer, channels), param, steps=256, size=64,
                               n_images=len(channels), transforms=transforms, seed=0)
@@ -471,9 +461,8 @@ def shapes_featvis_layers():
     from minicnn.visualize import grid_image, render
     from minicnn.weights import load_model
     net = load_model("shapes")
-    plt = pyplot()
     layers = ("conv1_2", "conv2_2", "conv3_1")
-    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4.4))
+    fig, axes = subplots(1, len(layers), figsize=(4 * len(layers), 4.4))
     for ax, layer in zip(axes, layers):
         channels = _top_channels(net, layer, 9)
         images, _, _ = render(net, objectives.neuron(layer, channels), FourierParam(), steps=256, size=48,
@@ -524,8 +513,7 @@ def shapes_emergence(channels=4, vis_steps=192):
                            "reproduces_shipped_weights": bool(same),
                            "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, indent=1))
     chosen = snapshots[-1]["curve_detectors"][:channels]      # ranked best first
-    plt = pyplot()
-    fig, axes = plt.subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
+    fig, axes = subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
     for j, snap in enumerate(snapshots):
         for (_, layer), (w, b) in zip(net.params(), snap["weights"]):
             layer.w, layer.b = w, b
@@ -576,9 +564,7 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
                json.dumps({"command": f"python tools/figures.py --only {name}_curves", "null_copies": null_copies,
                            "layers": rows}, indent=1))
     print(f"wrote docs/figures/{name}_curves.json")
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 2.8))
+    fig, ax = subplots(figsize=(1.3 * len(rows) + 2, 2.8))
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [100 * len(r["curve_detectors"]) / r["channels"] for r in rows], 0.4, label="trained")
     ax.bar(x + 0.2, [100 * len(r["random_copy_curve_detectors"]) / r["channels"] for r in rows], 0.4,
@@ -629,8 +615,7 @@ def vgg19_layer14():
     channels = list(range(16))
     images, _, _ = render(net, objectives.channel("conv3_3", channels), FourierParam(), steps=512, size=128,
                           n_images=len(channels), transforms=standard_transforms(128), seed=0)
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 8.4))
+    fig, ax = subplots(figsize=(8, 8.4))
     ax.imshow(grid_image(images))
     ax.set_xticks([]), ax.set_yticks([])
     ax.set_title("Features from VGG19 layer 14 (conv3_3), channels 0-15", fontsize=10)

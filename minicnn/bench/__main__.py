@@ -8,8 +8,9 @@ from .cpu import _worker, bench_cpu, bench_methods
 
 @main_wrapper
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m minicnn.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser = ArgumentParser(prog="python -m minicnn.bench", description=__doc__)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
     parser.add_argument("--repeat", type=int_range(1, 1000), default=None,
                         help="timed runs per job and round (default 3 on the CPU, 20 on the GPU)")
     parser.add_argument("--rounds", type=int_range(1, 100), default=3, help="processes per framework, alternated (default 3)")

@@ -13,7 +13,7 @@ from .score import CURVE_THRESHOLD, NULL_COPIES, ORIENTATIONS, analyze, figure, 
 
 def _main(argv=None):
     from ..vgg19 import resolve_layer
-    parser = ArgumentParser(prog="python -m minicnn.curves", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.curves", description=__doc__)
     parser.add_argument("layer", help="a convolutional layer: conv3_1, relu3_1, 14, block3_conv3 ...")
     add_model_options(parser)
     parser.add_argument("--top", type=int_range(1, 64), default=6, help="channels in the figure (default 6)")

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..backend import to_device, to_numpy
 from ..network import Network
-from ..plotting import pyplot, save_figure
+from ..plotting import finish, new_figure
 from ..preprocess import preprocess
 from . import stimuli
 
@@ -209,11 +209,10 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128):
     radius), the strongest stimulus, and the feature visualization of the probed unit."""
     from ..visualize import FourierParam, objectives, render
     from ..visualize.transforms import standard_transforms
-    plt = pyplot()
     layer, size, chosen = probe["layer"], probe["size"], ranked[:top]
     vis, _, _ = render(net, objectives.neuron(layer, [s["channel"] for s in chosen]), FourierParam(),
                        steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size))
-    fig = plt.figure(figsize=(7.2, 2.2 * len(chosen)))
+    fig = new_figure(figsize=(7.2, 2.2 * len(chosen)))
     theta = np.deg2rad(np.append(probe["angles"], probe["angles"][:1]))
     for k, s in enumerate(chosen):
         c = s["channel"]
@@ -239,7 +238,7 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128):
     fig.suptitle(f"Curve detectors in {layer}: the top {len(chosen)} channels "
                  f"(null 99th percentile {probe['null_99']:.2f})", fontsize=9)
     fig.tight_layout()
-    save_figure(fig, path)
+    return finish(fig, path)
 
 
 def summary(ranked, probe):

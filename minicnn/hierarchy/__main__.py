@@ -12,7 +12,7 @@ from .units import LABELS, run
 
 
 def _main(argv=None):
-    parser = ArgumentParser(prog="python -m minicnn.hierarchy", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.hierarchy", description=__doc__)
     add_model_options(parser)
     parser.add_argument("--images", type=int_range(10, 20000), default=1000,
                         help="held-out images of the model's world (default 1000, balanced)")

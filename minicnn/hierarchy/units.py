@@ -356,14 +356,13 @@ def figure(net, result, summary_, images, path, per_block=3, top=3, vis_steps=12
     the receptive field of the strongest unit boxed."""
     from matplotlib.patches import Rectangle
 
-    from ..plotting import pyplot, save_figure
+    from ..plotting import finish, new_figure
     from ..visualize import FourierParam, objectives, render
     from ..visualize.transforms import standard_transforms
-    plt = pyplot()
     rows = block_examples(result, per_block)
     size = net.input_shape[1]
     cols = per_block * (1 + top)
-    fig = plt.figure(figsize=(cols * 0.95, 3.2 + len(rows) * 1.2))
+    fig = new_figure(figsize=(cols * 0.95, 3.2 + len(rows) * 1.2))
     grid = fig.add_gridspec(len(rows) + 2, cols, height_ratios=[2.4, 0.5] + [1] * len(rows), hspace=0.5)
     _profile_axes(fig.add_subplot(grid[0, :]), summary_)
     for r, (title, firing, channels) in enumerate(rows, start=2):
@@ -395,7 +394,7 @@ def figure(net, result, summary_, images, path, per_block=3, top=3, vis_steps=12
     fig.suptitle("What the units of each layer detect: the share of each label per layer, trained vs a random "
                  "copy (top);\nexample channels per block: feature visualization, then the held-out images that "
                  "excite them most (receptive field boxed)", fontsize=8)
-    save_figure(fig, path)
+    return finish(fig, path)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,6 +29,22 @@ def _outputs(stem, method, outdir):
     return os.path.join(outdir, f"{stem}_{method}.png"), os.path.join(outdir, f"{stem}_{method}.npz")
 
 
+def unique_stems(paths, quiet=False):
+    """Output stems from the inputs' file names; two inputs with one name (a/img.png, b/img.png)
+    get img and img-2, and a note says so, instead of one overwriting the other's outputs."""
+    stems, seen = [], {}
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        if seen[stem] > 1:
+            new = f"{stem}-{seen[stem]}"
+            if not quiet:
+                print(f"note: {path} writes {new}_* (another input is also named {stem})", file=sys.stderr)
+            stem = new
+        stems.append(stem)
+    return stems
+
+
 def _save_npz(path, **arrays):
     with atomic_write(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
@@ -58,8 +74,8 @@ def _run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods
 
 
 def _main(argv=None):
-    parser = ArgumentParser(prog="python -m minicnn.saliency", description=__doc__.split("\n")[0])
-    parser.add_argument("images", nargs="+", metavar="IMG")
+    parser = ArgumentParser(prog="python -m minicnn.saliency", description=__doc__)
+    parser.add_argument("images", nargs="+", metavar="IMG", help="image files (any format Pillow reads)")
     add_model_options(parser)
     parser.add_argument("--method", default=None, choices=METHODS + ("all",),
                         help="default: vanilla (with --sanity: all)")
@@ -112,7 +128,7 @@ def _main(argv=None):
     targets = [target if target is not None else int(row.argmax()) for row in logits]
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
                "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride}
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
+    stems = unique_stems(args.images, quiet=args.quiet or args.json)
     report = []
 
     if args.evaluate:
@@ -147,7 +163,7 @@ def _main(argv=None):
         label = f"{net.class_names[t]} ({t}), p = {probs[k, t]:.1%}"
         entry = {"image": args.images[k], "target": t, "target_name": net.class_names[t],
                  "probability": float(probs[k, t]),
-                 "top5": [{"class": c, "name": n, "probability": p} for c, n, p in top_k(net, logits[k], 5)],
+                 "top": [{"class": c, "name": n, "probability": p} for c, n, p in top_k(net, logits[k], 5)],
                  "outputs": {}}
         for method, r in results.items():
             png, npz = _outputs(stem, method, args.outdir)
@@ -182,7 +198,7 @@ def _main(argv=None):
         print(json.dumps(report, indent=1))
         return
     for entry in report:
-        print_top(entry["image"], entry["top5"])
+        print_top(entry["image"], entry["top"])
         print(f"  explained: {entry['target_name']} ({entry['target']})")
         if "completeness" in entry:
             c = entry["completeness"]

@@ -10,7 +10,7 @@ overlay tints a greyscale copy of the image by the absolute map.
 """
 import numpy as np
 
-from ..plotting import pyplot, save_figure
+from ..plotting import finish, subplots
 
 CLIP_PERCENTILE = 99
 TITLES = {"vanilla": "gradient (vanilla)", "smoothgrad": "SmoothGrad", "integrated": "integrated gradients",
@@ -80,9 +80,8 @@ def _signed(fig, ax, signed):
 def method_figure(path, pixels, saliency, method, label, note=None, signed=None):
     """image | |map| | signed map | overlay, titled with the class, its probability and the
     method's settings; colorbars on both maps."""
-    plt = pyplot()
     panels = 4 if signed is not None else 3
-    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.5))
+    fig, axes = subplots(1, panels, figsize=(3.2 * panels, 3.5))
     axes[0].imshow(pixels.transpose(1, 2, 0))
     axes[0].set_title("image", fontsize=9)
     _heat(fig, axes[1], saliency)
@@ -95,15 +94,14 @@ def method_figure(path, pixels, saliency, method, label, note=None, signed=None)
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(f"{label}; {TITLES.get(method, method)}" + (f" ({note})" if note else ""), fontsize=10)
-    save_figure(fig, path)
+    return finish(fig, path)
 
 
 def panel_figure(path, pixels, maps, label, signed=None, notes=None):
     """The image and every method's map side by side: absolute maps on top, signed maps (when
     given) in the middle, overlays below; rows labelled, settings under each method's name."""
-    plt = pyplot()
     rows = [("|map|", "abs")] + ([("signed", "signed")] if signed else []) + [("overlay", "overlay")]
-    fig, axes = plt.subplots(len(rows), len(maps) + 1, figsize=(2.7 * (len(maps) + 1), 2.6 * len(rows)))
+    fig, axes = subplots(len(rows), len(maps) + 1, figsize=(2.7 * (len(maps) + 1), 2.6 * len(rows)))
     axes[0, 0].imshow(pixels.transpose(1, 2, 0))
     axes[0, 0].set_title("image", fontsize=9)
     for r, (name, kind) in enumerate(rows):
@@ -125,4 +123,4 @@ def panel_figure(path, pixels, maps, label, signed=None, notes=None):
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(f"{label}. |map|: {SCALE_NOTE}; signed: red for the class, blue against, "
                  "symmetric about 0", fontsize=9)
-    save_figure(fig, path)
+    return finish(fig, path)

@@ -93,12 +93,11 @@ def across_images(results):
 
 def figure(result, maps, path):
     """Every method's map after each randomization step, and the correlation curves below."""
-    from ..plotting import pyplot, save_figure
+    from ..plotting import finish, new_figure
     order, scores = result["randomized_from_the_top"], result["spearman"]
     methods = list(scores)
-    plt = pyplot()
     cols = len(order) + 1
-    fig = plt.figure(figsize=(1.2 * cols + 1, 1.25 * len(methods) + 3.2))
+    fig = new_figure(figsize=(1.2 * cols + 1, 1.25 * len(methods) + 3.2))
     grid = fig.add_gridspec(len(methods) + 1, cols, height_ratios=[1] * len(methods) + [2.2])
     for r, m in enumerate(methods):
         for c in range(cols):
@@ -119,4 +118,4 @@ def figure(result, maps, path):
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend(fontsize=7, ncol=len(methods))
     fig.suptitle(f"Cascading randomization (Adebayo et al. 2018): {result['target_name']}", fontsize=10)
-    save_figure(fig, path)
+    return finish(fig, path)

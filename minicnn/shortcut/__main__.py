@@ -15,17 +15,18 @@ from .experiment import CUE_CLASS, CUE_PROB, run
 
 
 def _main(argv=None):
-    parser = ArgumentParser(prog="python -m minicnn.shortcut", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.shortcut", description=__doc__)
     parser.add_argument("--cue-class", default=CUE_CLASS, choices=world.CLASSES,
                         help=f"the class whose images carry the cue (default {CUE_CLASS})")
     parser.add_argument("--train-size", type=int_range(100, 100_000), default=6000, help="training images (default 6000)")
     parser.add_argument("--epochs", type=int_range(1, 50), default=3, help="passes over them (default 3)")
     parser.add_argument("--images", type=int_range(100, 20_000), default=1000, help="held-out images (default 1000)")
     add_seed_option(parser)
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
     parser.add_argument("--outdir", default=".", help="where shortcut.png goes (default .)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     args = parser.parse_args(argv)
     check_outdir(args.outdir)
     check_device(args.device)

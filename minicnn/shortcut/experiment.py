@@ -146,18 +146,17 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
     from matplotlib.patches import Rectangle
 
     from ..backend import to_device, to_numpy
-    from ..plotting import pyplot, save_figure
+    from ..plotting import finish, subplots
     from ..saliency.heatmaps import TITLES, colorize
     from ..classify import classify, softmax
     from ..saliency import METHODS, run_method
-    plt = pyplot()
     k = world.CLASSES.index(cue_class)
     others = np.flatnonzero(labels != k)
     flipped = others[predict(cheater, plant(images[others], np.ones(len(others), bool))) == k]
     chosen = [int(np.flatnonzero(labels == k)[0]), int(flipped[0] if len(flipped) else others[0])]
     cued = plant(images[chosen], np.ones(2, bool))
     rows = [(name, net, n) for n in range(2) for name, net in (("cheating", cheater), ("honest", honest))]
-    fig, axes = plt.subplots(len(rows), len(METHODS) + 1, figsize=(1.9 * (len(METHODS) + 1), 2.1 * len(rows)))
+    fig, axes = subplots(len(rows), len(METHODS) + 1, figsize=(1.9 * (len(METHODS) + 1), 2.1 * len(rows)))
     (r0, c0), s = CUE_AT, CUE_SIZE
     for row, (name, net, n) in enumerate(rows):
         pixels = cued[n:n + 1]
@@ -178,7 +177,7 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
     fig.suptitle(f"A network that cheats: the cue (cyan box) was on 90% of the {cue_class} training images. "
                  f"Maps explain each model's prediction (scaled to their 99th percentile)", fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path)
+    return finish(fig, path)
 
 
 def run(cue_class=CUE_CLASS, train_size=6000, epochs=3, n_images=1000, seed=0, device="cpu", quiet=True,

@@ -15,14 +15,13 @@ from ..files import output_name
 from ..images import load_image, save_gif, save_png
 from . import objectives
 from .param import PARAMS
-from .render import channel_activations, grid_image, parse_channels, render
-from .transforms import Roll, standard_transforms
+from .render import channel_activations, default_setup, grid_image, parse_channels, render
 
 
 def _main(argv=None):
     from tqdm import tqdm
     from ..vgg19 import resolve_layer
-    parser = ArgumentParser(prog="python -m minicnn.visualize", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m minicnn.visualize", description=__doc__)
     parser.add_argument("target", metavar="LAYER[:CHANNEL]",
                         help="conv3_3:5, 14:5, block3_conv3, features.14, fc8:281 ...")
     add_model_options(parser)
@@ -56,8 +55,6 @@ def _main(argv=None):
     except KeyError as e:
         raise UsageError(str(e).strip("'\"")) from None
     kind = net.layer(layer).kind
-    linear = net.position(layer) >= next((i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")),
-                                         len(net.layers))
     count = net.output_shape(layer)[0]
     if args.source:
         if chan or args.channels:
@@ -72,18 +69,23 @@ def _main(argv=None):
     else:
         raise UsageError(f"which channel? e.g. {name}:0, or --channels 0-15 for a grid")
     steps = args.steps if args.steps is not None else 512
-    # Lucent's default: 128 px for conv layers (a quarter of 224's cost); the model's own input
-    # size for layers after the flatten, which need exactly that
-    size = args.size or (net.input_shape[1] if linear else min(128, net.input_shape[1] * 2))
-    if linear and size != net.input_shape[1]:
-        raise UsageError(f"{layer} comes after the flatten: the image must be {net.input_shape[1]} px")
+    size, transforms, l2, linear = default_setup(net, layer, args.size)
+    if args.no_transforms:
+        transforms = []
+    if args.l2 is not None:
+        l2 = args.l2
     if args.neuron and linear:
         raise UsageError("--neuron needs a convolutional layer")
     out = args.out or output_name(layer, "dream" if args.source else (args.channels or chan).replace(",", "_"),
                                   suffix=".png")
-    check_outdir(os.path.dirname(os.path.abspath(out)), "--out: the folder")
-    if args.gif:
-        check_outdir(os.path.dirname(os.path.abspath(args.gif)), "--gif: the folder")
+    for option, path, suffix in (("--out", out, ".png"), ("--gif", args.gif, ".gif")):
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise UsageError(f"{option} {path}: is a folder; give a file name")
+        if not path.lower().endswith(suffix):
+            raise UsageError(f"{option} {path}: minicnn writes {suffix[1:].upper()} here; name the file *{suffix}")
+        check_outdir(os.path.dirname(os.path.abspath(path)), f"{option}: the folder")
     note = f"{args.target} -> {layer}" + ("" if layer == name else f" (resolved from {name!r})")
     if not args.quiet and not args.json:
         print(f"visualizing {note}, {kind} layer, channels {channels if channels != [None] else 'all (DeepDream)'}",
@@ -100,12 +102,6 @@ def _main(argv=None):
         objective = objectives.neuron(layer, channels)
     else:
         objective = objectives.channel(layer, channels)
-    if linear:       # class models: keep the size; Simonyan et al.'s L2 penalty
-        transforms = [] if args.no_transforms else [Roll(max(1, size // 28))]
-        l2 = 1e-3 if args.l2 is None else args.l2
-    else:
-        transforms = [] if args.no_transforms else standard_transforms(size)
-        l2 = args.l2 or 0.0
     if l2:
         objective = objective - l2 * objectives.l2()
     if args.tv:
@@ -134,8 +130,12 @@ def _main(argv=None):
         print(f"wrote {out}" + (f" and {args.gif}" if args.gif else ""))
         for entry in result.get("channels", [])[:16]:
             print(f"  channel {entry['channel']}: mean activation {entry['activation']:.3f}, "
-                  f"{'the highest' if entry['rank_among_channels'] == 0 else str(entry['rank_among_channels']) + ' channels higher'} "
+                  f"{_rank_words(entry['rank_among_channels'])} "
                   f"of the layer's channels on this image")
+
+
+def _rank_words(higher):
+    return "the highest" if higher == 0 else f"{higher} channel{'s' if higher > 1 else ''} higher"
 
 
 main = main_wrapper(_main)

@@ -99,12 +99,32 @@ def grid_image(images, gap=2):
     return canvas
 
 
+def default_setup(net, layer, size=None):
+    """The defaults of a visualization of ``layer``: (size, transforms, L2 weight, linear).
+
+    Conv layers: Lucent's 128 px (a quarter of 224's cost; twice a small model's input, at most
+    128) and Lucid's standard transforms, no L2. Layers after the flatten (class models) need
+    exactly the model's input size; they get small circular shifts and Simonyan et al.'s L2
+    penalty (1e-3)."""
+    from .transforms import Roll, standard_transforms
+    first_flat = next((i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")), len(net.layers))
+    linear = net.position(layer) >= first_flat
+    size = size or (net.input_shape[1] if linear else min(128, net.input_shape[1] * 2))
+    if linear and size != net.input_shape[1]:
+        raise UsageError(f"{layer} comes after the flatten: the image must be {net.input_shape[1]} px")
+    if linear:
+        return size, [Roll(max(1, size // 28))], 1e-3, True
+    return size, standard_transforms(size), 0.0, False
+
+
 def parse_channels(spec, count):
     """'5', '0-15', '1,4,9' or '0-3,8' -> a list of channel indices, each checked against the
     layer's ``count`` channels before any list is built (so '0-9999999999' costs nothing)."""
     out = []
     for part in spec.split(","):
         part = part.strip()
+        if part.startswith("-") and part[1:].isdigit():
+            raise UsageError(f"channel {part} does not exist: channels are numbered 0..{count - 1}")
         lo, dash, hi = part.partition("-")
         if not lo.isdigit() or (dash and not hi.isdigit()):
             raise UsageError(f"bad channel {part!r} (use an index, a list 1,4,9 or a range 0-15)")

@@ -10,6 +10,7 @@ file, or VGG19 (downloaded and converted on first use).
 """
 import os
 
+from ..classify import require_classifier
 from ..errors import WeightsError
 from .converters import ConvertError, convert, detect_format
 from .fileformat import FORMAT, FORMAT_VERSION, layer_spec, load_network, save_network
@@ -47,11 +48,3 @@ def load_model(model="world", weights=None, quiet=False, log=None):
         return load_vgg19(quiet=quiet, log=log)
     raise WeightsError(f"unknown model {model!r}: use {', '.join(repr(m) for m in MODELS)}, "
                        "'vgg19' or --weights FILE")
-
-
-def require_classifier(net):
-    """Raise a clear WeightsError if ``net`` has no class scores (a --notop file)."""
-    if net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
-        where = net.meta.get("path", "this model")
-        raise WeightsError(f"{where} has no classifier layers (a notop file): it can be used for "
-                           "feature visualization of conv layers, not for class scores")

@@ -51,7 +51,7 @@ def main(argv=None):
     d.add_argument("--url", help="download from a mirror instead (give --sha256 or --md5 with it)")
     d.add_argument("--sha256", help="expected SHA-256 of the file at --url")
     d.add_argument("--md5", help="expected MD5 of the file at --url")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     c = sub.add_parser("convert", help="convert a Keras .h5 or PyTorch .pth file you have")
     c.add_argument("src")
     c.add_argument("-o", "--output", help="output file (default: SRC with .minicnn.h5)")

@@ -1,0 +1,174 @@
+"""minicnn from Python (a notebook): each command's main job in one call.
+
+    import minicnn
+    net = minicnn.load_model()                            # the shipped world model ("vgg19", "shapes")
+    net.predict("examples/face.png")                      # [(0, 'face', 1.0), ...]
+    e = minicnn.explain(net, "examples/face.png", method="smoothgrad")
+    e.map, e.signed, e.target_name; e.plot()              # a matplotlib Figure, shown inline
+    v = minicnn.maximize(net, "conv3_1:0-3", steps=128)   # feature visualization
+    v.images; v.plot()
+
+Images may be paths, PIL images, (H, W, 3) uint8 arrays or (3, H, W) float arrays in [0, 1];
+targets an index, a class name or one per image; layers any name the commands accept
+(``conv3_3``, ``block3_conv3``, ``features.14``, ``14``).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import to_device, to_numpy
+from .classify import classify, require_classifier, resolve_class, softmax
+from .errors import UsageError
+from .images import load_images
+
+
+def load_model(model="world", weights=None, device="cpu"):
+    """A network: a built-in model ("world", "shapes"), "vgg19" (downloaded and converted on
+    first use) or a minicnn weight file (``weights=``), on ``device``."""
+    from .backend import check_device
+    from .weights import load_model as _load
+    check_device(device)
+    return _load(model, weights).to(device)
+
+
+def resolve_targets(net, targets, logits):
+    """One class index per image from None (each image's top class), an index, a name, or a
+    list of those (one per image)."""
+    n = len(logits)
+    if targets is None:
+        return [int(row.argmax()) for row in logits]
+    if isinstance(targets, (list, tuple, np.ndarray)):
+        if len(targets) != n:
+            raise UsageError(f"{len(targets)} targets for {n} images")
+        items = list(targets)
+    else:
+        items = [targets] * n
+    try:
+        return [resolve_class(t, net.class_names) for t in items]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+@dataclass
+class Explanation:
+    """One image's saliency map. ``map`` (H, W) is what is drawn (magnitudes); ``signed``
+    (H, W) keeps the direction (positive: evidence for the class); ``raw`` is the method's
+    own result in pixel space (gradient / attribution (3, H, W), Grad-CAM's map, occlusion's
+    drops)."""
+    method: str
+    target: int
+    target_name: str
+    probability: float
+    map: np.ndarray
+    signed: np.ndarray
+    raw: dict
+    image: np.ndarray = field(repr=False)
+    settings: str = ""
+
+    @property
+    def attribution(self):
+        return self.raw.get("attribution", self.raw.get("gradient"))
+
+    def plot(self, path=None):
+        """image | map | signed map | overlay, as a matplotlib Figure (written to ``path`` if
+        given)."""
+        from .saliency.heatmaps import method_figure
+        label = f"{self.target_name} ({self.target}), p = {self.probability:.1%}"
+        return method_figure(path, self.image, self.map, self.method, label, note=self.settings or None,
+                             signed=self.signed)
+
+
+def explain(net, images, target=None, method="vanilla", **options):
+    """Saliency maps (``method``: vanilla, smoothgrad, integrated, guided, gradcam or
+    occlusion) for one image (returns an Explanation) or a list (a list of them). ``options``
+    as on the command line: samples, noise, steps, baseline_kind, layer, patch, stride, seed."""
+    from .saliency import METHODS, run_method, signed_map
+    from .saliency.heatmaps import settings
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    require_classifier(net)
+    single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
+    pixels = load_images(images, net.input_shape[1])
+    logits = classify(net, pixels)
+    targets = resolve_targets(net, target, logits)
+    if options.get("layer") is not None:
+        from .vgg19 import resolve_layer
+        options["layer"] = _resolve(resolve_layer, net, options["layer"])
+    result = run_method(method, net, to_device(pixels, net.device), targets, options)
+    probs = softmax(logits)
+    out = []
+    for n, t in enumerate(targets):
+        raw = {k: to_numpy(v[n]) for k, v in result.items()
+               if k in ("gradient", "attribution", "cam", "cam_signed", "occlusion")}
+        out.append(Explanation(method, t, net.class_names[t], float(probs[n, t]), to_numpy(result["saliency"][n]),
+                               to_numpy(signed_map(result, n, pixels.shape[2:])), raw, pixels[n],
+                               settings(method, options, result)))
+    return out[0] if single else out
+
+
+def _resolve(resolve_layer, net, name):
+    try:
+        return resolve_layer(net, name)
+    except KeyError as e:
+        raise UsageError(str(e).strip("'\"")) from None
+
+
+@dataclass
+class Visualization:
+    """Feature-visualization images: ``images`` (N, 3, S, S) in [0, 1], one per channel (or
+    the DeepDream image), ``history`` the mean objective after each step."""
+    layer: str
+    channels: list
+    images: np.ndarray = field(repr=False)
+    history: list = field(repr=False)
+
+    def plot(self, path=None):
+        """The images as a labelled grid, a matplotlib Figure (written to ``path`` if given)."""
+        from .plotting import finish, subplots
+        n = len(self.images)
+        cols = int(np.ceil(np.sqrt(n)))
+        rows = int(np.ceil(n / cols))
+        fig, axes = subplots(rows, cols, figsize=(2 * cols, 2.1 * rows), squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            ax.set_xticks([]), ax.set_yticks([])
+            if k < n:
+                ax.imshow(self.images[k].transpose(1, 2, 0), interpolation="nearest")
+                ax.set_title(f"{self.layer}:{self.channels[k]}", fontsize=8)
+            else:
+                ax.axis("off")
+        return finish(fig, path)
+
+
+def maximize(net, target, steps=512, size=None, param="fourier", neuron=False, lr=0.05, seed=0, progress=True):
+    """Feature visualization as ``python -m minicnn.visualize`` does it: ``target`` is
+    "LAYER:CHANNELS" ("conv3_3:5", "14:0-15", "fc6:3"), one image per channel, with the
+    command's defaults (Lucid's Fourier parameterization and transforms; class models keep the
+    input size with an L2 penalty). Returns a Visualization."""
+    from .visualize import objectives
+    from .visualize.param import PARAMS
+    from .visualize.render import default_setup, parse_channels, render
+    from .vgg19 import resolve_layer
+    name, _, spec = str(target).partition(":")
+    layer = _resolve(resolve_layer, net, name)
+    if not spec:
+        raise UsageError(f"which channel? e.g. {name}:0 or {name}:0-15")
+    channels = parse_channels(spec, net.output_shape(layer)[0])
+    if param not in PARAMS:
+        raise UsageError(f"unknown parameterization {param!r}; known: {', '.join(PARAMS)}")
+    size, transforms, l2, linear = default_setup(net, layer, size)
+    if neuron and linear:
+        raise UsageError("a neuron objective needs a convolutional layer")
+    objective = (objectives.neuron if neuron else objectives.channel)(layer, channels)
+    if l2:
+        objective = objective - l2 * objectives.l2()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc=f"{layer}:{spec}")
+    try:
+        images, history, _ = render(net, objective, PARAMS[param](), steps=steps, lr=lr, seed=seed,
+                                    transforms=transforms, size=size, n_images=len(channels), progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return Visualization(layer, channels, images, history)
