@@ -19,7 +19,7 @@ import numpy as np
 from .backend import to_device, to_numpy
 from .classify import classify, require_classifier, resolve_class, softmax
 from .errors import UsageError
-from .images import load_images
+from .images import is_batch, load_images
 
 
 def load_model(model="world", weights=None, device="cpu"):
@@ -87,13 +87,13 @@ def explain(net, images, target=None, method="vanilla", **options):
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     require_classifier(net)
-    single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
+    single = not is_batch(images)
     pixels = load_images(images, net.input_shape[1])
     logits = classify(net, pixels)
     targets = resolve_targets(net, target, logits)
     if options.get("layer") is not None:
-        from .vgg19 import resolve_layer
-        options["layer"] = _resolve(resolve_layer, net, options["layer"])
+        from .vgg19 import find_layer
+        options["layer"] = find_layer(net, options["layer"])
     result = run_method(method, net, to_device(pixels, net.device), targets, options)
     probs = softmax(logits)
     out = []
@@ -104,13 +104,6 @@ def explain(net, images, target=None, method="vanilla", **options):
                                to_numpy(signed_map(result, n, pixels.shape[2:])), raw, pixels[n],
                                settings(method, options, result)))
     return out[0] if single else out
-
-
-def _resolve(resolve_layer, net, name):
-    try:
-        return resolve_layer(net, name)
-    except KeyError as e:
-        raise UsageError(str(e).strip("'\"")) from None
 
 
 @dataclass
@@ -147,9 +140,9 @@ def maximize(net, target, steps=512, size=None, param="fourier", neuron=False, l
     from .visualize import objectives
     from .visualize.param import PARAMS
     from .visualize.render import default_setup, parse_channels, render
-    from .vgg19 import resolve_layer
+    from .vgg19 import find_layer
     name, _, spec = str(target).partition(":")
-    layer = _resolve(resolve_layer, net, name)
+    layer = find_layer(net, name)
     if not spec:
         raise UsageError(f"which channel? e.g. {name}:0 or {name}:0-15")
     channels = parse_channels(spec, net.output_shape(layer)[0])

@@ -11,10 +11,9 @@ import math
 import os
 import signal
 import sys
-import tempfile
 
 from .errors import MinicnnError, UsageError  # noqa: F401  (UsageError: re-exported for commands)
-from .files import one_line
+from .files import OutputError, one_line, scratch_file
 
 
 SEED_MAX = 2 ** 32 - 1
@@ -106,11 +105,10 @@ def check_outdir(path, option="--outdir", create=True):
     if not os.path.isdir(path):
         raise UsageError(f"{option} {path}: no such folder")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".minicnn-", dir=path)
-    except OSError:
+        with scratch_file(path, ".minicnn-"):      # created and removed at once: a write probe
+            pass
+    except OutputError:
         raise UsageError(f"{option} {path}: not writable") from None
-    os.close(fd)
-    os.remove(probe)
 
 
 class Terminated(BaseException):

@@ -115,6 +115,11 @@ def load_image(image, size):
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
+def is_batch(images):
+    """A list or tuple of images, or an (N, 3, H, W) array, rather than one image."""
+    return isinstance(images, (list, tuple)) or getattr(images, "ndim", 0) == 4
+
+
 def load_images(images, size):
     """One image or a list of them -> pixels (N, 3, size, size); see ``load_image``."""
     if isinstance(images, np.ndarray) and images.ndim == 4:

@@ -165,8 +165,8 @@ class Network:
         a list of those for a list. Images: paths, PIL images, HWC uint8 or CHW [0, 1] float
         arrays (see minicnn.images.load_image)."""
         from .classify import classify, top_k
-        from .images import load_images
-        single = not isinstance(images, (list, tuple)) and not (getattr(images, "ndim", 0) == 4)
+        from .images import is_batch, load_images
+        single = not is_batch(images)
         pixels = load_images(images, self.input_shape[1])
         rows = [top_k(self, logits, max(1, int(top))) for logits in classify(self, pixels)]
         return rows[0] if single else rows

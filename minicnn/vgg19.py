@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 
+from .errors import UsageError
 from .network import Layer, Network
 
 # Channels of each conv, block by block (configuration "E" of the paper).
@@ -123,6 +124,15 @@ def _flatten_position(net):
         if layer.kind in ("flatten", "linear"):
             return i
     return len(net.layers)
+
+
+def find_layer(net, name):
+    """``resolve_layer`` for names from a user (a command line, a notebook): an unknown name is a
+    UsageError (one line, with suggestions) instead of a KeyError."""
+    try:
+        return resolve_layer(net, name)
+    except KeyError as e:
+        raise UsageError(str(e).strip("'\"")) from None
 
 
 def resolve_layer(net, name):

@@ -12,7 +12,7 @@ from .score import CURVE_THRESHOLD, NULL_COPIES, ORIENTATIONS, analyze, figure, 
 
 
 def _main(argv=None):
-    from ..vgg19 import resolve_layer
+    from ..vgg19 import find_layer
     parser = ArgumentParser(prog="python -m minicnn.curves", description=__doc__)
     parser.add_argument("layer", help="a convolutional layer: conv3_1, relu3_1, 14, block3_conv3 ...")
     add_model_options(parser)
@@ -29,10 +29,7 @@ def _main(argv=None):
     if args.orientations % 2:
         raise UsageError("--orientations must be even (each arc is also probed turned by 180 degrees)")
     net = load_model_from_args(args)
-    try:
-        layer = resolve_layer(net, args.layer)
-    except KeyError as e:
-        raise UsageError(str(e).strip("'\"")) from None
+    layer = find_layer(net, args.layer)
     if net.receptive_field(layer) is None:
         raise UsageError(f"{layer} is not a convolutional layer: curve detectors are looked for in "
                          "conv, relu or pool layers")

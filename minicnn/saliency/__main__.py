@@ -115,11 +115,8 @@ def _main(argv=None):
         except ValueError as e:
             raise UsageError(str(e)) from None
     if args.layer is not None:
-        from ..vgg19 import resolve_layer
-        try:
-            args.layer = resolve_layer(net, args.layer)
-        except KeyError as e:
-            raise UsageError(str(e).strip("'\"")) from None
+        from ..vgg19 import find_layer
+        args.layer = find_layer(net, args.layer)
         if net.layer(args.layer).kind not in ("conv", "relu", "pool") or \
                 net.position(args.layer) >= next(i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")):
             raise UsageError(f"--layer {args.layer}: Grad-CAM needs a convolutional layer")

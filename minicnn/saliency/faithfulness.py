@@ -28,9 +28,10 @@ def order_of(saliency, rng):
     return np.lexsort((rng.random(flat.size), -flat))
 
 
-def curves(net, image, target, order, steps=32):
+def curves(net, image, target, order, steps=32, start=None):
     """Class probability after deleting / inserting the first k pixels of ``order``, for k at
-    ``steps`` + 1 evenly spaced counts from 0 to all: (deletion, insertion), each (steps + 1,)."""
+    ``steps`` + 1 evenly spaced counts from 0 to all: (deletion, insertion), each (steps + 1,).
+    ``start``: the blurred image insertion starts from (computed when not given)."""
     _, H, W = image.shape
     rank = np.empty(H * W, dtype=np.int64)
     rank[order] = np.arange(H * W)
@@ -38,7 +39,7 @@ def curves(net, image, target, order, steps=32):
     mask = (rank[None, :] < counts[:, None]).reshape(steps + 1, 1, H, W).astype(np.float32)
     mask = to_device(mask, net.device)
     x = to_device(image, net.device)
-    start = baseline_image("blur", x)
+    start = baseline_image("blur", x) if start is None else to_device(start, net.device)
     deleted = x[None] * (1 - mask)                                   # black where deleted
     inserted = start[None] * (1 - mask) + x[None] * mask
     prep = net.meta["preprocessing"]
@@ -55,9 +56,9 @@ def auc(curve):
     return float(((curve[:-1] + curve[1:]) / 2).mean())
 
 
-def scores(net, image, target, saliency, steps=32, seed=0):
+def scores(net, image, target, saliency, steps=32, seed=0, start=None):
     """{"deletion": AUC, "insertion": AUC} for one map of one image."""
-    deletion, insertion = curves(net, image, target, order_of(saliency, np.random.default_rng(seed)), steps)
+    deletion, insertion = curves(net, image, target, order_of(saliency, np.random.default_rng(seed)), steps, start)
     return {"deletion": auc(deletion), "insertion": auc(insertion)}
 
 
@@ -73,12 +74,13 @@ def evaluate(net, pixels, targets, methods, options=None, steps=32, seed=0, prog
     for n, target in enumerate(targets):
         image = pixels[n]
         x = to_device(image[None], net.device)
+        start = baseline_image("blur", x[0])          # insertion's starting image, once per image
         for method in methods:
             saliency = to_numpy(run_method(method, net, x, [int(target)], options)["saliency"][0])
-            for key, value in scores(net, image, int(target), saliency, steps, seed + n).items():
+            for key, value in scores(net, image, int(target), saliency, steps, seed + n, start).items():
                 out[method][key].append(value)
         random_order = rng.permutation(image.shape[1] * image.shape[2])
-        deletion, insertion = curves(net, image, int(target), random_order, steps)
+        deletion, insertion = curves(net, image, int(target), random_order, steps, start)
         out["random"]["deletion"].append(auc(deletion))
         out["random"]["insertion"].append(auc(insertion))
         if progress is not None:

@@ -32,12 +32,15 @@ def settings(method, options, result=None):
     return ""
 
 
+def scale_top(values, percentile=CLIP_PERCENTILE):
+    """The value a map is scaled to: its percentile (its maximum if that is 0, 1 if all is 0)."""
+    top = float(np.percentile(values, percentile))
+    return top if top > 0 else (float(np.max(values)) or 1.0)
+
+
 def normalize(saliency, percentile=CLIP_PERCENTILE):
     """Scale a map to [0, 1]: 0 stays 0, the given percentile and above become 1."""
-    top = np.percentile(saliency, percentile)
-    if not top > 0:
-        top = saliency.max() if saliency.max() > 0 else 1.0
-    return np.clip(saliency / top, 0, 1)
+    return np.clip(saliency / scale_top(saliency, percentile), 0, 1)
 
 
 def colorize(saliency):
@@ -56,14 +59,11 @@ def overlay(pixels, saliency):
 
 def signed_limit(signed, percentile=CLIP_PERCENTILE):
     """The symmetric colour limit of a signed map: the percentile of its absolute values."""
-    top = float(np.percentile(np.abs(signed), percentile))
-    return top if top > 0 else (float(np.abs(signed).max()) or 1.0)
+    return scale_top(np.abs(signed), percentile)
 
 
 def _heat(fig, ax, saliency):
-    top = float(np.percentile(saliency, CLIP_PERCENTILE))
-    top = top if top > 0 else (float(saliency.max()) or 1.0)
-    im = ax.imshow(saliency, cmap="inferno", vmin=0, vmax=top)
+    im = ax.imshow(saliency, cmap="inferno", vmin=0, vmax=scale_top(saliency))
     bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     bar.ax.tick_params(labelsize=6)
     return im

@@ -20,7 +20,7 @@ from .render import channel_activations, default_setup, grid_image, parse_channe
 
 def _main(argv=None):
     from tqdm import tqdm
-    from ..vgg19 import resolve_layer
+    from ..vgg19 import find_layer
     parser = ArgumentParser(prog="python -m minicnn.visualize", description=__doc__)
     parser.add_argument("target", metavar="LAYER[:CHANNEL]",
                         help="conv3_3:5, 14:5, block3_conv3, features.14, fc8:281 ...")
@@ -50,10 +50,7 @@ def _main(argv=None):
 
     net = load_model_from_args(args)
     name, _, chan = args.target.partition(":")
-    try:
-        layer = resolve_layer(net, name)
-    except KeyError as e:
-        raise UsageError(str(e).strip("'\"")) from None
+    layer = find_layer(net, name)
     kind = net.layer(layer).kind
     count = net.output_shape(layer)[0]
     if args.source:

@@ -57,8 +57,9 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
             acts.update(net.activations)
         score, objective_cache = objective.forward(acts)
         dacts = objective.backward(xp.ones(n_images, dtype=pixels.dtype), objective_cache)
-        dx = xp.zeros_like(pixels)
-        if deepest is not None:
+        if deepest is None:                  # only terms on the image itself (regularizers)
+            dx = xp.zeros_like(pixels)
+        else:
             inject = {layer: dacts[layer] for layer in layers if layer != deepest}
             dx = preprocess_backward(net.backward(dacts[deepest], relu_rule=relu_rule, inject=inject), prep)
             if step == REDIRECT_STEPS and not bool((dx != 0).any()):

@@ -35,7 +35,7 @@ from ..network import Layer, Network
 from ..preprocess import KERAS_CAFFE, TORCHVISION
 from ..errors import WeightsError
 from .fileformat import layer_spec, save_network
-from .validate import MAX_LAYERS, MAX_PARAMS, check_network, hdf5_object, read_dataset
+from .validate import MAX_LAYERS, MAX_PARAMS, check_network, hdf5_object, read_values
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C   # torch's legacy serialization magic number
@@ -117,7 +117,7 @@ def read_keras(path):
                     total += dataset.size
                     if total > MAX_PARAMS:
                         raise ConvertError(f"{path}: more than {MAX_PARAMS:,d} weights; larger than minicnn accepts")
-                    arrays.append(np.asarray(read_dataset(group, wn, path), dtype=np.float32))
+                    arrays.append(np.asarray(read_values(dataset, f"{name}/{wn}", path), dtype=np.float32))
                 if arrays:
                     layers.append((name, arrays))
             return layers, names
@@ -543,5 +543,6 @@ def convert(src, dst, source_note=None):
     check_network(net, src)   # the one validator: names, shapes, sizes, finite values
     origin = {"keras": "Keras HDF5", "torch-zip": "PyTorch zip", "torch-legacy": "PyTorch legacy"}[fmt]
     source = source_note or f"converted by minicnn from {origin} file {os.path.basename(src)}"
-    save_network(net, dst, source=source, preprocessing=net.meta["preprocessing"], class_names=class_names)
+    save_network(net, dst, source=source, preprocessing=net.meta["preprocessing"], class_names=class_names,
+                 check=False)
     return net

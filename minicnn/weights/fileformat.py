@@ -27,19 +27,21 @@ from ..errors import WeightsError
 from ..files import atomic_write
 from ..network import Layer, Network
 from .validate import (check_array, check_class_names, check_input_shape, check_network, check_preprocessing,
-                       check_spec, hdf5_object, layer_spec, read_dataset)
+                       check_spec, hdf5_object, layer_spec, read_dataset, read_values)
 
 FORMAT = "minicnn-weights"
 FORMAT_VERSION = 1
 
 
-def save_network(net, path, source, preprocessing, class_names=None):
+def save_network(net, path, source, preprocessing, class_names=None, check=True):
     """Write ``net`` to ``path`` atomically (see minicnn.files: never half-written).
 
     The network is validated first (minicnn.weights.validate), and the HDF5 file is built in
     memory and written in one piece: a full disk is then an ordinary write error, never a
-    crash inside the HDF5 library with a half-written file."""
-    check_network(net, path)
+    crash inside the HDF5 library with a half-written file. ``check=False``: the caller has
+    just validated ``net`` itself (a converter, naming its source file)."""
+    if check:
+        check_network(net, path)
     check_preprocessing(preprocessing, path)
     notop = not any(layer.kind == "linear" for layer in net.layers)
     with h5py.File(io.BytesIO(), "w") as f:
@@ -147,7 +149,7 @@ def _read_param(f, name, which, shape, path):
                            "the file is for another architecture or was converted wrongly")
     if dataset.dtype.kind != "f":
         raise WeightsError(f"{path}: '{key}' has dtype {dataset.dtype}, expected float32")
-    return check_array(read_dataset(f, key, path), shape, path, key)
+    return check_array(read_values(dataset, key, path), shape, path, key)
 
 
 def _check_spec(spec, expected, path):

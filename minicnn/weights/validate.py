@@ -230,8 +230,12 @@ def hdf5_object(group, path, where):
 
 
 def read_dataset(group, path, where, max_values=MAX_PARAMS):
-    """The values of a dataset found by ``hdf5_object``, its declared size bounded first."""
-    dataset = hdf5_object(group, path, where)
+    """The values of the dataset at ``path`` (found by ``hdf5_object``), its size bounded first."""
+    return read_values(hdf5_object(group, path, where), path, where, max_values)
+
+
+def read_values(dataset, path, where, max_values=MAX_PARAMS):
+    """The values of a dataset already found by ``hdf5_object``, its declared size bounded first."""
     if not isinstance(dataset, h5py.Dataset):
         raise WeightsError(f"{where}: '{path}' is a group, expected a dataset")
     if dataset.size > max_values:
