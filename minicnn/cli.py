@@ -65,11 +65,12 @@ def add_seed_option(parser, help="random seed (default 0)"):
 
 def add_model_options(parser):
     """--model, --weights, --device and --quiet, the same for every command."""
-    from .models import DEFAULT, MODELS
-    parser.add_argument("--model", default=DEFAULT, choices=list(MODELS) + ["vgg19"],
+    from .models import DEFAULT
+    parser.add_argument("--model", default=DEFAULT, metavar="NAME",
                         help="world: objects made of parts, 64 px, shipped with minicnn (default); "
                              "shapes: the 32 px shapes model, also shipped; "
-                             "vgg19: ImageNet VGG19 (downloaded and converted on first use)")
+                             "vgg19: ImageNet VGG19 (downloaded and converted on first use); "
+                             "or the name of a model retrained with python -m minicnn.train --name NAME")
     parser.add_argument("--weights", metavar="FILE",
                         help="a minicnn weight file (overrides --model)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],

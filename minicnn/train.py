@@ -4,11 +4,16 @@ A VGG-style network learns to classify the images of its procedural world (``min
 objects made of parts, 64x64, 10 classes; or ``minicnn.shapes``: 32x32 shapes, 8 classes) with
 minibatch Adam and softmax cross-entropy. Nothing but the code in this package: forward,
 backward, the optimizer, the data. The defaults are the recipe of the shipped weights
-(``minicnn.models``), so the command below reproduces them bit for bit.
+(``minicnn.models``), so the first command below reproduces them bit for bit.
 
-    python -m minicnn.train                      # the shipped world model: weights/world.h5
-    python -m minicnn.train --model shapes       # the shipped shapes model: weights/shapes.h5
+A retrained model is kept in minicnn's cache under a name (default MODEL-retrained), which
+every command's ``--model`` then accepts; ``--out FILE`` writes it elsewhere instead (use it
+with ``--weights FILE``).
+
+    python -m minicnn.train                           # the world model's recipe: --model world-retrained
+    python -m minicnn.train --model shapes --name s2  # the shapes model's recipe: --model s2
     python -m minicnn.train --epochs 1 --train-size 2000 --out /tmp/quick.h5
+    python -m minicnn.weights list                    # the retrained models
 """
 import json
 import os
@@ -23,11 +28,7 @@ from .cli import ArgumentParser, UsageError, add_seed_option, check_outdir, floa
 from .files import write_text
 from .models import DEFAULT, MODELS, build
 from .training import evaluate, train
-
-
-def default_output(model):
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(here, "weights", MODELS[model].file)
+from .weights.cache import trained_path
 
 
 @main_wrapper
@@ -44,13 +45,20 @@ def main(argv=None):
     add_seed_option(parser)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
-    parser.add_argument("--out", default=None, help="weight file to write (default weights/MODEL.h5)")
+    parser.add_argument("--name", help="keep the model in minicnn's cache under this name, for --model NAME "
+                                       "(default MODEL-retrained)")
+    parser.add_argument("--out", default=None, help="write the weight file here instead of the cache "
+                                                    "(load it with --weights FILE)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     args = parser.parse_args(argv)
     for key, value in MODELS[args.model].recipe.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    out = args.out or default_output(args.model)
+    if args.out and args.name:
+        raise UsageError("give --name (kept in the cache) or --out (a file), not both")
+    if args.name in set(MODELS) | {"vgg19"}:
+        raise UsageError(f"--name {args.name}: that is a built-in model's name; choose another")
+    out = args.out or trained_path(args.name or f"{args.model}-retrained")
     quiet = args.quiet or not sys.stderr.isatty()
 
     def log(msg):
@@ -85,7 +93,7 @@ def main(argv=None):
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.device}",
               "numpy": np.__version__}
     write_text(os.path.splitext(out)[0] + "-training.json", json.dumps(record, indent=1))
-    log(f"wrote {out}")
+    log(f"wrote {out}; use it with " + (f"--weights {out}" if args.out else f"--model {os.path.basename(out)[:-3]}"))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
-"""``python -m minicnn.weights download | convert | info``: fetch, convert and inspect weight files.
+"""``python -m minicnn.weights``: fetch, convert, inspect and manage weight files.
 
     python -m minicnn.weights download vgg19                 # Keras' VGG19, verified, converted
     python -m minicnn.weights convert vgg19-dcbb9e9d.pth     # a file you already have
     python -m minicnn.weights info --model vgg19             # layers, shapes, receptive fields
+    python -m minicnn.weights list                           # what the cache holds
+    python -m minicnn.weights path                           # where the cache is
+    python -m minicnn.weights remove vgg19-keras.h5          # delete one cache entry
 """
 import json
 import os
 import sys
 
 from ..cli import ArgumentParser, main_wrapper
-from . import DEFAULT_SOURCE, convert, fetch_vgg19, load_model, load_network
+from . import DEFAULT_SOURCE, cache, convert, fetch_vgg19, load_model, load_network
+from .sources import SOURCES
 from ..errors import WeightsError
 
 
@@ -39,6 +43,27 @@ def _info(args):
         print(f"source: {net.meta['source']}\npreprocessing: {json.dumps(net.meta['preprocessing'])}")
 
 
+def _list():
+    found = cache.entries()
+    print(f"cache: {cache.cache_dir()}")
+    for name, _, size in found:
+        print(f"  {name:32s} {size / 1e6:9.1f} MB")
+    if not found:
+        print("  (empty)")
+    for (source, notop), known in SOURCES.items():
+        for path in cache.framework_copies(source, known["url"]):
+            if os.path.isfile(path):
+                print(f"reusable {source} VGG19{' notop' if notop else ''} file: {path} "
+                      "(checked and converted by: python -m minicnn.weights download)")
+
+
+def _entry(name):
+    for entry, path, _ in cache.entries():
+        if name in (entry, entry.removeprefix("trained/")):
+            return path
+    raise WeightsError(f"no cache entry named {str(name)[:70]!r}; see python -m minicnn.weights list")
+
+
 @main_wrapper
 def main(argv=None):
     parser = ArgumentParser(prog="python -m minicnn.weights",
@@ -57,13 +82,25 @@ def main(argv=None):
     c.add_argument("-o", "--output", help="output file (default: SRC with .minicnn.h5)")
     i = sub.add_parser("info", help="list the layers with output shapes and receptive fields")
     from ..models import DEFAULT, MODELS
-    i.add_argument("--model", choices=list(MODELS) + ["vgg19"], default=DEFAULT,
-                   help=f"a built-in model (default {DEFAULT}, like every command) or vgg19 (its shapes "
-                        "need no download)")
+    i.add_argument("--model", default=DEFAULT,
+                   help=f"{', '.join(MODELS)} (built in; default {DEFAULT}, like every command), a retrained "
+                        "model's name, or vgg19 (its shapes need no download)")
     i.add_argument("--notop", action="store_true")
     i.add_argument("--weights", metavar="FILE")
+    sub.add_parser("list", help="the weight files in minicnn's cache, and VGG19 files PyTorch or "
+                                "Keras already downloaded")
+    p = sub.add_parser("path", help="print the cache folder (or one entry's path)")
+    p.add_argument("name", nargs="?", help="an entry, as list names it")
+    r = sub.add_parser("remove", help="delete one entry of minicnn's cache")
+    r.add_argument("name", help="an entry, as list names it (a retrained model by its name)")
     args = parser.parse_args(argv)
-    if args.command == "download":
+    if args.command == "list":
+        _list()
+    elif args.command == "path":
+        print(_entry(args.name) if args.name else cache.cache_dir())
+    elif args.command == "remove":
+        _log(f"removed {cache.remove(args.name)}")
+    elif args.command == "download":
         if args.url and not (args.sha256 or args.md5):
             raise WeightsError("--url needs --sha256 (or --md5) so the download can be verified")
         path = fetch_vgg19(args.source, args.notop, url=args.url, sha256=args.sha256,

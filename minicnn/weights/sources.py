@@ -15,6 +15,7 @@ import urllib.request
 
 from ..errors import WeightsError
 from ..files import atomic_write, one_line, scratch_file
+from .cache import cache_dir, framework_copies
 from .converters import convert
 from .fileformat import layer_spec, load_network
 SOURCES = {
@@ -31,14 +32,6 @@ SOURCES = {
         size=574673361, sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44"),
 }
 DEFAULT_SOURCE = "keras"   # Oxford's original VGG19 (converted from Caffe by Keras)
-
-
-def cache_dir():
-    """$MINICNN_HOME, else $XDG_CACHE_HOME/minicnn, else ~/.cache/minicnn."""
-    if os.environ.get("MINICNN_HOME"):
-        return os.environ["MINICNN_HOME"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "minicnn")
 
 
 def cached_name(source, notop):
@@ -167,6 +160,14 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
         size = None  # a mirror or another copy: checked by the hash given with it
         if not (md5 or sha256):
             raise WeightsError("a download from another URL needs --sha256 (or --md5) so it can be verified")
+    if url == known["url"]:
+        copy = _framework_copy(source, url, size, md5, sha256, log)
+        if copy:
+            _writable_dir(folder)
+            if log:
+                log(f"converting {copy} (already downloaded by {'PyTorch' if source == 'torchvision' else 'Keras'}) ...")
+            convert(copy, final, source_note=f"{url} (a verified copy from {copy}, converted by minicnn)")
+            return final
     _check_url(url)
     if log:
         mb = f"{size / 1e6:.0f} MB" if size else "size unknown"
@@ -179,6 +180,27 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
             log("converting to minicnn's format ...")
         convert(raw, final, source_note=f"{url} (converted by minicnn)")
     return final
+
+
+def _framework_copy(source, url, size, md5, sha256, log):
+    """A copy of this very file that PyTorch or Keras downloaded before, if one is there and its
+    size and checksums are right; a copy that differs is left alone and said so."""
+    for path in framework_copies(source, url):
+        if not os.path.isfile(path):
+            continue
+        hashers = {name: hashlib.new(name) for name, want in (("md5", md5), ("sha256", sha256)) if want}
+        got = 0
+        with open(path, "rb") as f:
+            while got <= size and (chunk := f.read(1 << 22)):
+                got += len(chunk)
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+        wants = {"md5": md5, "sha256": sha256}
+        if got == size and all(h.hexdigest() == wants[name] for name, h in hashers.items()):
+            return path
+        if log:
+            log(f"note: not using {path}: its size or checksum is not that of {source}'s VGG19 file")
+    return None
 
 
 def load_vgg19(source=None, notop=False, download_ok=True, quiet=False, log=None):
