@@ -221,8 +221,17 @@ def test_cli(tmp_path):
     result = json.loads(done.stdout)
     assert result["layer"] == "conv2_2" and [c["channel"] for c in result["channels"]] == [0, 1, 2, 3]
     from PIL import Image
-    assert Image.open(out).size == (2 * 32 + 2, 2 * 32 + 2)        # a 2x2 grid with 2-px gaps
+    picture = np.asarray(Image.open(out).convert("RGB"), dtype=np.float32) / 255
+    assert picture.shape == (2 * (14 + 128) + 4, 2 * 128 + 4, 3)   # 2x2 tiles: 4x enlarged, a 14-px label each
+    tile = picture[14:14 + 128, :128]
+    blocks = tile.reshape(32, 4, 32, 4, 3)
+    assert np.array_equal(blocks, np.broadcast_to(blocks[:, :1, :, :1], blocks.shape))  # nearest neighbour
+    assert tile.std() > 0.005                                      # and not one flat colour
+    for r, c in ((0, 0), (0, 1), (1, 0), (1, 1)):                  # each tile has a label written above it
+        strip = picture[r * 146:r * 146 + 14, c * 132:c * 132 + 128]
+        assert (strip < 0.3).any() and (strip > 0.9).mean() > 0.5
     assert Image.open(tmp_path / "g.gif").n_frames >= 2
+    assert Image.open(tmp_path / "g.gif").size == (2 * 128 + 4, 2 * (14 + 128) + 4)
     from fixtures import EXAMPLES, assert_one_line_error
     dream = tmp_path / "dream.png"
     done = run("relu2_2", "--from", EXAMPLES[0], "--steps", "3", "--out", str(dream), "--quiet")
@@ -233,6 +242,31 @@ def test_cli(tmp_path):
     assert_one_line_error(run("fc5:3", "--size", "32", "--out", str(tmp_path / "x.png")), "must be 64 px")
     assert not (tmp_path / "x.png").exists()
 
+
+def test_a_class_model_is_named_after_its_class(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "minicnn.visualize", "fc6:3", "--steps", "2", "--quiet"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(tmp_path) == ["fc6_3_house.png"]      # class 3 of the world model is 'house'
+
+
+def test_ctrl_c_writes_the_picture_so_far(tmp_path):
+    """SIGINT during a long optimization: the picture of the steps so far is written whole, the
+    command says so and exits 130."""
+    import signal
+    import time
+    out = tmp_path / "so_far.png"
+    p = subprocess.Popen([sys.executable, "-m", "minicnn.visualize", "conv2_2:0", "--steps", "100000",
+                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "visualizing" in p.stderr.readline()            # the optimization starts right after this line
+    time.sleep(3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "so far" in err and err.strip().endswith("interrupted") and "Traceback" not in err
+    from PIL import Image
+    assert Image.open(out).size == (128, 14 + 128)
+    assert os.listdir(tmp_path) == ["so_far.png"]
 
 def test_diversity_spreads_a_batch_apart():
     """Four images of one channel: with the diversity term subtracted, render (which then reads

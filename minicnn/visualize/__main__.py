@@ -5,9 +5,13 @@
     python -m minicnn.visualize 14 --model vgg19 --channels 0-15   # "VGG19 layer 14" = conv3_3
     python -m minicnn.visualize fc8:281 --model vgg19              # a class model (tabby cat)
     python -m minicnn.visualize relu4_2 --from photo.jpg --model vgg19   # DeepDream
+
+The picture shows each channel's image enlarged (nearest neighbour, at least 128 px a tile) under
+its label; Ctrl-C stops the optimization early and still writes the picture so far.
 """
 import json
 import os
+import re
 import sys
 
 from ..cli import ArgumentParser, UsageError, add_model_options, check_outdir, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
@@ -15,7 +19,7 @@ from ..files import output_name
 from ..images import load_image, save_gif, save_png
 from . import objectives
 from .param import PARAMS
-from .render import channel_activations, default_setup, grid_image, parse_channels, render
+from .render import channel_activations, default_setup, grid_image, labelled_grid, parse_channels, render
 
 
 def _main(argv=None):
@@ -73,8 +77,12 @@ def _main(argv=None):
         l2 = args.l2
     if args.neuron and linear:
         raise UsageError("--neuron needs a convolutional layer")
-    out = args.out or output_name(layer, "dream" if args.source else (args.channels or chan).replace(",", "_"),
-                                  suffix=".png")
+    classes = net.class_names if net.position(layer) == len(net.layers) - 1 and net.class_names else None
+    labels = [f"{c} {classes[c]}" if classes else f"{layer}:{c}" for c in channels] if channels != [None] else None
+    parts = [layer, "dream" if args.source else (args.channels or chan).replace(",", "_")]
+    if classes and len(channels) == 1:                 # a class model: its name in the file name
+        parts.append(re.sub(r"[^A-Za-z0-9]+", "-", classes[channels[0]]).strip("-")[:40] or "class")
+    out = args.out or output_name(*parts, suffix=".png")
     for option, path, suffix in (("--out", out, ".png"), ("--gif", args.gif, ".gif")):
         if path is None:
             continue
@@ -109,10 +117,17 @@ def _main(argv=None):
             net, objective, param, steps=steps, lr=args.lr, seed=args.seed, transforms=transforms,
             size=size, n_images=len(channels), blur_every=args.blur_every,
             optimizer=args.optimizer, redirect_relu=not args.no_redirect, init=init, progress=bar,
-            snapshot_every=max(1, steps // 40) if args.gif else 0)
-    save_png(out, grid_image(images))
-    if args.gif:
-        save_gif(args.gif, [grid_image(s) for s in snapshots])
+            snapshot_every=max(1, steps // 40) if args.gif else 0, interruptible=True)
+
+    def picture(batch):
+        return grid_image(batch) if labels is None else labelled_grid(batch, labels)
+
+    save_png(out, picture(images))
+    if args.gif and snapshots:
+        save_gif(args.gif, [picture(s) for s in snapshots])
+    if len(history) < steps:                          # Ctrl-C: the picture so far is written
+        print(f"stopped after {len(history)} of {steps} steps; wrote the picture so far to {out}", file=sys.stderr)
+        raise KeyboardInterrupt
     # an independent check: the final images, untransformed, through a fresh forward pass
     acts = channel_activations(net, layer, images) if channels != [None] else None
     result = {"layer": layer, "requested": args.target, "output": out,

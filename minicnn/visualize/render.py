@@ -19,7 +19,7 @@ REDIRECT_STEPS = 16
 
 def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), size=None,
            n_images=1, blur_every=0, optimizer="adam", redirect_relu=True, init=None, progress=None,
-           snapshot_every=0):
+           snapshot_every=0, interruptible=False):
     """Optimize ``n_images`` images at once so that ``objective`` grows.
 
     Each step: params -> pixels -> random transforms -> preprocess -> forward to the deepest
@@ -28,7 +28,8 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
     terms on the image itself (regularizers) -> through the parameterization -> one optimizer
     step (ascent). Every stage is a ``forward`` that returns (out, cache) and a
     ``backward(dout, cache)``. Returns (pixels (N, 3, size, size) as numpy, the mean score
-    after each step, snapshots).
+    after each step, snapshots). With ``interruptible``, Ctrl-C ends the loop early and the
+    images so far are returned (``len(history)`` says how many steps were taken).
     """
     if size is None:
         raise ValueError("render needs the image size in pixels (size=...)")
@@ -43,42 +44,46 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
     opt = (Adam([params], lr=lr, sign=+1) if optimizer == "adam"
            else SGD([params], lr=lr, momentum=0.0, sign=+1))
     history, snapshots = [], []
-    for step in range(steps):
-        # Lucid's remedy for dead ReLUs: redirected ReLU gradients for the first 16 steps only
-        relu_rule = "redirect" if redirect_relu and step < REDIRECT_STEPS else "plain"
-        pixels, param_cache = param.forward(params)
-        x, caches = pixels, []
-        for t in transforms:
-            x, cache = t.forward(x, rng)
-            caches.append(cache)
-        acts = {INPUT: pixels}
-        if deepest is not None:
-            net.forward(preprocess(x, prep), until=deepest, keep=set(layers))
-            acts.update(net.activations)
-        score, objective_cache = objective.forward(acts)
-        dacts = objective.backward(xp.ones(n_images, dtype=pixels.dtype), objective_cache)
-        if deepest is None:                  # only terms on the image itself (regularizers)
-            dx = xp.zeros_like(pixels)
-        else:
-            inject = {layer: dacts[layer] for layer in layers if layer != deepest}
-            dx = preprocess_backward(net.backward(dacts[deepest], relu_rule=relu_rule, inject=inject), prep)
-            if step == REDIRECT_STEPS and not bool((dx != 0).any()):
-                warn("the gradient is exactly 0: every path to this unit is switched off (dead ReLUs); "
-                     "try the pre-ReLU layer, another seed, or a larger --lr")
-            for t, cache in zip(reversed(transforms), reversed(caches)):
-                dx = t.backward(dx, cache)
-        if INPUT in dacts:
-            dx = dx + dacts[INPUT]
-        opt.step([param.backward(dx, param_cache)])
-        param.project(params)
-        if blur_every and param.name == "pixel" and (step + 1) % blur_every == 0:
-            params[...] = blur(params)
-        history.append(float(score.mean()))
-        if snapshot_every and (step % snapshot_every == 0 or step == steps - 1):
-            snapshots.append(to_numpy(param.forward(params)[0]))
-        if progress is not None:
-            progress.set_postfix(score=f"{history[-1]:.3g}")
-            progress.update(1)
+    try:   # Ctrl-C: with interruptible, stop here and keep the images so far
+        for step in range(steps):
+            # Lucid's remedy for dead ReLUs: redirected ReLU gradients for the first 16 steps only
+            relu_rule = "redirect" if redirect_relu and step < REDIRECT_STEPS else "plain"
+            pixels, param_cache = param.forward(params)
+            x, caches = pixels, []
+            for t in transforms:
+                x, cache = t.forward(x, rng)
+                caches.append(cache)
+            acts = {INPUT: pixels}
+            if deepest is not None:
+                net.forward(preprocess(x, prep), until=deepest, keep=set(layers))
+                acts.update(net.activations)
+            score, objective_cache = objective.forward(acts)
+            dacts = objective.backward(xp.ones(n_images, dtype=pixels.dtype), objective_cache)
+            if deepest is None:                  # only terms on the image itself (regularizers)
+                dx = xp.zeros_like(pixels)
+            else:
+                inject = {layer: dacts[layer] for layer in layers if layer != deepest}
+                dx = preprocess_backward(net.backward(dacts[deepest], relu_rule=relu_rule, inject=inject), prep)
+                if step == REDIRECT_STEPS and not bool((dx != 0).any()):
+                    warn("the gradient is exactly 0: every path to this unit is switched off (dead ReLUs); "
+                         "try the pre-ReLU layer, another seed, or a larger --lr")
+                for t, cache in zip(reversed(transforms), reversed(caches)):
+                    dx = t.backward(dx, cache)
+            if INPUT in dacts:
+                dx = dx + dacts[INPUT]
+            opt.step([param.backward(dx, param_cache)])
+            param.project(params)
+            if blur_every and param.name == "pixel" and (step + 1) % blur_every == 0:
+                params[...] = blur(params)
+            history.append(float(score.mean()))
+            if snapshot_every and (step % snapshot_every == 0 or step == steps - 1):
+                snapshots.append(to_numpy(param.forward(params)[0]))
+            if progress is not None:
+                progress.set_postfix(score=f"{history[-1]:.3g}")
+                progress.update(1)
+    except KeyboardInterrupt:
+        if not interruptible:
+            raise
     return to_numpy(param.forward(params)[0]), history, snapshots
 
 
@@ -89,15 +94,34 @@ def channel_activations(net, layer, pixels):
 
 
 def grid_image(images, gap=2):
-    """(N, 3, S, S) -> one (rows*S, cols*S, 3) picture, as square as possible, grey gaps."""
-    N, _, S, _ = images.shape
+    """(N, 3, H, W) -> one (rows*H, cols*W, 3) picture, as square as possible, grey gaps."""
+    N, _, H, W = images.shape
     cols = math.ceil(math.sqrt(N))
     rows = math.ceil(N / cols)
-    canvas = np.full((rows * (S + gap) - gap, cols * (S + gap) - gap, 3), 0.5, dtype=np.float32)
+    canvas = np.full((rows * (H + gap) - gap, cols * (W + gap) - gap, 3), 0.5, dtype=np.float32)
     for k in range(N):
         r, c = divmod(k, cols)
-        canvas[r * (S + gap):r * (S + gap) + S, c * (S + gap):c * (S + gap) + S] = images[k].transpose(1, 2, 0)
+        canvas[r * (H + gap):r * (H + gap) + H, c * (W + gap):c * (W + gap) + W] = images[k].transpose(1, 2, 0)
     return canvas
+
+
+def labelled_grid(images, labels, min_tile=128, gap=4):
+    """A grid picture for people: each (3, S, S) image enlarged by an integer factor with
+    nearest-neighbour copies (no smoothing invents detail) to at least ``min_tile`` px, with its
+    label written above it. (H, W, 3) floats in [0, 1]."""
+    from PIL import Image, ImageDraw
+    factor = max(1, math.ceil(min_tile / images.shape[2]))
+    big = images.repeat(factor, axis=2).repeat(factor, axis=3)
+    strip = 14                                              # px of label above each tile
+    tiles = np.full((len(big), 3, big.shape[2] + strip, big.shape[3]), 1.0, dtype=np.float32)
+    tiles[:, :, strip:] = big
+    picture = Image.fromarray((grid_image(tiles, gap) * 255 + 0.5).astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    cols = math.ceil(math.sqrt(len(big)))
+    for k, label in enumerate(labels):
+        r, c = divmod(k, cols)
+        draw.text((c * (tiles.shape[3] + gap) + 2, r * (tiles.shape[2] + gap) + 1), str(label)[:40], fill=(0, 0, 0))
+    return np.asarray(picture, dtype=np.float32) / 255
 
 
 def default_setup(net, layer, size=None):
