@@ -20,6 +20,7 @@ from .backend import to_device, to_numpy
 from .classify import classify, require_classifier, resolve_class, softmax
 from .errors import UsageError
 from .images import is_batch, load_images
+from .progress import bar
 
 
 def load_model(model="world", weights=None, device="cpu"):
@@ -154,14 +155,7 @@ def maximize(net, target, steps=512, size=None, param="fourier", neuron=False, l
     objective = (objectives.neuron if neuron else objectives.channel)(layer, channels)
     if l2:
         objective = objective - l2 * objectives.l2()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=f"{layer}:{spec}")
-    try:
+    with bar(steps, f"{layer}:{spec}", progress) as b:
         images, history, _ = render(net, objective, PARAMS[param](), steps=steps, lr=lr, seed=seed,
-                                    transforms=transforms, size=size, n_images=len(channels), progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+                                    transforms=transforms, size=size, n_images=len(channels), progress=b)
     return Visualization(layer, channels, images, history)

@@ -112,3 +112,19 @@ def test_package_entry_points():
     done = subprocess.run([sys.executable, "-m", "minicnn", "predict", EXAMPLES[0], "--top", "1"],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "100.0%" in done.stdout
+
+
+def test_progress_bars_from_python_and_quiet_commands(net, capsys, tmp_path):
+    """From Python, progress=True draws a tqdm.auto bar (text here, a widget in Jupyter) and
+    progress=False none; the curves command draws none on a pipe."""
+    from minicnn.curves import analyze
+    minicnn.maximize(net, "conv1_1:0", steps=3, progress=True)
+    assert "3/3" in capsys.readouterr().err
+    minicnn.maximize(net, "conv1_1:0", steps=3, progress=False)
+    analyze(net, "conv2_1", null_copies=2, orientations=8, progress=False)
+    assert capsys.readouterr().err == ""
+    analyze(net, "conv2_1", null_copies=2, orientations=8, progress=True)
+    assert "3/3" in capsys.readouterr().err                  # the network, then two random copies
+    done = subprocess.run([sys.executable, "-m", "minicnn.curves", "conv2_1", "--orientations", "8",
+                           "--null-copies", "1", "--vis-steps", "2"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr

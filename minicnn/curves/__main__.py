@@ -8,6 +8,7 @@ import os
 
 from ..files import output_name
 from ..cli import ArgumentParser, UsageError, add_model_options, int_range, check_outdir, load_model_from_args, main_wrapper
+from ..progress import shown
 from .score import CURVE_THRESHOLD, NULL_COPIES, ORIENTATIONS, analyze, figure, summary
 
 
@@ -33,9 +34,11 @@ def _main(argv=None):
     if net.receptive_field(layer) is None:
         raise UsageError(f"{layer} is not a convolutional layer: curve detectors are looked for in "
                          "conv, relu or pool layers")
-    ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies)
+    progress = shown(args.quiet or args.json)
+    ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies,
+                            progress=progress)
     path = os.path.join(args.outdir, output_name(probe["layer"], "curves", suffix=".png"))
-    figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps)
+    figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps, progress=progress)
     result = summary(ranked, probe)
     result["figure"] = path
     if args.json:

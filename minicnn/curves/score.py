@@ -34,6 +34,7 @@ from ..backend import to_device, to_numpy
 from ..network import Network
 from ..plotting import finish, new_figure
 from ..preprocess import preprocess
+from ..progress import bar
 from . import stimuli
 
 ORIENTATIONS = 36
@@ -167,18 +168,27 @@ def random_copy(net, seed):
     return copy.to(net.device)
 
 
-def analyze(net, layer, size=None, orientations=ORIENTATIONS, null_copies=NULL_COPIES):
+def analyze(net, layer, size=None, orientations=ORIENTATIONS, null_copies=NULL_COPIES, progress=False):
     """Scores of every channel of ``layer`` (read at ``firing_layer``), best first, each with
     its percentile among the scores of ``null_copies`` randomly initialised copies of the
-    network and a label; and the probe (stimuli, responses, the null's 99th percentile)."""
+    network and a label; and the probe (stimuli, responses, the null's 99th percentile).
+    ``progress``: a bar over the networks probed (this one, then each random copy)."""
     layer = firing_layer(net, layer)
     size = size or probe_size(net, layer)
     unit, centre, rf_size = central_unit(net, layer, size)
     images, info, radii, angles = make_stimuli(size, centre, rf_size, orientations)
-    resp, peak = responses(net, layer, images, unit)
-    scores = score_channels(resp, peak, info, radii, angles)
-    null = np.array([s["score"] for seed in range(null_copies) for s in score_channels(
-        *responses(random_copy(net, seed), layer, images, unit), info, radii, angles)])
+    with bar(1 + null_copies, f"probing {layer} ({len(images)} stimuli)", progress) as b:
+        resp, peak = responses(net, layer, images, unit)
+        scores = score_channels(resp, peak, info, radii, angles)
+        null = []
+        for seed in range(null_copies):
+            if b:
+                b.update(1)
+            null += [s["score"] for s in score_channels(*responses(random_copy(net, seed), layer, images, unit),
+                                                         info, radii, angles)]
+        if b:
+            b.update(1)
+        null = np.array(null)
     null_99 = float(np.percentile(null, 99)) if len(null) else 0.0
     kinds = np.array([d[0] for d in info])
     for s in scores:
@@ -204,14 +214,16 @@ def tuning_curves(probe, channel, polarity):
     return curves.reshape(len(probe["radii"]), len(probe["angles"]))
 
 
-def figure(net, ranked, probe, path, top=6, vis_steps=128):
+def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
     """For the top channels: the radial tuning curve (response vs orientation, one line per
     radius), the strongest stimulus, and the feature visualization of the probed unit."""
     from ..visualize import FourierParam, objectives, render
     from ..visualize.transforms import standard_transforms
     layer, size, chosen = probe["layer"], probe["size"], ranked[:top]
-    vis, _, _ = render(net, objectives.neuron(layer, [s["channel"] for s in chosen]), FourierParam(),
-                       steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size))
+    with bar(vis_steps, f"visualizing {len(chosen)} units", progress) as b:
+        vis, _, _ = render(net, objectives.neuron(layer, [s["channel"] for s in chosen]), FourierParam(),
+                           steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size),
+                           progress=b)
     fig = new_figure(figsize=(7.2, 2.2 * len(chosen)))
     theta = np.deg2rad(np.append(probe["angles"], probe["angles"][:1]))
     for k, s in enumerate(chosen):

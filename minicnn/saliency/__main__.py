@@ -18,6 +18,7 @@ from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_optio
 from ..files import atomic_write, write_text
 from ..images import load_image
 from ..preprocess import preprocess
+from ..progress import bar, shown
 from ..weights import require_classifier
 from . import faithfulness, sanity
 from .heatmaps import method_figure, panel_figure, settings
@@ -53,11 +54,8 @@ def _save_npz(path, **arrays):
 
 def _run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods=None):
     """The cascade for one image; writes <stem>_sanity.png and .json; prints the table."""
-    from tqdm import tqdm
-    steps = len(net.params()) + 1
-    with tqdm(total=steps, desc="randomizing layers", disable=quiet or not sys.stderr.isatty(),
-              file=sys.stderr) as bar:
-        result, maps = sanity.run(net, pixels, target, options, methods=methods, progress=bar)
+    with bar(len(net.params()) + 1, "randomizing layers", shown(quiet)) as b:
+        result, maps = sanity.run(net, pixels, target, options, methods=methods, progress=b)
     png = os.path.join(outdir, f"{stem}_sanity.png")
     sanity.figure(result, maps, png)
     js = os.path.join(outdir, f"{stem}_sanity.json")
@@ -149,10 +147,12 @@ def _main(argv=None):
     args.method = args.method or "vanilla"
     methods = list(METHODS) if args.method == "all" else [args.method]
     results = {}
-    from tqdm import tqdm
-    for method in tqdm(methods, desc="saliency", disable=args.quiet or not sys.stderr.isatty() or len(methods) == 1,
-                       file=sys.stderr):
-        results[method] = run_method(method, net, pixels, targets, options)
+    with bar(len(methods), f"saliency ({len(targets)} image{'s' if len(targets) > 1 else ''})",
+             shown(args.quiet) and len(methods) > 1) as b:
+        for method in methods:
+            results[method] = run_method(method, net, pixels, targets, options)
+            if b:
+                b.update(1)
     probs = softmax(logits)
     written = []
     for k, stem in enumerate(stems):
@@ -207,11 +207,9 @@ def _main(argv=None):
 
 def _evaluate(net, pixels, targets, args, options):
     """--evaluate: deletion and insertion AUC of each method on each image, and a random order."""
-    from tqdm import tqdm
     methods = list(METHODS) if args.method in (None, "all") else [args.method]
-    with tqdm(total=len(targets), desc="deletion/insertion", file=sys.stderr,
-              disable=args.quiet or args.json or not sys.stderr.isatty()) as bar:
-        results = faithfulness.evaluate(net, pixels, targets, methods, options, seed=args.seed, progress=bar)
+    with bar(len(targets), "deletion/insertion", shown(args.quiet or args.json)) as b:
+        results = faithfulness.evaluate(net, pixels, targets, methods, options, seed=args.seed, progress=b)
     table = faithfulness.summary(results)
     if args.json:
         print(json.dumps({"images": args.images, "targets": [int(t) for t in targets], "scores": results,

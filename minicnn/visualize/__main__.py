@@ -17,13 +17,13 @@ import sys
 from ..cli import ArgumentParser, UsageError, add_model_options, check_outdir, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
 from ..files import output_name
 from ..images import load_image, save_gif, save_png
+from ..progress import bar, shown
 from . import objectives
 from .param import PARAMS
 from .render import channel_activations, default_setup, grid_image, labelled_grid, parse_channels, render
 
 
 def _main(argv=None):
-    from tqdm import tqdm
     from ..vgg19 import find_layer
     parser = ArgumentParser(prog="python -m minicnn.visualize", description=__doc__)
     parser.add_argument("target", metavar="LAYER[:CHANNEL]",
@@ -111,12 +111,11 @@ def _main(argv=None):
         objective = objective - l2 * objectives.l2()
     if args.tv:
         objective = objective - args.tv * objectives.tv()
-    with tqdm(total=steps, desc="optimizing", disable=args.quiet or args.json or not sys.stderr.isatty(),
-              file=sys.stderr) as bar:
+    with bar(steps, "optimizing", shown(args.quiet or args.json)) as b:
         images, history, snapshots = render(
             net, objective, param, steps=steps, lr=args.lr, seed=args.seed, transforms=transforms,
             size=size, n_images=len(channels), blur_every=args.blur_every,
-            optimizer=args.optimizer, redirect_relu=not args.no_redirect, init=init, progress=bar,
+            optimizer=args.optimizer, redirect_relu=not args.no_redirect, init=init, progress=b,
             snapshot_every=max(1, steps // 40) if args.gif else 0, interruptible=True)
 
     def picture(batch):
