@@ -3,7 +3,8 @@
     jobs.py       the jobs, written once for minicnn and once for torch
     cpu.py        CPU timings, each framework in its own process; saliency methods, vis steps
     gpu.py        the CUDA kernels version by version, and the whole network, next to cuDNN
-    __main__.py   python -m minicnn.bench [--device cuda] [--methods]
+    workloads.py  the jobs users wait on, next to torch, Captum and Lucent (--jobs)
+    __main__.py   python -m minicnn.bench [--device cuda] [--methods] [--jobs]
 
 On full-size VGG19 with random weights (seeded, the same in both frameworks) and one random
 224x224 image, it times three jobs:

@@ -17,11 +17,23 @@ def main(argv=None):
     parser.add_argument("--json-out", metavar="FILE", help="also write the GPU results as JSON")
     parser.add_argument("--methods", action="store_true",
                         help="also time every saliency method and a feature-visualization step")
+    parser.add_argument("--jobs", action="store_true",
+                        help="time the jobs users wait on (training step, SmoothGrad, integrated gradients, "
+                             "a feature-visualization grid, single passes) next to torch, Captum and Lucent")
+    parser.add_argument("--only", nargs="+", metavar="JOB", choices=["training step", "smoothgrad", "integrated",
+                                                                   "vis grid", "single passes"],
+                        help="with --jobs: only these jobs")
+    parser.add_argument("--batch", type=int_range(1, 256), default=None,
+                        help="with --jobs: SmoothGrad/IG samples per forward/backward (default 25)")
     parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return _worker(args.worker, args.repeat, args.out)
+    if args.jobs:
+        from .workloads import bench_jobs
+        bench_jobs(rounds=args.rounds, batch=args.batch, only=args.only)
+        return
     if args.device == "cuda":
         from .gpu import bench_cuda
         bench_cuda(args.repeat or 20, json_out=args.json_out)

@@ -42,14 +42,17 @@ def minicnn_jobs(net, x):
     return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
 
 
-def torch_jobs(net, x, device="cpu"):
-    """The same jobs in PyTorch (outputs are torch tensors), on the very same weights (shared
-    with minicnn's arrays on the CPU, copied once to the GPU for device="cuda")."""
+def torch_sequential(net, device="cpu", trainable=False, copy=False):
+    """minicnn's network as a torch.nn.Sequential whose modules carry minicnn's layer names
+    (``model.conv3_3``), on the very same weights: shared with minicnn's arrays on the CPU, or
+    copied (``copy=True``, needed when torch trains them, or device="cuda")."""
+    import collections
     import torch
-    modules, vis_end = [], None
+    modules = collections.OrderedDict()
     for layer in net.layers:
         if layer.kind == "conv":
-            m = torch.nn.Conv2d(layer.w.shape[1], layer.w.shape[0], layer.w.shape[2], padding=layer.pad)
+            m = torch.nn.Conv2d(layer.w.shape[1], layer.w.shape[0], layer.w.shape[2], padding=layer.pad,
+                                stride=layer.stride)
         elif layer.kind == "linear":
             m = torch.nn.Linear(layer.w.shape[1], layer.w.shape[0])
         elif layer.kind == "relu":
@@ -59,12 +62,22 @@ def torch_jobs(net, x, device="cpu"):
         else:
             m = torch.nn.Flatten()
         if layer.w is not None:
-            m.weight = torch.nn.Parameter(torch.from_numpy(layer.w), requires_grad=False)
-            m.bias = torch.nn.Parameter(torch.from_numpy(layer.b), requires_grad=False)
-        modules.append(m)
-        if layer.name == VIS_LAYER:
-            vis_end = len(modules)
-    model = torch.nn.Sequential(*modules).to(device).eval()
+            w, b = torch.from_numpy(layer.w), torch.from_numpy(layer.b)
+            if copy:
+                w, b = w.clone(), b.clone()
+            m.weight = torch.nn.Parameter(w, requires_grad=trainable)
+            m.bias = torch.nn.Parameter(b, requires_grad=trainable)
+        modules[layer.name] = m
+    model = torch.nn.Sequential(modules).to(device)
+    return model.train() if trainable else model.eval()
+
+
+def torch_jobs(net, x, device="cpu"):
+    """The same jobs in PyTorch (outputs are torch tensors), on the very same weights (shared
+    with minicnn's arrays on the CPU, copied once to the GPU for device="cuda")."""
+    import torch
+    model = torch_sequential(net, device)
+    vis_end = net.position(VIS_LAYER) + 1
     xt = torch.from_numpy(x).to(device)
 
     def forward():
