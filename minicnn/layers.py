@@ -12,7 +12,13 @@ in float32 or float64.
 
 The derivations are in tutorial.md, chapter "Backprop by hand".
 """
+from . import winograd
 from .backend import get_xp
+
+# How conv2d_forward multiplies: "im2col" (the default), or "winograd": Winograd's F(2x2, 3x3)
+# for every 3x3 stride-1 convolution (minicnn.winograd; equal results, fewer multiplications,
+# but on this project's 2-core CPU its NumPy transforms cost more than they save; see there).
+CONV_ALGORITHM = "im2col"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,6 +173,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> out: (N, F, H_out, W_out), cache
     """
     _check_conv_args(x, w, b, stride, pad)
+    if _use_winograd(x, w, stride):
+        return winograd.conv3x3(x, w, b, pad), (x, w, stride, pad)
     xp = get_xp(x)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
@@ -183,6 +191,10 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
         out_block += b[:, None]  # while the block is still in cache
     cache = (x, w, stride, pad)  # x, not x_pad: the padded copy is freed now, and rebuilt
     return out, cache            # in backward only if dw is asked for
+
+
+def _use_winograd(x, w, stride):
+    return CONV_ALGORITHM == "winograd" and w.shape[2] == w.shape[3] == 3 and stride == 1
 
 
 def conv2d_backward_data_as_conv(dout, w, pad):

@@ -79,6 +79,41 @@ def test_conv_gradients(case, impl):
     assert rel_error(db, numerical_gradient(lambda v: forward(x, w, v, stride, pad)[0], b, dout)) < GRAD_TOL
 
 
+WINOGRAD_CASES = [(2, 3, 7, 9, 4, 3, 1, 1), (2, 3, 7, 7, 2, 3, 1, 0), (1, 5, 8, 8, 6, 3, 1, 1),
+                  (3, 4, 5, 6, 3, 3, 1, 2), (1, 2, 3, 3, 2, 3, 1, 0)]   # odd, even, non-square, pad 0/1/2
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+def test_winograd_equals_the_definition_and_its_gradients_check(case, monkeypatch):
+    """F(2x2, 3x3) gives the naive convolution (odd sizes: the extra tile row is cut off), in
+    blocks of one tile row too; with it switched on, dx (computed as a convolution, so by
+    Winograd again) still passes the numerical gradient check."""
+    from minicnn import winograd
+    x, w, b, stride, pad = conv_data(case)
+    expected, _ = L.conv2d_forward_naive(x, w, b, stride, pad)
+    assert rel_error(winograd.conv3x3(x, w, b, pad), expected) < 1e-12
+    monkeypatch.setattr(winograd, "BLOCK", 1)
+    assert rel_error(winograd.conv3x3(x, w, b, pad), expected) < 1e-12
+    monkeypatch.setattr(L, "CONV_ALGORITHM", "winograd")
+    out, cache = L.conv2d_forward(x, w, b, stride, pad)
+    assert rel_error(out, expected) < 1e-12
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = L.conv2d_backward(dout, cache)
+    assert rel_error(dx, numerical_gradient(lambda v: L.conv2d_forward(v, w, b, stride, pad)[0], x, dout)) < GRAD_TOL
+    assert rel_error(dw, numerical_gradient(lambda v: L.conv2d_forward(x, v, b, stride, pad)[0], w, dout)) < GRAD_TOL
+
+
+def test_winograd_float32_on_a_vgg_sized_layer():
+    """float32, 64 channels: within float32 round-off of the float64 result, like im2col."""
+    from minicnn import winograd
+    x = rng.standard_normal((2, 64, 30, 30)).astype(np.float32)
+    w = (rng.standard_normal((32, 64, 3, 3)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    exact, _ = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1)
+    got = winograd.conv3x3(x, w, b, 1)
+    assert got.dtype == np.float32 and rel_error(got, exact) < 1e-6
+
+
 def test_conv_backward_without_param_grads():
     for case in CONV_CASES:
         x, w, b, stride, pad = conv_data(case)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..gradcheck import rel_error
-from .jobs import TARGET_CLASS, VIS_CHANNEL, VIS_LAYER, minicnn_jobs, torch_jobs, torch_sequential
+from .jobs import TARGET_CLASS, VIS_LAYER, minicnn_jobs, torch_jobs, torch_sequential
 
 GRID_CHANNELS, GRID_SIZE, GRID_STEPS = 16, 128, 64
 SAMPLES, IG_STEPS, SIGMA = 25, 50, 0.15
@@ -107,7 +107,7 @@ def training_step(rounds):
         topt.step()
         return loss
 
-    first = (float(ours()), float(theirs()))     # the same weights and batch: the same loss
+    first = (float(ours()), theirs().item())     # the same weights and batch: the same loss
     check = abs(first[0] - first[1]) / abs(first[1])
     return _side_by_side(ours, theirs, rounds) + (check, 1e-4)
 
@@ -157,7 +157,6 @@ def integrated(rounds, batch):
 
 
 def vis_grid(rounds):
-    import torch
     from lucent.optvis import objectives as lobj, param as lparam, render as lrender
     from ..visualize import objectives, render
     from ..visualize.param import FourierParam
@@ -181,7 +180,6 @@ def vis_grid(rounds):
 
 
 def single_passes(rounds):
-    import torch  # noqa: F401  (skips the row without torch)
     net = _vgg19()
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224), dtype=np.float32)
     ours, theirs = minicnn_jobs(net, x), torch_jobs(net, x)
