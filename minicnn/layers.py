@@ -15,10 +15,10 @@ The derivations are in tutorial.md, chapter "Backprop by hand".
 from . import winograd
 from .backend import get_xp
 
-# How conv2d_forward multiplies: "im2col" (the default), or "winograd": Winograd's F(2x2, 3x3)
-# for every 3x3 stride-1 convolution (minicnn.winograd; equal results, fewer multiplications,
-# but on this project's 2-core CPU its NumPy transforms cost more than they save; see there).
-CONV_ALGORITHM = "im2col"
+# How conv2d_forward multiplies: "auto" (Winograd's F(2x2, 3x3) where winograd.worth_it says it
+# pays: 3x3, stride 1, >= 256 channels; im2col elsewhere), or "im2col" / "winograd" everywhere
+# they apply (tests, benchmarks).
+CONV_ALGORITHM = "auto"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,6 +194,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
 
 
 def _use_winograd(x, w, stride):
+    if CONV_ALGORITHM == "auto":
+        return winograd.worth_it(w.shape, stride)
     return CONV_ALGORITHM == "winograd" and w.shape[2] == w.shape[3] == 3 and stride == 1
 
 

@@ -255,3 +255,22 @@ def test_softmax_cross_entropy():
     # huge logits must not overflow
     loss, _ = L.softmax_cross_entropy(np.array([[1000.0, 0.0]]), np.array([0]))
     assert np.isfinite(loss) and loss < 1e-12
+
+
+def test_winograd_rule_picks_wide_3x3_layers(monkeypatch):
+    """"auto" sends 3x3 stride-1 convolutions with >= 256 channels in and out to Winograd (the
+    measured rule) and everything else to im2col; both give the definition's result."""
+    from minicnn import winograd
+    used = []
+    real = winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda *a: used.append(a[1].shape) or real(*a))
+    for shape, stride, expected in (((256, 256, 3, 3), 1, True), ((256, 128, 3, 3), 1, False),
+                                    ((64, 64, 3, 3), 1, False), ((256, 256, 3, 3), 2, False),
+                                    ((256, 256, 1, 1), 1, False)):
+        x = rng.standard_normal((1, shape[1], 6, 5))
+        w = rng.standard_normal(shape) * 0.05
+        b = rng.standard_normal(shape[0])
+        used.clear()
+        out, _ = L.conv2d_forward(x, w, b, stride, 1)
+        assert bool(used) == expected, shape
+        assert rel_error(out, L.conv2d_forward_naive(x, w, b, stride, 1)[0]) < 1e-12

@@ -143,14 +143,14 @@ def integrated(rounds, batch):
     model = _normalized(torch_sequential(net), net)
     ig = IntegratedGradients(model)
     xt = torch.from_numpy(pixels)
-    base = np.zeros_like(pixels)
+    base = np.zeros_like(pixels)                    # black, both; the midpoint rule, both
 
     def ours():
-        return ours_fn(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base, batch=batch)["attribution"]
+        return ours_fn(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0], batch=batch)["attribution"]
 
     def theirs():
         return ig.attribute(xt, baselines=torch.from_numpy(base), target=TARGET_CLASS, n_steps=IG_STEPS,
-                            method="riemann_right", internal_batch_size=batch)
+                            method="riemann_middle", internal_batch_size=batch)
 
     check = rel_error(np.asarray(ours()), theirs().detach().numpy())
     return _side_by_side(ours, theirs, rounds) + (check, 5e-2)
