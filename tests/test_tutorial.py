@@ -93,3 +93,32 @@ def test_figures_skip_vgg19_honestly_without_its_weights(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("skipped vgg19_") == 2 and "download vgg19" in done.stdout
     assert sorted(os.listdir(os.path.join(ROOT, "docs", "figures"))) == before
+
+
+def _slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_resolve_to_files_functions_and_headings():
+    """Every relative link names an existing file; every `[`file.py`](file.py), `name`` names
+    something defined in that file; every #anchor names a heading of the tutorial."""
+    with open(TUTORIAL) as f:
+        text = f.read()
+    anchors = {_slug(h) for h in re.findall(r"(?m)^#+ (.+)$", text)}
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert len(links) > 30
+    for target in links:
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        if not path:
+            assert anchor in anchors, f"no heading for #{anchor}"
+        else:
+            assert os.path.exists(os.path.join(ROOT, path)), f"{path} does not exist"
+    named = re.findall(r"\[`([^`]+\.py)`\]\(([^)]+\.py)\),? `(\w+)`", text)
+    assert len(named) >= 3
+    for _, path, name in named:
+        with open(os.path.join(ROOT, path)) as f:
+            source = f.read()
+        assert re.search(rf"(?m)^\s*(def|class) {name}\b|^{name} = ", source), f"{path} defines no {name}"

@@ -454,7 +454,7 @@ def shapes_featvis_steps():
 
 def shapes_featvis_layers():
     """The most active channels of each block, visualized through their centre unit (a neuron
-    objective: the pattern needs to appear once, as in the real patches of chapter 5)."""
+    objective: the pattern needs to appear once, as in the real patches of chapter 4)."""
     from minicnn.visualize import objectives
     from minicnn.visualize.param import FourierParam
     from minicnn.visualize.transforms import standard_transforms

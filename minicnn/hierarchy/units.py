@@ -38,7 +38,7 @@ the other classes' means), each channel gets the first label whose test it passe
 
 The thresholds (0.5, 1.25) were fixed before any trained model was measured. Two clauses were
 added after a first look at a trial model, each closing a hole in the definitions rather than
-moving a threshold (tutorial.md, chapter 11, gives the numbers of both versions): the part's
+moving a threshold (tutorial.md, chapter 9, gives the numbers of both versions): the part's
 fit inside the receptive field (without it, 38% of relu1_2's 5-pixel units counted as part
 detectors), and the object test's comparison with parts alone instead of with every probe
 (full-field step edges, half black and half white, drove deep units harder than any real
