@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from . import layers as L
 from .backend import device_of, to_device
+from .memory import keep_freed_memory
 
 
 KINDS = ("conv", "relu", "pool", "flatten", "linear")
@@ -104,6 +105,7 @@ class Network:
         ``keep`` (a set of layer names) additionally records those layers' outputs in
         ``self.activations``.
         """
+        keep_freed_memory()                     # big activations reuse freed pages (minicnn.memory)
         last = len(self.layers) - 1 if until is None else self.position(until)
         ops = self.conv_backend or L
         self._tape = []

@@ -15,6 +15,8 @@ from minicnn.preprocess import preprocess
 from minicnn.saliency import faithfulness as F
 from minicnn.saliency import sanity
 from minicnn.vgg19 import make_vgg
+from minicnn.gradcheck import rel_error
+from minicnn.preprocess import SHAPES
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 PLAIN = {"channel_order": "RGB", "scale": 1.0, "mean": [0.0] * 3, "std": [1.0] * 3}
@@ -136,3 +138,18 @@ def test_npz_keeps_signs_and_evaluate_reports(tmp_path):
     report = json.loads(done.stdout)
     assert set(report["summary"]["ranking"]) == {"vanilla", "random"}
     assert len(report["scores"]["vanilla"]["deletion"]) == 2
+
+
+def test_batch_size_changes_nothing_but_speed():
+    """SmoothGrad, integrated gradients and occlusion give the same result whatever the
+    batch (--batch): one copy at a time, uneven chunks, or all at once."""
+    net = make_vgg(((4,), (6,)), (8,), 3, (3, 12, 12), seed=2)
+    net.meta["preprocessing"] = SHAPES
+    x = np.random.default_rng(3).uniform(0, 1, (2, 3, 12, 12))
+    for method, options in (("smoothgrad", {"samples": 7}), ("integrated", {"steps": 9}),
+                            ("integrated", {"steps": 5, "baseline_kind": "blur"}),
+                            ("occlusion", {"patch": 4, "stride": 2})):
+        results = [S.run_method(method, net, x, [0, 2], dict(options, batch=b)) for b in (1, 3, 1000)]
+        key = "occlusion" if method == "occlusion" else "attribution"
+        for r in results[1:]:
+            assert rel_error(r[key], results[0][key]) < 1e-12, (method, options)

@@ -569,8 +569,10 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
     ax.bar(x - 0.2, [100 * len(r["curve_detectors"]) / r["channels"] for r in rows], 0.4, label="trained")
     ax.bar(x + 0.2, [100 * len(r["random_copy_curve_detectors"]) / r["channels"] for r in rows], 0.4,
            label="same network, random weights")
-    ax.set_xticks(x, [r["layer"] for r in rows], fontsize=8)
+    ax.set_xticks(x, [f"{r['layer']}\nnull 99th pct {r['null_99']:.2f}" for r in rows], fontsize=7)
     ax.set_ylabel("% of channels that are\ncurve detectors", fontsize=8)
+    ax.text(0.01, 0.97, "detector: score S >= 0.3 and above the null's 99th percentile\n(firing after the ReLU)",
+            transform=ax.transAxes, fontsize=6, va="top")
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     _save(fig, f"{name}_curves_layers.png")

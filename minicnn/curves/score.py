@@ -216,7 +216,11 @@ def tuning_curves(probe, channel, polarity):
 
 def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
     """For the top channels: the radial tuning curve (response vs orientation, one line per
-    radius), the strongest stimulus, and the feature visualization of the probed unit."""
+    radius), the strongest stimulus, and the feature visualization of the probed unit.
+    Responses are the unit's firing (after the ReLU) above its firing for a blank image; the
+    angle is the direction the arc bulges towards, 0 degrees = right, growing clockwise as in
+    image coordinates."""
+    from matplotlib.ticker import MaxNLocator
     from ..visualize import FourierParam, objectives, render
     from ..visualize.transforms import standard_transforms
     layer, size, chosen = probe["layer"], probe["size"], ranked[:top]
@@ -232,8 +236,9 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
         for r, row in zip(probe["radii"], tuning_curves(probe, c, s["polarity"])):
             ax.plot(theta, np.maximum(np.append(row, row[:1]), 0), lw=1, label=f"radius {r:.0f} px")
         ax.set_theta_direction(-1)   # image coordinates: y points down, so angles grow clockwise
-        ax.set_yticklabels([])
-        ax.tick_params(labelsize=6)
+        ax.set_rlabel_position(225)
+        ax.yaxis.set_major_locator(MaxNLocator(3))  # the radial scale: firing above blank
+        ax.tick_params(labelsize=5)
         if k == 0:
             ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.0, 1.15))
         ax.set_title(f"{layer}:{c} ({s['label']}, {s['polarity']})  S = {s['score']:.2f}\n"
@@ -248,7 +253,9 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
             ax.set_title(title, fontsize=7)
             ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(f"Curve detectors in {layer}: the top {len(chosen)} channels "
-                 f"(null 99th percentile {probe['null_99']:.2f})", fontsize=9)
+                 f"(null 99th percentile {probe['null_99']:.2f})\n"
+                 "polar plots: firing (after the ReLU) above blank, vs the direction the arc bulges "
+                 "(0 deg = right, clockwise)", fontsize=8)
     fig.tight_layout()
     return finish(fig, path)
 

@@ -244,23 +244,26 @@ def run_method(method, net, pixels, targets, options):
         return vanilla(net, pixels, targets)
     if method == "smoothgrad":
         return smoothgrad(net, pixels, targets, samples=options.get("samples", 25),
-                          noise=options.get("noise", 0.15), seed=options.get("seed", 0))
+                          noise=options.get("noise", 0.15), seed=options.get("seed", 0),
+                          batch=options.get("batch", 25))
     if method == "integrated":
         kind = options.get("baseline_kind")
         if kind is not None and kind != "black":           # one baseline per image, by its kind
             results = [integrated(net, pixels[n:n + 1], [t], steps=options.get("steps", 50),
-                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)))
+                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)),
+                                  batch=options.get("batch", 25))
                        for n, t in enumerate(targets)]
             xp = get_xp(pixels)
             return {"attribution": xp.concatenate([r["attribution"] for r in results]),
                     "saliency": xp.concatenate([r["saliency"] for r in results]),
                     "completeness": [r["completeness"][0] for r in results], "baseline": kind}
         return integrated(net, pixels, targets, steps=options.get("steps", 50),
-                          baseline=options.get("baseline"))
+                          baseline=options.get("baseline"), batch=options.get("batch", 25))
     if method == "guided":
         return guided(net, pixels, targets)
     if method == "gradcam":
         return gradcam(net, pixels, targets, layer=options.get("layer"))
     if method == "occlusion":
-        return occlusion(net, pixels, targets, patch=options.get("patch"), stride=options.get("stride"))
+        return occlusion(net, pixels, targets, patch=options.get("patch"), stride=options.get("stride"),
+                         batch=options.get("batch", 64))
     raise ValueError(f"unknown method {method!r}")
