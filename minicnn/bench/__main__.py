@@ -4,6 +4,7 @@ import argparse
 
 from ..cli import ArgumentParser, int_range, main_wrapper
 from .cpu import _worker, bench_cpu, bench_methods
+from .workloads import JOBS, bench_jobs, worker
 
 
 @main_wrapper
@@ -13,26 +14,28 @@ def main(argv=None):
                         help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
     parser.add_argument("--repeat", type=int_range(1, 1000), default=None,
                         help="timed runs per job and round (default 3 on the CPU, 20 on the GPU)")
-    parser.add_argument("--rounds", type=int_range(1, 100), default=3, help="processes per framework, alternated (default 3)")
+    parser.add_argument("--rounds", type=int_range(1, 100), default=None,
+                        help="processes per framework, alternated (default 3; 1 with --jobs)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the GPU results as JSON")
     parser.add_argument("--methods", action="store_true",
                         help="also time every saliency method and a feature-visualization step")
     parser.add_argument("--jobs", action="store_true",
                         help="time the jobs users wait on (training step, SmoothGrad, integrated gradients, "
                              "a feature-visualization grid, single passes) next to torch, Captum and Lucent")
-    parser.add_argument("--only", nargs="+", metavar="JOB", choices=["training step", "smoothgrad", "integrated",
-                                                                   "vis grid", "single passes"],
-                        help="with --jobs: only these jobs")
+    parser.add_argument("--only", nargs="+", metavar="JOB", choices=list(JOBS),
+                        help=f"with --jobs: only these ({', '.join(JOBS)})")
     parser.add_argument("--batch", type=int_range(1, 256), default=None,
                         help="with --jobs: SmoothGrad/IG samples per forward/backward (default 25)")
     parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--job-worker", nargs=2, metavar=("JOB", "FRAMEWORK"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return _worker(args.worker, args.repeat, args.out)
+    if args.job_worker:
+        return worker(args.job_worker[0], args.job_worker[1], args.repeat, args.batch, args.out)
     if args.jobs:
-        from .workloads import bench_jobs
-        bench_jobs(rounds=args.rounds, batch=args.batch, only=args.only)
+        bench_jobs(rounds=args.rounds or 1, repeat=args.repeat or 2, batch=args.batch, only=args.only)
         return
     if args.device == "cuda":
         from .gpu import bench_cuda
@@ -40,7 +43,7 @@ def main(argv=None):
         if args.methods:
             bench_methods("cuda")
         return
-    bench_cpu(args.repeat or 3, args.rounds)
+    bench_cpu(args.repeat or 3, args.rounds or 3)
     if args.methods:
         bench_methods("cpu")
 

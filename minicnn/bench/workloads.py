@@ -1,52 +1,37 @@
 """``python -m minicnn.bench --jobs``: the jobs users wait on, each next to the tool a user of
-the field would reach for, measured side by side in one process, alternating (median of
-``rounds`` runs after one warm-up of each):
+the field would reach for, on the same machine, alternating:
 
-    training step     the world model, batch 64: forward, loss, backward with parameter
+    training-step     the world model, batch 64: forward, loss, backward with parameter
                       gradients, AdamW update                      vs the same step in torch
     smoothgrad        VGG19, 224 px, 25 noisy samples               vs Captum NoiseTunnel(Saliency)
     integrated        VGG19, 224 px, 50 steps                       vs Captum IntegratedGradients
-    vis grid          VGG19 conv3_3, 16 channels at once, 128 px,   vs Lucent render_vis with a
+    vis-grid          VGG19 conv3_3, 16 channels at once, 128 px,   vs Lucent render_vis with a
                       64 steps, decorrelated Fourier + transforms      batch parameterization
-    single passes     VGG19 saliency map; one vis step (conv3_3)    vs torch
+    saliency-pass     VGG19: forward + backward of one logit          vs torch
+    vis-step          VGG19: forward to conv3_3 + backward            vs torch
 
+Each framework runs in its own fresh process (as in the rest of minicnn.bench), alternating:
+so the reference runs with its own memory allocator settings, not minicnn's (minicnn.memory).
 A row whose reference is not installed is skipped with a one-line reason. Weights are random
-(seeded) and shared: the references run on minicnn's own arrays. Outputs that are
-deterministic in both frameworks are compared before a time is printed.
+(seeded) and the same in both. Outputs that are deterministic in both frameworks are compared
+(the last column); SmoothGrad's noise and the visualizations' random starts differ.
 """
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 
+from ..files import atomic_write
 from ..gradcheck import rel_error
-from .jobs import TARGET_CLASS, VIS_LAYER, minicnn_jobs, torch_jobs, torch_sequential
+from .jobs import TARGET_CLASS, VIS_LAYER, as_numpy, minicnn_jobs, torch_jobs, torch_sequential
 
 GRID_CHANNELS, GRID_SIZE, GRID_STEPS = 16, 128, 64
 SAMPLES, IG_STEPS, SIGMA = 25, 50, 0.15
 TRAIN_BATCH = 64
-
-
-def _time(fn, rounds):
-    fn()                                          # warm-up: allocations, thread pools, caches
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def _side_by_side(ours, theirs, rounds):
-    """Median seconds of each, measured alternately so both see the same machine load."""
-    ours(), theirs()
-    a, b = [], []
-    for _ in range(rounds):
-        for fn, out in ((ours, a), (theirs, b)):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return float(np.median(a)), float(np.median(b))
 
 
 def _vgg19():
@@ -79,150 +64,163 @@ def _normalized(model, net):
     return Normalized().eval()
 
 
-def training_step(rounds):
-    import torch
-    from .. import layers as L
+def training_step(framework, batch=None):
+    """One optimizer step of the world model on a fixed batch of 64; returns the loss."""
     from ..models import build
-    from ..optim import Adam
     net = build("world", seed=0)
     x = _pixels(TRAIN_BATCH, net.input_shape[1]) - 0.5
     y = np.random.default_rng(2).integers(0, 10, TRAIN_BATCH)
-    params = [p for _, layer in net.params() for p in (layer.w, layer.b)]
-    opt = Adam(params, lr=1e-4, weight_decay=0.05)
+    if framework == "minicnn":
+        from .. import layers as L
+        from ..optim import Adam
+        opt = Adam([p for _, layer in net.params() for p in (layer.w, layer.b)], lr=1e-4, weight_decay=0.05)
+
+        def step():
+            loss, dlogits = L.softmax_cross_entropy(net.forward(x), y)
+            grads = {}
+            net.backward(dlogits, grads=grads, input_grad=False)
+            opt.step([g for name, _ in net.params() for g in grads[name]])
+            return np.float32(loss)
+        return step
+    import torch
     model = torch_sequential(net, trainable=True, copy=True)
-    topt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05 * 1e-4 / 1e-4)
+    topt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-    def ours():
-        loss, dlogits = L.softmax_cross_entropy(net.forward(x), y)
-        grads = {}
-        net.backward(dlogits, grads=grads, input_grad=False)
-        opt.step([g for name, _ in net.params() for g in grads[name]])
-        return loss
-
-    def theirs():
+    def step():
         topt.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(model(xt), yt)
         loss.backward()
         topt.step()
-        return loss
-
-    first = (float(ours()), theirs().item())     # the same weights and batch: the same loss
-    check = abs(first[0] - first[1]) / abs(first[1])
-    return _side_by_side(ours, theirs, rounds) + (check, 1e-4)
+        return np.float32(loss.item())
+    return step
 
 
-def smoothgrad(rounds, batch):
+def smoothgrad(framework, batch=None):
+    """SmoothGrad's mean gradient for one VGG19 image (the noise differs between frameworks)."""
+    net, pixels = _vgg19(), _pixels(1, 224)
+    if framework == "minicnn":
+        from ..saliency.methods import smoothgrad as run
+        return lambda: run(net, pixels, [TARGET_CLASS], samples=SAMPLES, noise=SIGMA,
+                           batch=batch or SAMPLES)["attribution"]
     from captum.attr import NoiseTunnel, Saliency
     import torch
-    from ..saliency.methods import smoothgrad as ours_fn
-    net = _vgg19()
-    pixels = _pixels(1, 224)
-    model = _normalized(torch_sequential(net), net)
-    tunnel = NoiseTunnel(Saliency(model))
+    tunnel = NoiseTunnel(Saliency(_normalized(torch_sequential(net), net)))
     xt = torch.from_numpy(pixels)
-
-    def ours():
-        return ours_fn(net, pixels, [TARGET_CLASS], samples=SAMPLES, noise=SIGMA, batch=batch)["attribution"]
-
-    def theirs():
-        return tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA,
-                                target=TARGET_CLASS, abs=False)
-
-    # the noise differs (each draws its own): no output comparison; tests/test_definitions.py
-    # checks minicnn's SmoothGrad against its definition
-    return _side_by_side(ours, theirs, rounds) + (None, None)
+    return lambda: tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA,
+                                    target=TARGET_CLASS, abs=False).detach().numpy()
 
 
-def integrated(rounds, batch):
+def integrated(framework, batch=None):
+    """Integrated gradients from black, 50 steps, the midpoint rule in both."""
+    net, pixels = _vgg19(), _pixels(1, 224)
+    base = np.zeros_like(pixels)
+    if framework == "minicnn":
+        from ..saliency.methods import integrated as run
+        return lambda: run(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0],
+                           batch=batch or SAMPLES)["attribution"]
     from captum.attr import IntegratedGradients
     import torch
-    from ..saliency.methods import integrated as ours_fn
-    net = _vgg19()
-    pixels = _pixels(1, 224)
-    model = _normalized(torch_sequential(net), net)
-    ig = IntegratedGradients(model)
+    ig = IntegratedGradients(_normalized(torch_sequential(net), net))
     xt = torch.from_numpy(pixels)
-    base = np.zeros_like(pixels)                    # black, both; the midpoint rule, both
-
-    def ours():
-        return ours_fn(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0], batch=batch)["attribution"]
-
-    def theirs():
-        return ig.attribute(xt, baselines=torch.from_numpy(base), target=TARGET_CLASS, n_steps=IG_STEPS,
-                            method="riemann_middle", internal_batch_size=batch)
-
-    check = rel_error(np.asarray(ours()), theirs().detach().numpy())
-    return _side_by_side(ours, theirs, rounds) + (check, 5e-2)
+    return lambda: ig.attribute(xt, baselines=torch.from_numpy(base), target=TARGET_CLASS, n_steps=IG_STEPS,
+                                method="riemann_middle", internal_batch_size=batch or SAMPLES).detach().numpy()
 
 
-def vis_grid(rounds):
-    from lucent.optvis import objectives as lobj, param as lparam, render as lrender
-    from ..visualize import objectives, render
-    from ..visualize.param import FourierParam
-    from ..visualize.transforms import standard_transforms
+def vis_grid(framework, batch=None):
+    """16 channels of conv3_3 at once, 128 px, 64 steps, Fourier + Lucid's transforms."""
     net = _vgg19()
     channels = list(range(GRID_CHANNELS))
-
-    def ours():
-        return render(net, objectives.channel(VIS_LAYER, channels), FourierParam(), steps=GRID_STEPS,
-                      size=GRID_SIZE, n_images=GRID_CHANNELS, transforms=standard_transforms(GRID_SIZE))
-
+    if framework == "minicnn":
+        from ..visualize import objectives, render
+        from ..visualize.param import FourierParam
+        from ..visualize.transforms import standard_transforms
+        return lambda: render(net, objectives.channel(VIS_LAYER, channels), FourierParam(), steps=GRID_STEPS,
+                              size=GRID_SIZE, n_images=GRID_CHANNELS, transforms=standard_transforms(GRID_SIZE))[0]
+    import warnings
+    from lucent.optvis import objectives as lobj, param as lparam, render as lrender
+    warnings.filterwarnings("ignore", message="Some layers could not be computed")   # the classifier at 128 px
     model = torch_sequential(net)                 # its modules carry minicnn's names: "conv3_3"
     objective = sum(lobj.channel(VIS_LAYER, c, batch=c) for c in channels)
-
-    def theirs():
-        return lrender.render_vis(model, objective, lambda: lparam.image(GRID_SIZE, batch=GRID_CHANNELS),
-                                  thresholds=(GRID_STEPS,), show_image=False, progress=False,
-                                  fixed_image_size=GRID_SIZE)   # no upsampling to 224: the same job
-
-    return _side_by_side(ours, theirs, rounds) + (None, None)
+    return lambda: np.asarray(lrender.render_vis(
+        model, objective, lambda: lparam.image(GRID_SIZE, batch=GRID_CHANNELS), thresholds=(GRID_STEPS,),
+        show_image=False, progress=False, fixed_image_size=GRID_SIZE)[-1])   # no upsampling to 224: the same job
 
 
-def single_passes(rounds):
-    net = _vgg19()
-    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224), dtype=np.float32)
-    ours, theirs = minicnn_jobs(net, x), torch_jobs(net, x)
-    rows = {}
-    for name in ("saliency", "vis_step"):
-        check = rel_error(np.asarray(ours[name]()), theirs[name]().detach().numpy())
-        rows[name] = _side_by_side(ours[name], theirs[name], rounds) + (check, 5e-2)
-    return rows
+def _pass(name):
+    def job(framework, batch=None):
+        net = _vgg19()
+        x = np.random.default_rng(1).standard_normal((1, 3, 224, 224), dtype=np.float32)
+        jobs = minicnn_jobs(net, x) if framework == "minicnn" else torch_jobs(net, x)
+        return lambda: as_numpy(jobs[name]())
+    return job
 
 
-GOALS = {"training step": 1.25, "smoothgrad": 1.0, "integrated": 1.0, "vis grid": 1.0,
-         "saliency pass": 1.15, "vis step": 1.15}
-REFERENCES = {"training step": "torch", "smoothgrad": "captum", "integrated": "captum", "vis grid": "lucent",
-              "saliency pass": "torch", "vis step": "torch"}
+# row: (builder, reference framework, goal ratio, relative-difference tolerance or None)
+JOBS = {"training-step": (training_step, "torch", 1.25, 1e-4),
+        "smoothgrad": (smoothgrad, "captum", 1.0, None),        # each draws its own noise
+        "integrated": (integrated, "captum", 1.0, 5e-2),
+        "vis-grid": (vis_grid, "lucent", 1.0, None),            # each draws its own images
+        "saliency-pass": (_pass("saliency"), "torch", 1.15, 5e-2),
+        "vis-step": (_pass("vis_step"), "torch", 1.15, 5e-2)}
 
 
-def bench_jobs(rounds=3, batch=None, only=None):
-    """Print one row per job: minicnn's and the reference's median seconds, their ratio and the
-    issue's goal. Returns {row: (ours, theirs)}."""
+def worker(job, framework, repeat, batch, out_npz):
+    """In a fresh process: build the job, run it once (its output goes to out_npz), then time
+    it ``repeat`` times, and more while the runs add up to under 5 s (quick jobs vary most);
+    prints the times as JSON."""
+    run = JOBS[job][0](framework, batch)
+    output = np.asarray(as_numpy(run()), dtype=np.float32)
+    with atomic_write(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, output=output)
+    times = []
+    while len(times) < repeat or (sum(times) < 5 and len(times) < 100):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps(times))
+
+
+def _spawn(job, framework, repeat, batch, out_npz):
+    env = dict(os.environ)
+    if framework != "minicnn":
+        env["MINICNN_KEEP_MEMORY"] = "0"    # the reference runs as its users run it: malloc untouched
+    cmd = [sys.executable, "-m", "minicnn.bench", "--job-worker", job, framework, "--repeat", str(repeat),
+           "--out", out_npz] + (["--batch", str(batch)] if batch else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{job} ({framework}) failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_jobs(rounds=2, repeat=2, batch=None, only=None):
+    """Print one row per job: minicnn's and the reference's median seconds, their ratio, the
+    goal, and the agreement of their outputs. Returns {job: (minicnn s, reference s)}."""
     import importlib.util
-    batch = batch or SAMPLES
-    print(f"minicnn next to the references, CPU ({os.cpu_count()} cores), median of {rounds} alternating runs")
-    print(f"{'job':15s} {'reference':10s} {'minicnn s':>10s} {'ref s':>9s} {'ratio':>6s} {'goal':>5s}  check")
-    runs = {"training step": lambda: training_step(rounds),
-            "smoothgrad": lambda: smoothgrad(rounds, batch),
-            "integrated": lambda: integrated(rounds, batch),
-            "vis grid": lambda: vis_grid(rounds),
-            "single passes": lambda: single_passes(rounds)}
+    print(f"minicnn next to the references, CPU ({os.cpu_count()} cores); each framework in its own "
+          f"process, {rounds} alternating rounds of {repeat} timed runs after a warm-up; medians")
+    print(f"{'job':15s} {'reference':10s} {'minicnn s':>10s} {'ref s':>9s} {'ratio':>6s} {'goal':>5s}  check",
+          flush=True)
     results = {}
-    for job, run in runs.items():
-        if only and job not in only:
-            continue
-        names = ["saliency pass", "vis step"] if job == "single passes" else [job]
-        ref = REFERENCES[names[0]]
-        missing = [m for m in {"torch", ref} if importlib.util.find_spec(m) is None]
-        if missing:
-            print(f"{job:15s} skipped: {', '.join(sorted(missing))} not installed")
-            continue
-        out = run()
-        rows = dict(zip(names, out.values())) if isinstance(out, dict) else {job: out}
-        for name, (ours, theirs, check, tol) in rows.items():
-            results[name] = (ours, theirs)
-            agreement = "-" if check is None else f"{check:.1e}" + (" OK" if check <= tol else " DIFFERS")
-            print(f"{name:15s} {ref:10s} {ours:10.3f} {theirs:9.3f} {ours / theirs:6.2f} {GOALS[name]:5.2f}  {agreement}",
+    with tempfile.TemporaryDirectory() as tmp:
+        for job, (_, ref, goal, tol) in JOBS.items():
+            if only and job not in only:
+                continue
+            missing = sorted(m for m in {"torch", ref} if importlib.util.find_spec(m) is None)
+            if missing:
+                print(f"{job:15s} skipped: {', '.join(missing)} not installed", flush=True)
+                continue
+            times = {"minicnn": [], ref: []}
+            for _ in range(rounds):
+                for fw in times:
+                    times[fw] += _spawn(job, fw, repeat, batch, os.path.join(tmp, f"{fw}.npz"))
+            ours, theirs = (float(np.median(times[fw])) for fw in times)
+            check = "-"
+            if tol is not None:
+                a, b = (np.load(os.path.join(tmp, f"{fw}.npz"))["output"] for fw in times)
+                diff = rel_error(a, b)
+                check = f"{diff:.1e}" + (" OK" if diff <= tol else " DIFFERS")
+            results[job] = (ours, theirs)
+            print(f"{job:15s} {ref:10s} {ours:10.3f} {theirs:9.3f} {ours / theirs:6.2f} {goal:5.2f}  {check}",
                   flush=True)
     return results
