@@ -37,6 +37,12 @@ def output_name(*parts, suffix=""):
     return "_".join(str(p) for p in parts) + suffix
 
 
+def safe_part(text, fallback="x", limit=40):
+    """Free text (a class name: "tabby, tabby cat") as a part ``output_name`` accepts: each run
+    of other characters becomes one '-', at most ``limit`` characters, ``fallback`` if empty."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-")[:limit].strip("-") or fallback
+
+
 @contextlib.contextmanager
 def atomic_write(path, suffix=""):
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.

@@ -173,7 +173,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> out: (N, F, H_out, W_out), cache
     """
     _check_conv_args(x, w, b, stride, pad)
-    if _use_winograd(x, w, stride):
+    if _use_winograd(w, stride):
         return winograd.conv3x3(x, w, b, pad), (x, w, stride, pad)
     xp = get_xp(x)
     N, C, H, W = x.shape
@@ -193,7 +193,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     return out, cache            # in backward only if dw is asked for
 
 
-def _use_winograd(x, w, stride):
+def _use_winograd(w, stride):
     if CONV_ALGORITHM == "auto":
         return winograd.worth_it(w.shape, stride)
     return CONV_ALGORITHM == "winograd" and w.shape[2] == w.shape[3] == 3 and stride == 1

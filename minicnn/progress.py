@@ -4,7 +4,6 @@
 ``progress=True/False``; the commands pass ``shown(args.quiet)``: a bar unless --quiet or
 stderr is not a terminal (a log file gets no carriage-return clutter).
 """
-import contextlib
 import sys
 
 
@@ -13,12 +12,8 @@ def shown(quiet=False):
     return not quiet and sys.stderr.isatty()
 
 
-@contextlib.contextmanager
 def bar(total, desc, enabled=True):
-    """A progress bar (``.update(n)``, ``.set_postfix(...)``), or None when not ``enabled``."""
-    if not enabled:
-        yield None
-        return
+    """A progress bar to use in a ``with``: ``.update(n)``, ``.set_postfix(...)``; when not
+    ``enabled`` the same calls do nothing (tqdm's ``disable``), so callers need no checks."""
     from tqdm.auto import tqdm
-    with tqdm(total=total, desc=desc, file=sys.stderr) as b:
-        yield b
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=not enabled)

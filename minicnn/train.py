@@ -58,7 +58,8 @@ def main(argv=None):
         raise UsageError("give --name (kept in the cache) or --out (a file), not both")
     if args.name in set(MODELS) | {"vgg19"}:
         raise UsageError(f"--name {args.name}: that is a built-in model's name; choose another")
-    out = args.out or trained_path(args.name or f"{args.model}-retrained")
+    name = args.name or f"{args.model}-retrained"
+    out = args.out or trained_path(name)
     quiet = args.quiet or not sys.stderr.isatty()
 
     def log(msg):
@@ -93,7 +94,7 @@ def main(argv=None):
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.device}",
               "numpy": np.__version__}
     write_text(os.path.splitext(out)[0] + "-training.json", json.dumps(record, indent=1))
-    log(f"wrote {out}; use it with " + (f"--weights {out}" if args.out else f"--model {os.path.basename(out)[:-3]}"))
+    log(f"wrote {out}; use it with " + (f"--weights {out}" if args.out else f"--model {name}"))
 
 
 if __name__ == "__main__":

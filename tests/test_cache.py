@@ -119,3 +119,13 @@ def test_keras_copies_are_looked_for_in_keras_home(monkeypatch, tmp_path):
     url = sources.SOURCES[("keras", True)]["url"]
     assert cache.framework_copies("keras", url) == [
         str(tmp_path / "k" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")]
+
+
+def test_a_url_given_by_hand_is_downloaded_not_matched_against_the_hub_copy(hub, tmp_path):
+    """--url (a mirror, even one spelled like the official URL) means: fetch that URL and check
+    the hash given with it; the framework copy (whose size is then unknown) is not consulted."""
+    _, src, copy = hub
+    shutil.copy(src, copy)
+    known = sources.SOURCES[("torchvision", False)]
+    with pytest.raises(WeightsError, match="cannot download"):
+        fetch_vgg19("torchvision", url=known["url"], sha256=known["sha256"], quiet=True)

@@ -153,3 +153,13 @@ def test_batch_size_changes_nothing_but_speed():
         key = "occlusion" if method == "occlusion" else "attribution"
         for r in results[1:]:
             assert rel_error(r[key], results[0][key]) < 1e-12, (method, options)
+
+
+def test_batch_is_capped_by_memory_not_by_the_user():
+    """--batch 1000 on VGG19 would need about 70 GB (70 MB a copy, measured with tracemalloc):
+    the methods cap it below 10 GB even by the measured size, without touching the default 25;
+    a small network keeps what was asked."""
+    from minicnn.vgg19 import vgg19
+    assert 25 <= S.batch_limit(vgg19(init=False), 1000) <= 10e9 // 70e6
+    assert S.batch_limit(vgg19(init=False), 5) == 5
+    assert S.batch_limit(make_vgg(((4,), (6,)), (8,), 3, (3, 12, 12), seed=2), 1000) == 1000

@@ -50,13 +50,22 @@ def _worker(framework, repeat, out_npz):
     print(json.dumps({"times": times, "base_mb": base, "extra_mb": extra}))
 
 
-def _spawn(framework, repeat, out_npz):
-    cmd = [sys.executable, "-m", "minicnn.bench", "--worker", framework,
-           "--repeat", str(repeat), "--out", out_npz]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def spawn_worker(framework, worker_args):
+    """``python -m minicnn.bench WORKER_ARGS`` in a fresh process; its last line, parsed as JSON.
+    A reference framework runs as its users run it: malloc left alone (minicnn.memory's settings
+    would speed it up too)."""
+    env = dict(os.environ)
+    if framework != "minicnn":
+        env["MINICNN_KEEP_MEMORY"] = "0"
+    done = subprocess.run([sys.executable, "-m", "minicnn.bench", *worker_args], capture_output=True, text=True,
+                          env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"{framework} benchmark failed:\n{done.stderr}")
+        raise RuntimeError(f"{framework} benchmark failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _spawn(framework, repeat, out_npz):
+    return spawn_worker(framework, ["--worker", framework, "--repeat", str(repeat), "--out", out_npz])
 
 
 def bench_cpu(repeat, rounds):

@@ -18,15 +18,15 @@ A row whose reference is not installed is skipped with a one-line reason. Weight
 """
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
+from ..errors import UsageError
 from ..files import atomic_write
 from ..gradcheck import rel_error
+from .cpu import spawn_worker
 from .jobs import TARGET_CLASS, VIS_LAYER, as_numpy, minicnn_jobs, torch_jobs, torch_sequential
 
 GRID_CHANNELS, GRID_SIZE, GRID_STEPS = 16, 128, 64
@@ -169,6 +169,8 @@ def worker(job, framework, repeat, batch, out_npz):
     """In a fresh process: build the job, run it once (its output goes to out_npz), then time
     it ``repeat`` times, and more while the runs add up to under 5 s (quick jobs vary most);
     prints the times as JSON."""
+    if job not in JOBS or framework not in ("minicnn", JOBS[job][1]):
+        raise UsageError(f"--job-worker {str(job)[:40]} {str(framework)[:40]}: no such job and framework")
     run = JOBS[job][0](framework, batch)
     output = np.asarray(as_numpy(run()), dtype=np.float32)
     with atomic_write(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as f:
@@ -182,15 +184,8 @@ def worker(job, framework, repeat, batch, out_npz):
 
 
 def _spawn(job, framework, repeat, batch, out_npz):
-    env = dict(os.environ)
-    if framework != "minicnn":
-        env["MINICNN_KEEP_MEMORY"] = "0"    # the reference runs as its users run it: malloc untouched
-    cmd = [sys.executable, "-m", "minicnn.bench", "--job-worker", job, framework, "--repeat", str(repeat),
-           "--out", out_npz] + (["--batch", str(batch)] if batch else [])
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{job} ({framework}) failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return spawn_worker(framework, ["--job-worker", job, framework, "--repeat", str(repeat), "--out", out_npz]
+                        + (["--batch", str(batch)] if batch else []))
 
 
 def bench_jobs(rounds=2, repeat=2, batch=None, only=None):

@@ -180,13 +180,11 @@ def analyze(net, layer, size=None, orientations=ORIENTATIONS, null_copies=NULL_C
     with bar(1 + null_copies, f"probing {layer} ({len(images)} stimuli)", progress) as b:
         resp, peak = responses(net, layer, images, unit)
         scores = score_channels(resp, peak, info, radii, angles)
+        b.update(1)
         null = []
         for seed in range(null_copies):
-            if b:
-                b.update(1)
             null += [s["score"] for s in score_channels(*responses(random_copy(net, seed), layer, images, unit),
                                                          info, radii, angles)]
-        if b:
             b.update(1)
         null = np.array(null)
     null_99 = float(np.percentile(null, 99)) if len(null) else 0.0

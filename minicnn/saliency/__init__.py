@@ -8,9 +8,9 @@
     __main__.py   python -m minicnn.saliency IMG [IMG ...]
 """
 from ..classify import resolve_class
-from .methods import (BASELINES, METHODS, baseline_image, class_gradient, gradcam, guided, integrated,
+from .methods import (BASELINES, METHODS, baseline_image, batch_limit, class_gradient, gradcam, guided, integrated,
                       last_conv_relu, occlusion, run_method, signed_map, smoothgrad, upsample_bilinear, vanilla)
 
-__all__ = ["BASELINES", "METHODS", "baseline_image", "class_gradient", "gradcam", "guided", "integrated",
+__all__ = ["BASELINES", "METHODS", "baseline_image", "batch_limit", "class_gradient", "gradcam", "guided", "integrated",
            "last_conv_relu", "occlusion", "resolve_class", "run_method", "signed_map", "smoothgrad",
            "upsample_bilinear", "vanilla"]

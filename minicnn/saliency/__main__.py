@@ -83,7 +83,8 @@ def _main(argv=None):
     parser.add_argument("--samples", type=int_range(1, 1000), default=25, help="SmoothGrad: noisy copies (default 25)")
     parser.add_argument("--batch", type=int_range(1, 1000), default=None,
                         help="copies per forward/backward pass for smoothgrad, integrated (default 25) and "
-                             "occlusion (default 64); memory grows with it (VGG19: about 70 MB a copy)")
+                             "occlusion (default 64); memory grows with it (VGG19: about 70 MB a copy), and it "
+                             "is capped to keep a batch under about 8 GB")
     parser.add_argument("--noise", type=float_range(0, 10), default=0.15,
                         help="SmoothGrad: noise std as a fraction of the pixel range (default 0.15)")
     parser.add_argument("--steps", type=int_range(1, 1000), default=50, help="integrated gradients: steps (default 50)")
@@ -156,8 +157,7 @@ def _main(argv=None):
              shown(args.quiet) and len(methods) > 1) as b:
         for method in methods:
             results[method] = run_method(method, net, pixels, targets, options)
-            if b:
-                b.update(1)
+            b.update(1)
     probs = softmax(logits)
     written = []
     for k, stem in enumerate(stems):

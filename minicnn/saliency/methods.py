@@ -11,6 +11,16 @@ from ..preprocess import preprocess, preprocess_backward
 
 METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam", "occlusion")
 BASELINES = ("black", "white", "grey", "blur", "noise")
+MEMORY_BUDGET = 8 << 30   # bytes one batch of copies may take, estimated as below
+
+
+def batch_limit(net, batch):
+    """``batch``, capped so that a batch of copies stays within MEMORY_BUDGET: each copy is
+    counted as every layer's output twice (the tape, and the gradient on the way back), in
+    float32 — about 3x what VGG19 measures, so the cap (34 copies for VGG19) errs safe. The
+    batch size never changes a result, only the memory and the speed."""
+    values = sum(int(np.prod(net.output_shape(layer.name))) for layer in net.layers)
+    return max(1, min(int(batch), MEMORY_BUDGET // (8 * values)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -55,11 +65,12 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
     """Smilkov, Thorat, Kim, Viegas & Wattenberg 2017, "SmoothGrad: removing noise by adding
     noise": the mean gradient over ``samples`` copies of the image with Gaussian noise of
     standard deviation ``noise`` x (input range) added; the pixel range is [0, 1], so sigma =
-    noise. Copies run through the network ``batch`` at a time. ``noise_tensor`` (samples, 3, H,
+    noise. Copies run through the network ``batch`` at a time (at most ``batch_limit``). ``noise_tensor`` (samples, 3, H,
     W) replaces the random noise (the tests use it to compare with a reference).
     """
     xp = get_xp(pixels)
     rng = np.random.default_rng(seed)
+    batch = batch_limit(net, batch)
     attributions = []
     for img, target in zip(pixels, targets):
         if noise_tensor is None:
@@ -87,6 +98,7 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
     sum(attribution) = F(x) - F(x0) up to the quadrature error, which is reported.
     """
     xp = get_xp(pixels)
+    batch = batch_limit(net, batch)
     alphas = (np.arange(steps, dtype=np.float32) + np.float32(0.5)) / np.float32(steps)
     attributions, checks = [], []
     for img, target in zip(pixels, targets):
@@ -203,6 +215,7 @@ def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64)
     Defaults: patch = side / 8, stride = patch / 2. Occluded copies run ``batch`` at a time.
     """
     xp = get_xp(pixels)
+    batch = batch_limit(net, batch)
     N, _, H, W = pixels.shape
     patch = patch or max(1, H // 8)
     stride = stride or max(1, patch // 2)

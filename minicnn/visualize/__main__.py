@@ -11,11 +11,10 @@ its label; Ctrl-C stops the optimization early and still writes the picture so f
 """
 import json
 import os
-import re
 import sys
 
 from ..cli import ArgumentParser, UsageError, add_model_options, check_outdir, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
-from ..files import output_name
+from ..files import output_name, safe_part
 from ..images import load_image, save_gif, save_png
 from ..progress import bar, shown
 from . import objectives
@@ -81,7 +80,7 @@ def _main(argv=None):
     labels = [f"{c} {classes[c]}" if classes else f"{layer}:{c}" for c in channels] if channels != [None] else None
     parts = [layer, "dream" if args.source else (args.channels or chan).replace(",", "_")]
     if classes and len(channels) == 1:                 # a class model: its name in the file name
-        parts.append(re.sub(r"[^A-Za-z0-9]+", "-", classes[channels[0]]).strip("-")[:40] or "class")
+        parts.append(safe_part(classes[channels[0]], fallback="class"))
     out = args.out or output_name(*parts, suffix=".png")
     for option, path, suffix in (("--out", out, ".png"), ("--gif", args.gif, ".gif")):
         if path is None:

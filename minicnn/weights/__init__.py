@@ -50,9 +50,9 @@ def load_model(model="world", weights=None, quiet=False, log=None):
         return load_network(shipped_path(MODELS[model].file))
     if model == "vgg19":
         return load_vgg19(quiet=quiet, log=log)
-    if model in trained_names():
-        return load_network(trained_path(model))
     retrained = trained_names()
+    if model in retrained:
+        return load_network(trained_path(model))
     near = difflib.get_close_matches(str(model), list(MODELS) + ["vgg19"] + retrained, n=1)
     raise WeightsError(f"unknown model {str(model)[:70]!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
                        + f": use {', '.join(repr(m) for m in MODELS)}, 'vgg19'"

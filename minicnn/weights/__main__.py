@@ -57,13 +57,6 @@ def _list():
                       "(checked and converted by: python -m minicnn.weights download)")
 
 
-def _entry(name):
-    for entry, path, _ in cache.entries():
-        if name in (entry, entry.removeprefix("trained/")):
-            return path
-    raise WeightsError(f"no cache entry named {str(name)[:70]!r}; see python -m minicnn.weights list")
-
-
 @main_wrapper
 def main(argv=None):
     parser = ArgumentParser(prog="python -m minicnn.weights",
@@ -97,7 +90,7 @@ def main(argv=None):
     if args.command == "list":
         _list()
     elif args.command == "path":
-        print(_entry(args.name) if args.name else cache.cache_dir())
+        print(cache.find(args.name) if args.name else cache.cache_dir())
     elif args.command == "remove":
         _log(f"removed {cache.remove(args.name)}")
     elif args.command == "download":

@@ -65,18 +65,26 @@ def entries():
     return found
 
 
-def remove(name):
-    """Delete one cache entry named as ``entries()`` names it (a retrained model also by its
-    plain name, with its training record); returns the path deleted."""
-    for entry, path, _ in entries():
+def find(name):
+    """The path of the cache entry named as ``entries()`` names it (a retrained model also by
+    its plain name)."""
+    found = entries()
+    for entry, path, _ in found:
         if name in (entry, entry.removeprefix("trained/")):
-            os.remove(path)
-            record = os.path.splitext(path)[0] + "-training.json"
-            if entry.startswith("trained/") and os.path.isfile(record):
-                os.remove(record)
             return path
-    known = ", ".join(e for e, _, _ in entries()) or "the cache is empty"
+    known = ", ".join(e for e, _, _ in found) or "the cache is empty"
     raise WeightsError(f"no cache entry named {str(name)[:70]!r} ({known})")
+
+
+def remove(name):
+    """Delete one cache entry (``find``), a retrained model with its training record; returns
+    the path deleted."""
+    path = find(name)
+    os.remove(path)
+    record = os.path.splitext(path)[0] + "-training.json"
+    if os.path.dirname(path) == os.path.join(cache_dir(), "trained") and os.path.isfile(record):
+        os.remove(record)
+    return path
 
 
 def framework_copies(source, url):

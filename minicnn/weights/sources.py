@@ -156,18 +156,17 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
     sha256 = sha256 and _hexdigest(sha256, 64, "sha256")
     if url is None:
         url, size, md5, sha256 = known["url"], known["size"], known.get("md5"), known.get("sha256")
-    else:
-        size = None  # a mirror or another copy: checked by the hash given with it
-        if not (md5 or sha256):
-            raise WeightsError("a download from another URL needs --sha256 (or --md5) so it can be verified")
-    if url == known["url"]:
-        copy = _framework_copy(source, url, size, md5, sha256, log)
+        copy = _framework_copy(source, url, size, {"md5": md5, "sha256": sha256}, log)
         if copy:
             _writable_dir(folder)
             if log:
                 log(f"converting {copy} (already downloaded by {'PyTorch' if source == 'torchvision' else 'Keras'}) ...")
             convert(copy, final, source_note=f"{url} (a verified copy from {copy}, converted by minicnn)")
             return final
+    else:
+        size = None  # a mirror or another copy: checked by the hash given with it
+        if not (md5 or sha256):
+            raise WeightsError("a download from another URL needs --sha256 (or --md5) so it can be verified")
     _check_url(url)
     if log:
         mb = f"{size / 1e6:.0f} MB" if size else "size unknown"
@@ -182,21 +181,22 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
     return final
 
 
-def _framework_copy(source, url, size, md5, sha256, log):
+def _framework_copy(source, url, size, digests, log):
     """A copy of this very file that PyTorch or Keras downloaded before, if one is there and its
-    size and checksums are right; a copy that differs is left alone and said so."""
+    size and checksums (``digests``: {"md5": ..., "sha256": ...}, None where unknown) are right;
+    a copy that differs is left alone and said so."""
+    expected = {name: want for name, want in digests.items() if want}
     for path in framework_copies(source, url):
         if not os.path.isfile(path):
             continue
-        hashers = {name: hashlib.new(name) for name, want in (("md5", md5), ("sha256", sha256)) if want}
+        hashers = {name: hashlib.new(name) for name in expected}
         got = 0
         with open(path, "rb") as f:
-            while got <= size and (chunk := f.read(1 << 22)):
+            while got <= size and (chunk := f.read(1 << 22)):   # never reads past the known size
                 got += len(chunk)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-        wants = {"md5": md5, "sha256": sha256}
-        if got == size and all(h.hexdigest() == wants[name] for name, h in hashers.items()):
+        if got == size and all(h.hexdigest() == expected[name] for name, h in hashers.items()):
             return path
         if log:
             log(f"note: not using {path}: its size or checksum is not that of {source}'s VGG19 file")
