@@ -3,26 +3,36 @@
 * ```python blocks run in order, in one namespace, from the repository root (each ends with
   an assert about what it printed); a block after ``<!-- excerpt: PATH -->`` is a quotation,
   and each of its lines must appear in PATH.
-* ```bash blocks: each command runs in a fresh folder that holds the examples; a command that
-  needs VGG19 (its weights cannot be downloaded by the tests) runs with ``--help`` instead, so
-  at least the module and its options exist.
+* ```bash blocks: each command runs in a fresh folder that holds the examples.
+* Every VGG19 command (bash blocks and `inline` ones, tutorial and README) runs unchanged
+  against a converted VGG19 file of random weights: the tests cannot download the real one, so
+  a Keras-layout file of VGG19's exact shape is served on 127.0.0.1 and fetched with
+  ``python -m minicnn.weights download vgg19 --url ... --md5 ...`` into a temporary
+  ``$MINICNN_HOME`` (the same download -> check -> convert path as the real file). The quick
+  ones run always; the ones that take minutes on a CPU (``--method all``, ``visualize``,
+  ``curves``: VGG19_SLOW) run when ``MINICNN_SLOW_TESTS=1`` (tools/gpu_check.sh sets it).
 * ```text blocks are formulas and printed output: nothing to run.
 """
+import hashlib
+import http.server
 import os
 import re
 import shlex
 import subprocess
 import sys
+import threading
 
 import pytest
+from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUTORIAL = os.path.join(ROOT, "tutorial.md")
+README = os.path.join(ROOT, "README.md")
 FENCE = re.compile(r"(?:<!-- excerpt: (?P<source>\S+) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)\n```", re.S)
 
 
-def blocks(lang):
-    with open(TUTORIAL) as f:
+def blocks(lang, path=TUTORIAL):
+    with open(path) as f:
         text = f.read()
     return [(m.group("source"), m.group("body")) for m in FENCE.finditer(text) if m.group("lang") == lang]
 
@@ -67,21 +77,89 @@ def test_excerpts_match_their_source():
             assert not _code(line) or _code(line) in lines, f"{source} has no line {line.strip()!r}"
 
 
-COMMANDS = [line.split("#")[0].strip() for _, body in blocks("bash") for line in body.splitlines()
+def _commands(path):
+    return [line.split("#")[0].strip() for _, body in blocks("bash", path) for line in body.splitlines()
             if line.strip() and not line.startswith("#")]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+def _inline_vgg19_commands(path):
+    """`python -m minicnn... vgg19` in running text; CHANNEL (a placeholder) becomes 0."""
+    with open(path) as f:
+        text = f.read()
+    return [c.replace("CHANNEL", "0") for c in re.findall(r"`(python -m minicnn[^`]*vgg19[^`]*)`", text)]
+
+
+COMMANDS = _commands(TUTORIAL)
+VGG19_COMMANDS = sorted({c for path in (TUTORIAL, README) for c in _commands(path) + _inline_vgg19_commands(path)
+                         if "vgg19" in shlex.split(c)})
+VGG19_SLOW = ("--method all", "minicnn.visualize", "minicnn.curves")   # minutes each on a 2-core CPU
+SLOW = os.environ.get("MINICNN_SLOW_TESTS") == "1"
+# a download that no cache entry answers needs the real file: its size and checksum are fixed
+# (the download itself is tested against a local server in test_convert.py)
+NEEDS_THE_NETWORK = ("download vgg19 --source torchvision",)
+
+
+def _run(args, cwd, home):
+    assert args[:2] == ["python", "-m"], args
+    env = dict(os.environ, PYTHONPATH=ROOT, MINICNN_HOME=str(home))
+    return subprocess.run([sys.executable, *args[1:]], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=3600)
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if "vgg19" not in shlex.split(c)])
 def test_shell_commands_run(command, tmp_path):
     os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
-    args = shlex.split(command)
-    assert args[:2] == ["python", "-m"], command
-    if "vgg19" in args:
-        args = args[:3] + ["--help"]
-    env = dict(os.environ, PYTHONPATH=ROOT, MINICNN_HOME=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = _run(shlex.split(command), tmp_path, tmp_path / "cache")
     assert done.returncode == 0, (command, done.stderr[-2000:])
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def vgg19_home(tmp_path_factory):
+    """A MINICNN_HOME holding VGG19 (random weights, seed 1) as `weights download` leaves it."""
+    from fixtures import write_keras
+    from minicnn.vgg19 import vgg19
+    served = tmp_path_factory.mktemp("served")
+    write_keras(vgg19(seed=1), str(served / "vgg19.h5"))
+    md5 = hashlib.md5()
+    with open(served / "vgg19.h5", "rb") as f:
+        while chunk := f.read(1 << 24):
+            md5.update(chunk)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Quiet(*a, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    home = tmp_path_factory.mktemp("home")
+    try:
+        done = _run(["python", "-m", "minicnn.weights", "download", "vgg19", "--quiet", "--md5", md5.hexdigest(),
+                     "--url", f"http://127.0.0.1:{httpd.server_address[1]}/vgg19.h5"], served, home)
+    finally:
+        httpd.shutdown()
+        os.remove(served / "vgg19.h5")
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(home) == ["vgg19-keras.h5"]
+    return home
+
+
+def test_every_vgg19_command_is_found():
+    assert len(VGG19_COMMANDS) >= 10
+    assert any("download vgg19" in c for c in VGG19_COMMANDS) and any("--neuron" in c for c in VGG19_COMMANDS)
+
+
+@pytest.mark.parametrize("command", VGG19_COMMANDS)
+def test_vgg19_commands_run_unchanged_on_a_converted_file(command, vgg19_home, tmp_path):
+    """photo.jpg (the reader's own photo) is an example image saved as a JPEG."""
+    if any(s in command for s in NEEDS_THE_NETWORK):
+        pytest.skip("needs the real file from the network")
+    if not SLOW and any(s in command for s in VGG19_SLOW):
+        pytest.skip("minutes on a CPU: MINICNN_SLOW_TESTS=1 runs it")
+    Image.open(os.path.join(ROOT, "examples", "butterfly.png")).convert("RGB").save(tmp_path / "photo.jpg")
+    done = _run(shlex.split(command), tmp_path, vgg19_home)
+    assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+    assert sorted(os.listdir(vgg19_home)) == ["vgg19-keras.h5"]   # nothing downloaded or written there
 
 
 def test_figures_skip_vgg19_honestly_without_its_weights(tmp_path):
