@@ -106,16 +106,23 @@ def conv2d_backward_naive(dout, cache):
     return _unpad(dx_pad, pad), dw, db
 
 
-def im2col(x_pad, KH, KW, stride, H_out, W_out):
+def im2col(x_pad, KH, KW, stride, H_out, W_out, images_last=False):
     """Lay every receptive field of x_pad out as a column: (N, C*KH*KW, H_out*W_out).
 
     ``as_strided`` makes a 6-D *view* (no copy) whose element [n, c, p, q, i, j] is
     x_pad[n, c, i*stride + p, j*stride + q]; the reshape then copies it once into columns.
     Row index of a column = c*KH*KW + p*KW + q, which is the order of ``w.reshape(F, -1)``.
+    ``images_last=True`` puts the images side by side instead: one wide matrix
+    (C*KH*KW, N*H_out*W_out), for the weight gradient's single product over a block of images.
     """
     xp = get_xp(x_pad)
     N, C, _, _ = x_pad.shape
     sN, sC, sH, sW = x_pad.strides
+    if images_last:
+        windows = xp.lib.stride_tricks.as_strided(
+            x_pad, shape=(C, KH, KW, N, H_out, W_out),
+            strides=(sC, sH, sW, sN, stride * sH, stride * sW))
+        return windows.reshape(C * KH * KW, N * H_out * W_out)  # the one copy
     windows = xp.lib.stride_tricks.as_strided(
         x_pad, shape=(N, C, KH, KW, H_out, W_out),
         strides=(sN, sC, sH, sW, stride * sH, stride * sW))
@@ -243,14 +250,17 @@ def conv2d_backward(dout, cache, param_grads=True, input_grad=True):
         dx = _unpad(col2im(dcols, x_pad_shape, KH, KW, stride, H_out, W_out), pad)
     if not param_grads:
         return dx, None, None
-    # dW = sum_n dout[n] @ cols[n]^T, with the columns rebuilt block by block (as in forward)
+    # dW = sum_n dout[n] @ cols[n]^T, with the columns rebuilt block by block (as in forward).
+    # The sum over a block's images is one product, images side by side in both factors: its
+    # inner dimension is n*rows*W_out, where n separate products would each have rows*W_out,
+    # too thin on an 8x8 map (64) for the BLAS to run at speed or to split over its threads.
     x_pad = pad2d(x, pad)
     dw = xp.zeros((F, C * KH * KW), dtype=dout.dtype)
     for n0, n1, i0, i1 in _blocks(N, H_out, C * KH * KW * W_out):
         band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]
-        cols = im2col(band, KH, KW, stride, i1 - i0, W_out)              # (n, C*KH*KW, rows*W_out)
-        dout_block = dout[n0:n1, :, i0:i1].reshape(n1 - n0, F, (i1 - i0) * W_out)
-        dw += (dout_block @ cols.transpose(0, 2, 1)).sum(axis=0)      # (F, C*KH*KW)
+        cols = im2col(band, KH, KW, stride, i1 - i0, W_out, images_last=True)  # (C*KH*KW, n*rows*W_out)
+        dout_block = dout[n0:n1, :, i0:i1].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*rows*W_out)
+        dw += dout_block @ cols.T
     db = dout.sum(axis=(0, 2, 3))
     return dx, dw.reshape(w.shape), db
 
