@@ -140,7 +140,8 @@ def vgg19_home(tmp_path_factory):
         os.remove(served / "vgg19.h5")
     assert done.returncode == 0, done.stderr
     assert os.listdir(home) == ["vgg19-keras.h5"]
-    return home
+    yield home
+    os.remove(home / "vgg19-keras.h5")   # 575 MB: not left in pytest's kept temporary folders
 
 
 def test_every_vgg19_command_is_found():
