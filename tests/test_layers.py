@@ -24,6 +24,7 @@ CONV_CASES = [
     (2, 3, 7, 7, 2, 3, 1, 0),
     (1, 2, 11, 10, 3, 5, 3, 2),
     (2, 5, 5, 6, 3, 3, 2, 0),
+    (2, 2, 6, 7, 5, 3, 1, 1),   # stride 1 with F > 2C: dx by col2im
 ]
 
 
@@ -125,7 +126,7 @@ def test_conv_backward_without_param_grads():
 
 
 def test_conv_backward_data_as_conv_equals_col2im():
-    """The two ways conv2d_backward computes dx (a flipped-kernel convolution when F <= C,
+    """The two ways conv2d_backward computes dx (a flipped-kernel convolution when F <= 2C,
     col2im otherwise) agree with each other, whichever is picked."""
     x, w, b, _, _ = conv_data((2, 6, 8, 7, 4, 3, 1, 1))
     out, cache = L.conv2d_forward(x, w, b, 1, 1)
