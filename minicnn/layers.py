@@ -118,14 +118,11 @@ def im2col(x_pad, KH, KW, stride, H_out, W_out, images_last=False):
     xp = get_xp(x_pad)
     N, C, _, _ = x_pad.shape
     sN, sC, sH, sW = x_pad.strides
-    if images_last:
-        windows = xp.lib.stride_tricks.as_strided(
-            x_pad, shape=(C, KH, KW, N, H_out, W_out),
-            strides=(sC, sH, sW, sN, stride * sH, stride * sW))
-        return windows.reshape(C * KH * KW, N * H_out * W_out)  # the one copy
     windows = xp.lib.stride_tricks.as_strided(
         x_pad, shape=(N, C, KH, KW, H_out, W_out),
         strides=(sN, sC, sH, sW, stride * sH, stride * sW))
+    if images_last:   # [c, p, q, n, i, j]: still a view; the reshape copies
+        return windows.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * H_out * W_out)
     return windows.reshape(N, C * KH * KW, H_out * W_out)  # the one copy
 
 

@@ -11,12 +11,11 @@ import pytest
 from fixtures import EXAMPLES, golden_network
 from minicnn import saliency as S
 from minicnn.network import Layer, Network
-from minicnn.preprocess import preprocess
+from minicnn.gradcheck import rel_error
+from minicnn.preprocess import SHAPES, preprocess
 from minicnn.saliency import faithfulness as F
 from minicnn.saliency import sanity
 from minicnn.vgg19 import make_vgg
-from minicnn.gradcheck import rel_error
-from minicnn.preprocess import SHAPES
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 PLAIN = {"channel_order": "RGB", "scale": 1.0, "mean": [0.0] * 3, "std": [1.0] * 3}

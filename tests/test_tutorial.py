@@ -10,7 +10,7 @@
   ``python -m minicnn.weights download vgg19 --url ... --md5 ...`` into a temporary
   ``$MINICNN_HOME`` (the same download -> check -> convert path as the real file). The quick
   ones run always; the ones that take minutes on a CPU (``--method all``, ``visualize``,
-  ``curves``: VGG19_SLOW) run when ``MINICNN_SLOW_TESTS=1`` (tools/gpu_check.sh sets it).
+  ``curves``: VGG19_SLOW) run when ``MINICNN_SLOW_TESTS=1``.
 * ```text blocks are formulas and printed output: nothing to run.
 """
 import hashlib

@@ -193,7 +193,8 @@ def bench_jobs(rounds=2, repeat=2, batch=None, only=None):
     goal, and the agreement of their outputs. Returns {job: (minicnn s, reference s)}."""
     import importlib.util
     print(f"minicnn next to the references, CPU ({os.cpu_count()} cores); each framework in its own "
-          f"process, {rounds} alternating rounds of {repeat} timed runs after a warm-up; medians")
+          f"process, {rounds} alternating round(s) of at least {repeat} timed run(s) (more while under 5 s) "
+          "after a warm-up; medians")
     print(f"{'job':15s} {'reference':10s} {'minicnn s':>10s} {'ref s':>9s} {'ratio':>6s} {'goal':>5s}  check",
           flush=True)
     results = {}

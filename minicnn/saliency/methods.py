@@ -253,30 +253,28 @@ def signed_map(result, n, shape):
 
 
 def run_method(method, net, pixels, targets, options):
+    batch = {"batch": options["batch"]} if "batch" in options else {}   # else each method's default
     if method == "vanilla":
         return vanilla(net, pixels, targets)
     if method == "smoothgrad":
         return smoothgrad(net, pixels, targets, samples=options.get("samples", 25),
-                          noise=options.get("noise", 0.15), seed=options.get("seed", 0),
-                          batch=options.get("batch", 25))
+                          noise=options.get("noise", 0.15), seed=options.get("seed", 0), **batch)
     if method == "integrated":
         kind = options.get("baseline_kind")
         if kind is not None and kind != "black":           # one baseline per image, by its kind
             results = [integrated(net, pixels[n:n + 1], [t], steps=options.get("steps", 50),
-                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)),
-                                  batch=options.get("batch", 25))
+                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)), **batch)
                        for n, t in enumerate(targets)]
             xp = get_xp(pixels)
             return {"attribution": xp.concatenate([r["attribution"] for r in results]),
                     "saliency": xp.concatenate([r["saliency"] for r in results]),
                     "completeness": [r["completeness"][0] for r in results], "baseline": kind}
         return integrated(net, pixels, targets, steps=options.get("steps", 50),
-                          baseline=options.get("baseline"), batch=options.get("batch", 25))
+                          baseline=options.get("baseline"), **batch)
     if method == "guided":
         return guided(net, pixels, targets)
     if method == "gradcam":
         return gradcam(net, pixels, targets, layer=options.get("layer"))
     if method == "occlusion":
-        return occlusion(net, pixels, targets, patch=options.get("patch"), stride=options.get("stride"),
-                         batch=options.get("batch", 64))
+        return occlusion(net, pixels, targets, patch=options.get("patch"), stride=options.get("stride"), **batch)
     raise ValueError(f"unknown method {method!r}")
