@@ -324,10 +324,15 @@ def test_signals_leave_no_debris_and_a_rerun_works(tmp_path, sig, status, text):
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     whole = time.perf_counter() - t               # the signals land at points spread over one run
     os.remove(out / "w.h5")
-    def interrupt(delay):
-        """Signal one conversion after `delay` s; check what it left; return its exit code."""
+    def interrupt(delay=None):
+        """Signal one conversion after `delay` s, or (None) as soon as its temporary file
+        appears, i.e. in the middle of the write; check what it left; return its exit code."""
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
+        if delay is not None:
+            time.sleep(delay)
+        else:
+            while p.poll() is None and not any(n.endswith(".part") for n in os.listdir(out)):
+                time.sleep(0.001)
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
         left = os.listdir(out)
@@ -339,16 +344,10 @@ def test_signals_leave_no_debris_and_a_rerun_works(tmp_path, sig, status, text):
             assert p.returncode == status and err.strip().endswith(text) and "Traceback" not in err, err
         return p.returncode
 
-    codes = [interrupt(whole * f) for f in np.random.default_rng(sig).permutation([0.45, 0.55, 0.65, 0.75, 0.85])]
-    lo, hi = 0.0, whole                   # on a busy machine the five may all miss the work: bisect
-    while status not in codes and len(codes) < 15:
-        codes.append(interrupt((lo + hi) / 2))
-        if codes[-1] == 0:
-            hi = (lo + hi) / 2            # finished: signal earlier
-        else:
-            lo = (lo + hi) / 2            # still importing: signal later
-    stopped = codes.count(status)
-    assert stopped >= 1                   # the signal was handled by minicnn at least once
+    for f in np.random.default_rng(sig).permutation([0.45, 0.55, 0.65, 0.75, 0.85]):
+        interrupt(whole * f)              # anywhere: whatever the timing, a file or nothing
+    codes = [interrupt() for _ in range(3)]
+    assert status in codes, codes         # mid-write, the signal is handled by minicnn
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0 and os.listdir(out) == ["w.h5"]
     load_network(str(out / "w.h5"))
