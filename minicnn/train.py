@@ -42,6 +42,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int_range(1, 4096), help="images per step")
     parser.add_argument("--lr", type=float_range(0, 10, low_open=True), help="Adam's initial learning rate")
     parser.add_argument("--weight-decay", type=float_range(0, 100), help="decoupled weight decay, relative to lr")
+    parser.add_argument("--workers", type=int_range(1, 64), default=2,
+                        help="threads that share each batch (default 2; the result depends on this number, "
+                             "not on the machine; a GPU always uses one)")
     add_seed_option(parser)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")
@@ -80,7 +83,8 @@ def main(argv=None):
     val_images, val_labels, _ = make_dataset(args.val_size, seed=1000 * args.seed + 2)
     net = build(args.model, seed=args.seed).to(args.device)
     history = train(net, train_images, train_labels, epochs=args.epochs, batch=args.batch,
-                    lr=args.lr, seed=args.seed, quiet=quiet, log=log, weight_decay=args.weight_decay)
+                    lr=args.lr, seed=args.seed, quiet=quiet, log=log, weight_decay=args.weight_decay,
+                    workers=args.workers)
     accuracy = evaluate(net, val_images, val_labels)
     seconds = time.time() - t0
     log(f"held-out accuracy {accuracy:.4f} on {args.val_size} images; {seconds:.0f} s in all")

@@ -7,6 +7,7 @@ backward, the optimizer, the data. The defaults are the recipe of the shipped we
 (``minicnn.models``), so the command below reproduces them bit for bit.
 """
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from tqdm import tqdm
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from . import layers as L
 from .backend import to_device, to_numpy
 from .models import build
+from .network import Network
 from .optim import Adam
 from .preprocess import preprocess
 
@@ -34,13 +36,83 @@ def evaluate(net, images, labels, batch=256):
     return correct / len(images)
 
 
+class BatchGradients:
+    """Softmax cross-entropy on a batch: its loss, its logits and every parameter's gradient,
+    with the batch split among ``workers`` threads.
+
+        with BatchGradients(net, workers=2) as gradients:
+            loss, logits, grads = gradients(x, y)    # grads: (dw, db) per conv/linear layer
+
+    Each worker runs forward and backward on its share of the images through its own view of
+    the network (the same layers and weights, its own tape). The loss is a mean over images,
+    so each share's gradient is weighted by its share of the batch, and the shares' gradients
+    are added in a fixed order: the result depends on ``workers``, never on which thread
+    finishes first. One worker is the plain single pass, bit for bit.
+
+    Why threads help: NumPy lets go of Python's lock inside its loops and matrix products, so
+    two workers run on two cores at once. A single pass uses both cores only inside BLAS's
+    products; the copies around them (im2col, padding, pooling, ReLU) run on one. Each worker's
+    products are held to one BLAS thread (threadpoolctl), so the two workers do not also split
+    every product between them and fight over the cores.
+    """
+
+    def __init__(self, net, workers=2):
+        self.net = net
+        self.workers = 1 if net.device != "cpu" else max(1, int(workers))  # a GPU is one device
+        self.views = [net] if self.workers == 1 else [
+            Network(net.layers, net.input_shape, net.class_names, net.meta) for _ in range(self.workers)]
+        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        self.limit = None
+        if self.pool:
+            from threadpoolctl import ThreadpoolController
+            self.limit = ThreadpoolController()
+
+    def __call__(self, x, y):
+        shares = [s for s in np.array_split(np.arange(len(x)), self.workers) if len(s)]
+        if len(shares) == 1:
+            return self._share(self.views[0], x, y, 1.0)
+        jobs = [(view, x[s[0]:s[-1] + 1], y[s[0]:s[-1] + 1], len(s) / len(x))
+                for view, s in zip(self.views, shares)]
+        with self.limit.limit(limits=1, user_api="blas"):
+            results = list(self.pool.map(lambda job: self._share(*job), jobs))
+        loss = sum(r[0] for r in results)
+        logits = np.concatenate([r[1] for r in results])
+        grads = results[0][2]
+        for _, _, more in results[1:]:
+            grads = [(dw + dw2, db + db2) for (dw, db), (dw2, db2) in zip(grads, more)]
+        return loss, logits, grads
+
+    @staticmethod
+    def _share(view, x, y, weight):
+        """Forward and backward on one share; its loss and gradients weighted by its share."""
+        logits = view.forward(x)
+        loss, dlogits = L.softmax_cross_entropy(logits, y)
+        if weight != 1.0:
+            dlogits *= weight
+        grads = {}
+        view.backward(dlogits, grads=grads, input_grad=False)  # d loss / d image is not needed
+        return float(loss) * weight, logits, [grads[name] for name, _ in view.params()]
+
+    def close(self):
+        if self.pool:
+            self.pool.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False, log=None,
-          weight_decay=0.05, after_epoch=None):
+          weight_decay=0.05, after_epoch=None, workers=2):
     """Minibatch Adam on softmax cross-entropy; the learning rate follows a cosine from lr to 0.
     A little weight decay keeps the filters smooth, which also makes input gradients cleaner.
     ``after_epoch(epoch, net)``, if given, is called after each epoch (to watch features emerge).
+    ``workers`` threads share each batch (``BatchGradients``; on a GPU, one).
 
-    Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed.
+    Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed
+    and a number of workers.
     """
     device = net.device
     prep = net.meta["preprocessing"]
@@ -51,31 +123,29 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
     total = epochs * steps_per_epoch
     history = []
     step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(len(images))
-        losses, correct = [], 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", disable=quiet,
-                   leave=False, file=sys.stderr)
-        for k in bar:
-            idx = order[k * batch:(k + 1) * batch]
-            x = to_device(preprocess(images[idx], prep), device)
-            y = to_device(labels[idx], device)
-            logits = net.forward(x)
-            loss, dlogits = L.softmax_cross_entropy(logits, y)
-            grads = {}
-            net.backward(dlogits, grads=grads, input_grad=False)  # d loss / d image is not needed
-            opt.lr = lr * 0.5 * (1 + np.cos(np.pi * step / total))   # cosine decay
-            opt.step([g for name, _ in net.params() for g in grads[name]])
-            step += 1
-            losses.append(float(loss))
-            correct += int((to_numpy(logits).argmax(axis=1) == labels[idx]).sum())
-            if k % 20 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / ((k + 1) * batch):.3f}")
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                        "train_accuracy": correct / (steps_per_epoch * batch)})
-        if log:
-            log(f"epoch {epoch + 1}: loss {history[-1]['loss']:.4f}, "
-                f"train accuracy {history[-1]['train_accuracy']:.4f}")
-        if after_epoch:
-            after_epoch(epoch + 1, net)
+    with BatchGradients(net, workers) as gradients:
+        for epoch in range(epochs):
+            order = rng.permutation(len(images))
+            losses, correct = [], 0
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", disable=quiet,
+                       leave=False, file=sys.stderr)
+            for k in bar:
+                idx = order[k * batch:(k + 1) * batch]
+                x = to_device(preprocess(images[idx], prep), device)
+                y = to_device(labels[idx], device)
+                loss, logits, grads = gradients(x, y)
+                opt.lr = lr * 0.5 * (1 + np.cos(np.pi * step / total))   # cosine decay
+                opt.step([g for pair in grads for g in pair])
+                step += 1
+                losses.append(loss)
+                correct += int((to_numpy(logits).argmax(axis=1) == labels[idx]).sum())
+                if k % 20 == 0:
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{correct / ((k + 1) * batch):.3f}")
+            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                            "train_accuracy": correct / (steps_per_epoch * batch)})
+            if log:
+                log(f"epoch {epoch + 1}: loss {history[-1]['loss']:.4f}, "
+                    f"train accuracy {history[-1]['train_accuracy']:.4f}")
+            if after_epoch:
+                after_epoch(epoch + 1, net)
     return history

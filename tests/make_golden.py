@@ -10,6 +10,10 @@ logits, d logit[n, CLASS] / d input, and d mean(channel CHANNEL of MID_LAYER) / 
 Weights and input are float32; the references are computed by torch in float64 from those
 float32 values, so they are the exact answer that minicnn's float32 run must approach.
 
+``golden_train.npz``: one training step's numbers on the same network: a batch of TRAIN_BATCH
+images with labels, the mean softmax cross-entropy and d loss / d every weight and bias (float64),
+what ``minicnn.training.BatchGradients`` must give however many workers share the batch.
+
 ``golden_pool_ties.npz``: max-pool forward/backward on an input full of ties, to pin down
 which input of a tied window receives the gradient.
 """
@@ -26,6 +30,7 @@ CLASSES = 10
 INPUT = (2, 3, 40, 36)                    # N, C, H, W: non-square, more than one image
 CLASS = 7
 MID_LAYER, CHANNEL = "conv2_2", 5
+TRAIN_BATCH = 7                           # odd: shares of 4 + 3, or 3 + 2 + 2
 
 
 def build(seed=0):
@@ -97,6 +102,36 @@ def make_vgg_golden():
     np.savez_compressed(os.path.join(HERE, "data", "golden_vgg.npz"), **arrays)
 
 
+def make_train_golden():
+    layers = build()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn((TRAIN_BATCH,) + INPUT[1:], generator=g).float()
+    y = torch.randint(0, CLASSES, (TRAIN_BATCH,), generator=g)
+    params = {}
+    for name, kind, w, b in layers:
+        if w is not None:
+            params[name] = (torch.from_numpy(w).double().requires_grad_(True),
+                            torch.from_numpy(b).double().requires_grad_(True))
+    h = x.double()
+    for name, kind, _, _ in layers:
+        if kind == "conv":
+            h = TF.conv2d(h, *params[name], padding=1)
+        elif kind == "relu":
+            h = torch.relu(h)
+        elif kind == "pool":
+            h = TF.max_pool2d(h, 2, 2)
+        elif kind == "flatten":
+            h = h.flatten(1)
+        else:
+            h = TF.linear(h, *params[name])
+    loss = TF.cross_entropy(h, y)                  # the mean over the batch
+    loss.backward()
+    arrays = {"input": x.numpy(), "labels": y.numpy(), "loss": loss.item()}
+    for name, (w, b) in params.items():
+        arrays[f"{name}/dw"], arrays[f"{name}/db"] = w.grad.numpy(), b.grad.numpy()
+    np.savez_compressed(os.path.join(HERE, "data", "golden_train.npz"), **arrays)
+
+
 def make_pool_ties_golden():
     g = torch.Generator().manual_seed(2)
     x = torch.randint(0, 3, (2, 3, 7, 8), generator=g).double()   # values 0, 1, 2: many ties
@@ -116,6 +151,7 @@ def make_pool_ties_golden():
 if __name__ == "__main__":
     os.makedirs(os.path.join(HERE, "data"), exist_ok=True)
     make_vgg_golden()
+    make_train_golden()
     make_pool_ties_golden()
-    print("wrote tests/data/golden_vgg.npz and tests/data/golden_pool_ties.npz "
+    print("wrote tests/data/golden_vgg.npz, golden_train.npz and golden_pool_ties.npz "
           f"(torch {torch.__version__})")

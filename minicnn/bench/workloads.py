@@ -71,15 +71,14 @@ def training_step(framework, batch=None):
     x = _pixels(TRAIN_BATCH, net.input_shape[1]) - 0.5
     y = np.random.default_rng(2).integers(0, 10, TRAIN_BATCH)
     if framework == "minicnn":
-        from .. import layers as L
         from ..optim import Adam
+        from ..training import BatchGradients
         opt = Adam([p for _, layer in net.params() for p in (layer.w, layer.b)], lr=1e-4, weight_decay=0.05)
+        gradients = BatchGradients(net)           # as minicnn.training.train runs it: 2 workers
 
         def step():
-            loss, dlogits = L.softmax_cross_entropy(net.forward(x), y)
-            grads = {}
-            net.backward(dlogits, grads=grads, input_grad=False)
-            opt.step([g for name, _ in net.params() for g in grads[name]])
+            loss, _, grads = gradients(x, y)
+            opt.step([g for pair in grads for g in pair])
             return np.float32(loss)
         return step
     import torch
