@@ -4,7 +4,8 @@ A VGG-style network learns to classify the images of its procedural world (``min
 objects made of parts, 64x64, 10 classes; or ``minicnn.shapes``: 32x32 shapes, 8 classes) with
 minibatch Adam and softmax cross-entropy. Nothing but the code in this package: forward,
 backward, the optimizer, the data. The defaults are the recipe of the shipped weights
-(``minicnn.models``), so the first command below reproduces them bit for bit.
+(``minicnn.models``); the same command twice gives the same bits (for one ``--workers``), but
+not the shipped files' bits, which earlier versions of the backward pass made (weights/README.md).
 
 A retrained model is kept in minicnn's cache under a name (default MODEL-retrained), which
 every command's ``--model`` then accepts; ``--out FILE`` writes it elsewhere instead (use it

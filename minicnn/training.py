@@ -4,7 +4,10 @@ A VGG-style network learns to classify the images of its procedural world (``min
 objects made of parts, 64x64, 10 classes; or ``minicnn.shapes``: 32x32 shapes, 8 classes) with
 minibatch Adam and softmax cross-entropy. Nothing but the code in this package: forward,
 backward, the optimizer, the data. The defaults are the recipe of the shipped weights
-(``minicnn.models``), so the command below reproduces them bit for bit.
+(``minicnn.models``). A seed fixes every bit of a run for one version of this code and one
+number of workers; the shipped files were made by earlier versions, which added the same
+numbers in other orders (weights/README.md says which), so a retrain today differs from them
+in its digits and matches them in accuracy.
 """
 import sys
 from concurrent.futures import ThreadPoolExecutor

@@ -480,8 +480,9 @@ def shapes_emergence(channels=4, vis_steps=192):
     """Watch features emerge: retrain the shipped model with its own recipe and seed (about 6
     minutes on 2 CPU cores); after every epoch record the held-out accuracy, the number of curve
     detectors in relu3_1 and the weights. Then show what the final model's top curve detectors
-    respond to at every epoch (feature visualization of the centre unit). The last epoch must
-    reproduce weights/shapes.h5 exactly; the JSON records that it did."""
+    respond to at every epoch (feature visualization of the centre unit). The JSON records
+    whether the last epoch reproduced weights/shapes.h5 bit for bit: it did with the code of
+    commit faac1d3; later backward passes add in other orders (weights/README.md)."""
     from minicnn.visualize import objectives
     from minicnn.curves import analyze
     from minicnn.visualize.param import FourierParam
