@@ -64,11 +64,14 @@ class BatchGradients:
         self.workers = 1 if net.device != "cpu" else max(1, int(workers))  # a GPU is one device
         self.views = [net] if self.workers == 1 else [
             Network(net.layers, net.input_shape, net.class_names, net.meta) for _ in range(self.workers)]
-        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        self.limit = None
-        if self.pool:
-            from threadpoolctl import ThreadpoolController
-            self.limit = ThreadpoolController()
+        self.pool = self.limit = None
+        if self.workers > 1:
+            try:
+                from threadpoolctl import ThreadpoolController
+                self.limit = ThreadpoolController()
+                self.pool = ThreadPoolExecutor(self.workers)
+            except ImportError:   # installed with minicnn; without it the shares run one after
+                pass              # another (no faster; BLAS's own threads change the last digits)
 
     def __call__(self, x, y):
         shares = [s for s in np.array_split(np.arange(len(x)), self.workers) if len(s)]
@@ -76,8 +79,11 @@ class BatchGradients:
             return self._share(self.views[0], x, y, 1.0)
         jobs = [(view, x[s[0]:s[-1] + 1], y[s[0]:s[-1] + 1], len(s) / len(x))
                 for view, s in zip(self.views, shares)]
-        with self.limit.limit(limits=1, user_api="blas"):
-            results = list(self.pool.map(lambda job: self._share(*job), jobs))
+        if self.pool is None:
+            results = [self._share(*job) for job in jobs]
+        else:
+            with self.limit.limit(limits=1, user_api="blas"):
+                results = list(self.pool.map(lambda job: self._share(*job), jobs))
         loss = sum(r[0] for r in results)
         logits = np.concatenate([r[1] for r in results])
         grads = results[0][2]

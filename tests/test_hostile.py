@@ -368,6 +368,7 @@ def test_signals_leave_no_debris_and_a_rerun_works(tmp_path, sig, status, text):
     (("minicnn.curves", "conv1_1", "--orientations", "1000000"), "--orientations"),
     (("minicnn.train", "--lr", "nan"), "--lr"),
     (("minicnn.train", "--train-size", "10", "--batch", "64"), "smaller than one batch"),
+    (("minicnn.train", "--workers", "0"), "--workers"),
     (("minicnn.predict", "IMG", "--top", "0"), "--top"),
     (("minicnn.saliency", "IMG", "--bogus"), "unrecognized"),
 ])
