@@ -120,6 +120,23 @@ def test_transform_adjoint_identity(t):
     assert abs(lhs - rhs) < 1e-10 * max(1, abs(lhs))
 
 
+def test_warp_tables_are_built_once_per_choice(monkeypatch):
+    """100 draws from 3 angles build 3 bilinear tables (kept on the device after that), and a
+    drawn table is the one its angle gives."""
+    built = []
+    make = T._bilinear_table
+    monkeypatch.setattr(T, "_bilinear_table", lambda *a: built.append(a) or make(*a))
+    rotate, x = T.RandomRotate([-5, 0, 5]), rng.standard_normal((1, 3, 9, 9))
+    draws = np.random.default_rng(3)
+    for _ in range(100):
+        rotate.forward(x, draws)
+    assert len(built) == 3
+    out, _ = rotate.forward(x, np.random.default_rng(0))
+    fresh = T.RandomRotate([-5, 0, 5])
+    fresh.__dict__["_tables"] = {}                          # nothing kept: built now
+    assert np.array_equal(out, fresh.forward(x, np.random.default_rng(0))[0])
+
+
 def test_pad_adjoint_identity():
     """Pad is affine (a constant border): its linear part is zero-padding, adjoint a crop."""
     pad = T.Pad(2, value=0.5)

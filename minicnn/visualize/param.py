@@ -23,6 +23,13 @@ COLOR_SQRT = np.array([[0.26, 0.09, 0.02],
                        [0.27, 0.00, -0.05],
                        [0.27, -0.09, 0.03]], dtype=np.float32)
 COLOR = COLOR_SQRT / np.max(np.linalg.norm(COLOR_SQRT, axis=0))
+_COLOR_ON = {}                    # COLOR on each array module, copied to a GPU once, not every step
+
+
+def _color(xp):
+    if xp.__name__ not in _COLOR_ON:
+        _COLOR_ON[xp.__name__] = xp.asarray(COLOR)
+    return _COLOR_ON[xp.__name__]
 
 
 class PixelParam:
@@ -75,7 +82,7 @@ class FourierParam:
     def forward(self, params):
         xp = get_xp(params)
         t = self._spatial(params)
-        rgb = xp.einsum("ij,njhw->nihw", xp.asarray(COLOR), t)     # decorrelated -> RGB
+        rgb = xp.einsum("ij,njhw->nihw", _color(xp), t)             # decorrelated -> RGB
         p = 1.0 / (1.0 + xp.exp(-rgb))                                 # sigmoid -> (0, 1)
         return p, p
 
@@ -88,7 +95,7 @@ class FourierParam:
         """
         xp = get_xp(p)
         drgb = dpixels * p * (1 - p)
-        dt = xp.einsum("ij,nihw->njhw", xp.asarray(COLOR), drgb)
+        dt = xp.einsum("ij,nihw->njhw", _color(xp), drgb)
         g = xp.fft.fft2(dt, norm="ortho") * self.scale / 4.0
         return xp.stack([g.real, g.imag]).astype(p.dtype)
 

@@ -43,7 +43,7 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
         params = xp.asarray(init, dtype=xp.float32).copy()
     opt = (Adam([params], lr=lr, sign=+1) if optimizer == "adam"
            else SGD([params], lr=lr, momentum=0.0, sign=+1))
-    history, snapshots = [], []
+    scores, snapshots = [], []
     try:   # Ctrl-C: with interruptible, stop here and keep the images so far
         for step in range(steps):
             # Lucid's remedy for dead ReLUs: redirected ReLU gradients for the first 16 steps only
@@ -75,15 +75,17 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
             param.project(params)
             if blur_every and param.name == "pixel" and (step + 1) % blur_every == 0:
                 params[...] = blur(params)
-            history.append(float(score.mean()))
+            scores.append(score.mean())          # stays on the device: no wait for the GPU here
             if snapshot_every and (step % snapshot_every == 0 or step == steps - 1):
                 snapshots.append(to_numpy(param.forward(params)[0]))
             if progress is not None:
-                progress.set_postfix(score=f"{history[-1]:.3g}")
+                if step % 16 == 0 or step == steps - 1:
+                    progress.set_postfix(score=f"{float(scores[-1]):.3g}")
                 progress.update(1)
     except KeyboardInterrupt:
         if not interruptible:
             raise
+    history = [float(v) for v in to_numpy(xp.stack(scores))] if scores else []
     return to_numpy(param.forward(params)[0]), history, snapshots
 
 

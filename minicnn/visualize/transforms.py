@@ -83,10 +83,21 @@ class _Warp:
         xp = get_xp(x)
         N, C, H, W = x.shape
         choice = self.choose(rng)
-        idx, wts = _bilinear_table(*self.coords(H, W, choice), H, W, xp)
+        idx, wts = self.table(H, W, choice, xp)
+        wts = wts.astype(x.dtype, copy=False)
         flat = x.reshape(N, C, H * W)
-        out = sum(flat[:, :, idx[k]] * wts[k].astype(x.dtype) for k in range(4))
+        out = sum(flat[:, :, idx[k]] * wts[k] for k in range(4))
         return out.reshape(N, C, *self.out_size(H, W, choice)), (x.shape, idx, wts)
+
+    def table(self, H, W, choice, xp):
+        """The bilinear table of one random choice, built on the host the first time it is drawn
+        and kept on the device after that: a render draws from a few dozen choices (11 scales,
+        21 angles), so its later steps build and copy nothing."""
+        tables = self.__dict__.setdefault("_tables", {})
+        key = (H, W, choice, xp.__name__)
+        if key not in tables:
+            tables[key] = _bilinear_table(*self.coords(H, W, choice), H, W, xp)
+        return tables[key]
 
     def backward(self, g, cache):
         (N, C, H, W), idx, wts = cache
@@ -94,7 +105,7 @@ class _Warp:
         rows = N * C
         flat = g.reshape(rows, -1)                                  # (rows, outputs)
         target = (xp.arange(rows)[:, None, None] * (H * W) + idx[None]).ravel()   # (rows, 4, outputs)
-        values = (flat[:, None, :] * wts[None].astype(g.dtype)).ravel()
+        values = (flat[:, None, :] * wts[None].astype(g.dtype, copy=False)).ravel()
         dx = xp.bincount(target, weights=values, minlength=rows * H * W)
         return dx.astype(g.dtype).reshape(N, C, H, W)
 
