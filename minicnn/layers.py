@@ -218,6 +218,8 @@ def conv2d_backward_data_as_conv(dout, w, pad):
     """
     xp = get_xp(dout)
     F, C, KH, KW = w.shape
+    if _use_winograd(w, 1):             # the same rule as forward (it is symmetric in F and C)
+        return winograd.conv3x3_backward_data(dout, w, pad)   # flips nothing: see there
     w_flip = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
     zero_bias = xp.zeros(C, dtype=dout.dtype)
     dx, _ = conv2d_forward(dout, w_flip, zero_bias, stride=1, pad=KH - 1 - pad)

@@ -36,6 +36,11 @@ A_T = np.array(((1, 1, 1, 0), (0, 1, -1, -1)))                                # 
 # On a tile flattened row by row, X^T t X is one matrix product: kron(X^T, X^T) @ t.flat
 BB, GG, AA = np.kron(B_T, B_T), np.kron(G, G), np.kron(A_T, A_T)             # (16, 16), (16, 9), (4, 16)
 
+# The kernel flipped in space (the backward pass's convolution, layers.conv2d_backward_data_as_conv):
+# G J = P G, where J reverses the 3 taps and P swaps rows 0 and 3 of G, so the flipped kernel's
+# U is P U P^T: the same 16 numbers, tile position (i, j) moved to (p(i), p(j)), p = (3, 1, 2, 0).
+FLIP = np.array([4 * p + q for p in (3, 1, 2, 0) for q in (3, 1, 2, 0)])
+
 MIN_CHANNELS = 256    # the rule (measured, tutorial "Speed"): below this im2col is as fast or faster
 BLOCK = 1 << 21       # values of V per block (8 MB of float32): V and M stay near the caches
 
@@ -54,7 +59,29 @@ def filter_transform(w):
 
 
 def conv3x3(x, w, b, pad):
-    """out = conv2d(x, w, b, stride=1, pad) for a 3x3 ``w``, by F(2x2, 3x3); (N, F, H_out, W_out).
+    """out = conv2d(x, w, b, stride=1, pad) for a 3x3 ``w``, by F(2x2, 3x3); (N, F, H_out, W_out)."""
+    xp = get_xp(x)
+    return _tiles(x, filter_transform(w), b, pad, xp.asarray(BB, dtype=x.dtype), xp.asarray(AA, dtype=x.dtype))
+
+
+def conv3x3_backward_data(dout, w, pad):
+    """dx of ``conv3x3(x, w, b, pad)``: a convolution of dout with w flipped in space and
+    transposed (C <-> F), padded 2 - pad (as in ``layers.conv2d_backward_data_as_conv``), whose
+    U is, by FLIP, U[FLIP[k]]^T at tile position k. Neither the flipped kernel nor that U is
+    built: the products read U[k] transposed (a view, which BLAS reads as it is), and the
+    position permutation moves onto the constants instead, V's rows (BB[FLIP]) and M's
+    columns in the output transform (AA[:, FLIP]):
+
+        sum_k AA[:, FLIP[k]] U[k]^T V[FLIP[k]]  =  sum_j AA[:, j] U[FLIP[j]]^T V[j]   (j = FLIP[k])
+    """
+    xp = get_xp(dout)
+    u = filter_transform(w).transpose(0, 2, 1)                 # (16, C, F): a view
+    bb, aa = xp.asarray(BB[FLIP], dtype=dout.dtype), xp.asarray(AA[:, FLIP], dtype=dout.dtype)
+    return _tiles(dout, u, xp.zeros(w.shape[1], dtype=dout.dtype), 2 - pad, bb, aa)
+
+
+def _tiles(x, u, b, pad, bb, aa):
+    """The convolution of x by the filter transform u (16, F, C), from the tiles up.
 
     The output is cut into 2x2 tiles (an odd size gets one extra row or column, cut off at the
     end), and processed a band of tile rows at a time so that the tiles' arrays stay small:
@@ -66,13 +93,11 @@ def conv3x3(x, w, b, pad):
     """
     xp = get_xp(x)
     N, C, H, W = x.shape
-    F = w.shape[0]
+    F = u.shape[1]
     H_out, W_out = H + 2 * pad - 2, W + 2 * pad - 2
     rows, cols = (H_out + 1) // 2, (W_out + 1) // 2                # tiles
     x_pad = xp.zeros((N, C, 2 * rows + 2, 2 * cols + 2), dtype=x.dtype)
     x_pad[:, :, pad:pad + H, pad:pad + W] = x          # zeros around, and below/right of an odd size
-    u = filter_transform(w)
-    bb, aa = xp.asarray(BB, dtype=x.dtype), xp.asarray(AA, dtype=x.dtype)
     out = xp.empty((N, F, 2 * rows, 2 * cols), dtype=x.dtype)
     band_rows = max(1, BLOCK // (16 * max(C, F) * cols))             # tile rows per block
     images = max(1, band_rows // rows)

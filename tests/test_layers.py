@@ -102,6 +102,8 @@ def test_winograd_equals_the_definition_and_its_gradients_check(case, monkeypatc
     dx, dw, db = L.conv2d_backward(dout, cache)
     assert rel_error(dx, numerical_gradient(lambda v: L.conv2d_forward(v, w, b, stride, pad)[0], x, dout)) < GRAD_TOL
     assert rel_error(dw, numerical_gradient(lambda v: L.conv2d_forward(x, v, b, stride, pad)[0], w, dout)) < GRAD_TOL
+    naive_dx = L.conv2d_backward_naive(dout, L.conv2d_forward_naive(x, w, b, stride, pad)[1])[0]
+    assert rel_error(winograd.conv3x3_backward_data(dout, w, pad), naive_dx) < 1e-12   # FLIP, not a flipped copy
 
 
 def test_winograd_float32_on_a_vgg_sized_layer():
@@ -110,9 +112,13 @@ def test_winograd_float32_on_a_vgg_sized_layer():
     x = rng.standard_normal((2, 64, 30, 30)).astype(np.float32)
     w = (rng.standard_normal((32, 64, 3, 3)) * 0.1).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
-    exact, _ = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1)
+    exact, cache64 = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1)
     got = winograd.conv3x3(x, w, b, 1)
     assert got.dtype == np.float32 and rel_error(got, exact) < 1e-6
+    dout = rng.standard_normal(got.shape).astype(np.float32)
+    exact_dx = L.conv2d_backward(dout.astype(np.float64), cache64, param_grads=False)[0]
+    got_dx = winograd.conv3x3_backward_data(dout, w, 1)
+    assert got_dx.dtype == np.float32 and rel_error(got_dx, exact_dx) < 1e-6
 
 
 def test_conv_backward_without_param_grads():
