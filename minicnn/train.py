@@ -4,7 +4,7 @@ A VGG-style network learns to classify the images of its procedural world (``min
 objects made of parts, 64x64, 10 classes; or ``minicnn.shapes``: 32x32 shapes, 8 classes) with
 minibatch Adam and softmax cross-entropy. Nothing but the code in this package: forward,
 backward, the optimizer, the data. The defaults are the recipe of the shipped weights
-(``minicnn.models``); the same command twice gives the same bits (for one ``--workers``), but
+(``minicnn.models``); the same command twice gives the same bits (on one machine), but
 not the shipped files' bits, which earlier versions of the backward pass made (weights/README.md).
 
 A retrained model is kept in minicnn's cache under a name (default MODEL-retrained), which
@@ -44,8 +44,8 @@ def main(argv=None):
     parser.add_argument("--lr", type=float_range(0, 10, low_open=True), help="Adam's initial learning rate")
     parser.add_argument("--weight-decay", type=float_range(0, 100), help="decoupled weight decay, relative to lr")
     parser.add_argument("--workers", type=int_range(1, 64), default=2,
-                        help="threads that share each batch (default 2; the result depends on this number, "
-                             "not on the machine; a GPU always uses one)")
+                        help="threads that share each batch (default 2; the last digits of the result depend on "
+                             "this number; a GPU always uses one)")
     add_seed_option(parser)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="cpu (default) or cuda (needs cupy and an NVIDIA GPU)")

@@ -4,11 +4,12 @@ A VGG-style network learns to classify the images of its procedural world (``min
 objects made of parts, 64x64, 10 classes; or ``minicnn.shapes``: 32x32 shapes, 8 classes) with
 minibatch Adam and softmax cross-entropy. Nothing but the code in this package: forward,
 backward, the optimizer, the data. The defaults are the recipe of the shipped weights
-(``minicnn.models``). A seed fixes every bit of a run for one version of this code and one
-number of workers; the shipped files were made by earlier versions, which added the same
-numbers in other orders (weights/README.md says which), so a retrain today differs from them
-in its digits and matches them in accuracy.
+(``minicnn.models``). A seed fixes every bit of a run for one version of this code, one
+number of workers and one machine; the shipped files were made by earlier versions, which
+added the same numbers in other orders (weights/README.md says which), so a retrain today
+differs from them in its digits and matches them in accuracy.
 """
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +40,13 @@ def evaluate(net, images, labels, batch=256):
     return correct / len(images)
 
 
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))     # the cores this process may use (Linux)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 class BatchGradients:
     """Softmax cross-entropy on a batch: its loss, its logits and every parameter's gradient,
     with the batch split among ``workers`` threads.
@@ -49,14 +57,15 @@ class BatchGradients:
     Each worker runs forward and backward on its share of the images through its own view of
     the network (the same layers and weights, its own tape). The loss is a mean over images,
     so each share's gradient is weighted by its share of the batch, and the shares' gradients
-    are added in a fixed order: the result depends on ``workers``, never on which thread
-    finishes first. One worker is the plain single pass, bit for bit.
+    are added in a fixed order. One worker is the plain single pass, bit for bit.
 
     Why threads help: NumPy lets go of Python's lock inside its loops and matrix products, so
     two workers run on two cores at once. A single pass uses both cores only inside BLAS's
-    products; the copies around them (im2col, padding, pooling, ReLU) run on one. Each worker's
-    products are held to one BLAS thread (threadpoolctl), so the two workers do not also split
-    every product between them and fight over the cores.
+    products; the copies around them (im2col, padding, pooling, ReLU) run on one. The cores are
+    shared out: on 2 cores each worker's products get one BLAS thread (threadpoolctl), so the
+    two workers do not also split every product between them and fight over the cores; on 16,
+    8 each. BLAS's thread count changes the last digits of a product, so the bits of a run
+    depend on ``workers`` and on the machine, never on which thread finishes first.
     """
 
     def __init__(self, net, workers=2):
@@ -70,6 +79,7 @@ class BatchGradients:
                 from threadpoolctl import ThreadpoolController
                 self.limit = ThreadpoolController()
                 self.pool = ThreadPoolExecutor(self.workers)
+                self.blas_threads = max(1, _cores() // self.workers)   # 1 each on 2 cores
             except ImportError:   # installed with minicnn; without it the shares run one after
                 pass              # another (no faster; BLAS's own threads change the last digits)
 
@@ -82,7 +92,7 @@ class BatchGradients:
         if self.pool is None:
             results = [self._share(*job) for job in jobs]
         else:
-            with self.limit.limit(limits=1, user_api="blas"):
+            with self.limit.limit(limits=self.blas_threads, user_api="blas"):
                 results = list(self.pool.map(lambda job: self._share(*job), jobs))
         loss = sum(r[0] for r in results)
         logits = np.concatenate([r[1] for r in results])
@@ -120,8 +130,8 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
     ``after_epoch(epoch, net)``, if given, is called after each epoch (to watch features emerge).
     ``workers`` threads share each batch (``BatchGradients``; on a GPU, one).
 
-    Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed
-    and a number of workers.
+    Returns the per-epoch history (mean loss and training accuracy). Deterministic for a seed,
+    a number of workers and a machine.
     """
     device = net.device
     prep = net.meta["preprocessing"]
