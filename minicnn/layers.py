@@ -255,15 +255,18 @@ def conv2d_backward(dout, cache, param_grads=True, input_grad=True):
     # The sum over a block's images is one product, images side by side in both factors: its
     # inner dimension is n*rows*W_out, where n separate products would each have rows*W_out,
     # too thin on an 8x8 map (64) for the BLAS to run at speed or to split over its threads.
+    # It is computed transposed, dW^T = cols @ dout^T (C*KH*KW x F): BLAS works in tiles of
+    # the output's rows, and C*KH*KW rows fill them where F = 16 rows is one tile (measured:
+    # 1.1-1.9 times faster on every world-model and VGG19 shape, most for the fewest filters).
     x_pad = pad2d(x, pad)
-    dw = xp.zeros((F, C * KH * KW), dtype=dout.dtype)
+    dw_t = xp.zeros((C * KH * KW, F), dtype=dout.dtype)
     for n0, n1, i0, i1 in _blocks(N, H_out, C * KH * KW * W_out):
         band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]
         cols = im2col(band, KH, KW, stride, i1 - i0, W_out, images_last=True)  # (C*KH*KW, n*rows*W_out)
         dout_block = dout[n0:n1, :, i0:i1].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*rows*W_out)
-        dw += dout_block @ cols.T
+        dw_t += cols @ dout_block.T
     db = dout.sum(axis=(0, 2, 3))
-    return dx, dw.reshape(w.shape), db
+    return dx, xp.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
 
 # ----------------------------------------------------------------------------------------------
