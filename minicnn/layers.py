@@ -257,7 +257,8 @@ def conv2d_backward(dout, cache, param_grads=True, input_grad=True):
     # too thin on an 8x8 map (64) for the BLAS to run at speed or to split over its threads.
     # It is computed transposed, dW^T = cols @ dout^T (C*KH*KW x F): BLAS works in tiles of
     # the output's rows, and C*KH*KW rows fill them where F = 16 rows is one tile (measured:
-    # 1.1-1.9 times faster on every world-model and VGG19 shape, most for the fewest filters).
+    # 1.2-1.9 times faster on the world model's shapes, most for the fewest filters; 3-19% on
+    # VGG19's).
     x_pad = pad2d(x, pad)
     dw_t = xp.zeros((C * KH * KW, F), dtype=dout.dtype)
     for n0, n1, i0, i1 in _blocks(N, H_out, C * KH * KW * W_out):
