@@ -69,7 +69,6 @@ class BatchGradients:
     """
 
     def __init__(self, net, workers=2):
-        self.net = net
         self.workers = 1 if net.device != "cpu" else max(1, int(workers))  # a GPU is one device
         self.views = [net] if self.workers == 1 else [
             Network(net.layers, net.input_shape, net.class_names, net.meta) for _ in range(self.workers)]
