@@ -57,12 +57,15 @@ def build(seed=0):
              None if b is None else b.detach().float().numpy().copy()) for n, k, w, b in layers]
 
 
-def run(layers, x, until=None):
-    """Forward in float64; returns (activations dict, last output)."""
+def run(layers, x, until=None, params=None):
+    """Forward in float64; returns (activations dict, last output). ``params`` {name: (w, b)}
+    float64 tensors (e.g. requiring grad) replace the layers' own weights."""
     acts, h = {}, x
     for name, kind, w, b in layers:
+        if kind in ("conv", "linear"):
+            w, b = params[name] if params else (torch.from_numpy(w).double(), torch.from_numpy(b).double())
         if kind == "conv":
-            h = TF.conv2d(h, torch.from_numpy(w).double(), torch.from_numpy(b).double(), padding=1)
+            h = TF.conv2d(h, w, b, padding=1)
         elif kind == "relu":
             h = torch.relu(h)
         elif kind == "pool":
@@ -70,7 +73,7 @@ def run(layers, x, until=None):
         elif kind == "flatten":
             h = h.flatten(1)
         else:
-            h = TF.linear(h, torch.from_numpy(w).double(), torch.from_numpy(b).double())
+            h = TF.linear(h, w, b)
         acts[name] = h
         if name == until:
             break
@@ -112,19 +115,8 @@ def make_train_golden():
         if w is not None:
             params[name] = (torch.from_numpy(w).double().requires_grad_(True),
                             torch.from_numpy(b).double().requires_grad_(True))
-    h = x.double()
-    for name, kind, _, _ in layers:
-        if kind == "conv":
-            h = TF.conv2d(h, *params[name], padding=1)
-        elif kind == "relu":
-            h = torch.relu(h)
-        elif kind == "pool":
-            h = TF.max_pool2d(h, 2, 2)
-        elif kind == "flatten":
-            h = h.flatten(1)
-        else:
-            h = TF.linear(h, *params[name])
-    loss = TF.cross_entropy(h, y)                  # the mean over the batch
+    _, logits = run(layers, x.double(), params=params)
+    loss = TF.cross_entropy(logits, y)                  # the mean over the batch
     loss.backward()
     arrays = {"input": x.numpy(), "labels": y.numpy(), "loss": loss.item()}
     for name, (w, b) in params.items():
