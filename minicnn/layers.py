@@ -323,22 +323,35 @@ def _relu_redirect(dout, out):
 # ----------------------------------------------------------------------------------------------
 # Max pooling
 
+# Input values per block of planes (512 KB of float32). Pooling reads each input plane K*K
+# times, once per window position; done a few planes at a time, the later reads hit the CPU's
+# cache instead of memory (measured on conv1's output, 64 x 224 x 224: backward 13.4 -> 7.0 ms).
+POOL_BLOCK = 1 << 17
+
 
 def _pool_windows(x, kernel, stride, H_out, W_out):
     """The K*K strided views of x, one per window position (p, q), in row-major order.
 
     View (p, q) holds, for every output (i, j), the input x[..., i*stride + p, j*stride + q].
     """
-    return [x[:, :, p:p + stride * H_out:stride, q:q + stride * W_out:stride]
+    return [x[..., p:p + stride * H_out:stride, q:q + stride * W_out:stride]
             for p in range(kernel) for q in range(kernel)]
+
+
+def _plane_blocks(x):
+    """Slices of the N*C planes of x (N, C, H, W), a block of POOL_BLOCK values each (one block
+    on a GPU, where a kernel launch per block would cost more than the caches save)."""
+    planes, size = x.shape[0] * x.shape[1], x.shape[2] * x.shape[3]
+    step = max(1, POOL_BLOCK // size) if get_xp(x).__name__ == "numpy" else planes
+    return [slice(p, p + step) for p in range(0, planes, step)]
 
 
 def maxpool2d_forward(x, kernel=2, stride=2):
     """Max over each KxK window, windows ``stride`` apart (no padding).
 
     x: (N, C, H, W) -> out: (N, C, H_out, W_out), H_out = 1 + (H - kernel) // stride.
-    A running maximum over the K*K strided views: K*K - 1 vectorized ``maximum`` calls.
-    The cache keeps x and out; the backward pass finds each window's winner from them.
+    A running maximum over the K*K strided views: K*K - 1 vectorized ``maximum`` calls, a block
+    of planes at a time. The cache keeps x and out; backward finds each window's winner from them.
     """
     xp = get_xp(x)
     N, C, H, W = x.shape
@@ -346,10 +359,14 @@ def maxpool2d_forward(x, kernel=2, stride=2):
         raise ValueError(f"maxpool2d: kernel {kernel}, stride {stride} does not fit {H}x{W}")
     H_out = 1 + (H - kernel) // stride
     W_out = 1 + (W - kernel) // stride
-    views = _pool_windows(x, kernel, stride, H_out, W_out)
-    out = views[0].copy()
-    for view in views[1:]:
-        xp.maximum(out, view, out=out)
+    out = xp.empty((N, C, H_out, W_out), dtype=x.dtype)
+    x_planes, out_planes = x.reshape(N * C, H, W), out.reshape(N * C, H_out, W_out)
+    for block in _plane_blocks(x):
+        o = out_planes[block]
+        views = _pool_windows(x_planes[block], kernel, stride, H_out, W_out)
+        o[...] = views[0]
+        for view in views[1:]:
+            xp.maximum(o, view, out=o)
     return out, (x, out, kernel, stride)
 
 
@@ -358,21 +375,33 @@ def maxpool2d_backward(dout, cache):
 
     The winner is the first position, in row-major window order, whose value equals the max;
     so ties go to the earliest position (as in PyTorch's CPU kernel) and exactly one input per
-    window gets the gradient. Overlapping windows (stride < kernel) accumulate.
+    window gets the gradient: position k wins where it equals the max and no earlier position
+    has claimed the window (``wins > claimed`` is "wins and not claimed" on booleans).
+    Overlapping windows (stride < kernel) accumulate.
     """
     x, out, kernel, stride = cache
     xp = get_xp(dout)
     N, C, H_out, W_out = dout.shape
-    dx = xp.zeros(x.shape, dtype=dout.dtype)
-    dx_views = _pool_windows(dx, kernel, stride, H_out, W_out)
-    claimed = xp.zeros(out.shape, dtype=bool)   # this window's winner already found
-    for view, dx_view in zip(_pool_windows(x, kernel, stride, H_out, W_out), dx_views):
-        wins = (view == out) & ~claimed
-        claimed |= wins
-        if stride >= kernel:   # windows do not overlap: each input is written at most once
-            xp.multiply(dout, wins, out=dx_view)
-        else:
-            dx_view += dout * wins
+    H, W = x.shape[2:]
+    overlap = stride < kernel
+    tiled = stride == kernel and H == H_out * kernel and W == W_out * kernel  # every input in one window
+    dx = xp.empty(x.shape, dtype=dout.dtype) if tiled else xp.zeros(x.shape, dtype=dout.dtype)
+    planes = [a.reshape((N * C,) + a.shape[2:]) for a in (x, dx, out, dout)]
+    for block in _plane_blocks(x):
+        x_b, dx_b, out_b, dout_b = (a[block] for a in planes)
+        claimed = None                                      # this window's winner already found
+        for view, dx_view in zip(_pool_windows(x_b, kernel, stride, H_out, W_out),
+                                 _pool_windows(dx_b, kernel, stride, H_out, W_out)):
+            wins = view == out_b
+            if claimed is None:
+                claimed = wins
+            else:
+                xp.greater(wins, claimed, out=wins)
+                claimed = claimed | wins
+            if overlap:
+                dx_view += dout_b * wins
+            else:                                           # each input written at most once
+                xp.multiply(dout_b, wins, out=dx_view)
     return dx
 
 

@@ -50,8 +50,13 @@ def test_golden_input_gradients(golden, dtype, tol):
     assert rel_error(net.backward(dact), golden["grad_channel_mean"]) < tol
 
 
-def test_golden_pool_ties():
+@pytest.mark.parametrize("block", [None, 1, 4 * 56])
+def test_golden_pool_ties(block, monkeypatch):
+    """Against PyTorch on inputs full of ties; also a block of planes at a time (block=1: one
+    7x8 plane per block; 4 * 56: four planes, then the last two of the six)."""
     from minicnn import layers as L
+    if block:
+        monkeypatch.setattr(L, "POOL_BLOCK", block)
     g = np.load(os.path.join(DATA, "golden_pool_ties.npz"))
     for kernel, stride in ((2, 2), (3, 2), (3, 1)):
         key = f"k{kernel}s{stride}"
