@@ -77,11 +77,11 @@ def conv3x3_backward_data(dout, w, pad):
     xp = get_xp(dout)
     u = filter_transform(w).transpose(0, 2, 1)                 # (16, C, F): a view
     bb, aa = xp.asarray(BB[FLIP], dtype=dout.dtype), xp.asarray(AA[:, FLIP], dtype=dout.dtype)
-    return _tiles(dout, u, xp.zeros(w.shape[1], dtype=dout.dtype), 2 - pad, bb, aa)
+    return _tiles(dout, u, None, 2 - pad, bb, aa)
 
 
 def _tiles(x, u, b, pad, bb, aa):
-    """The convolution of x by the filter transform u (16, F, C), from the tiles up.
+    """The convolution of x by the filter transform u (16, F, C), plus b (F,) unless None.
 
     The output is cut into 2x2 tiles (an odd size gets one extra row or column, cut off at the
     end), and processed a band of tile rows at a time so that the tiles' arrays stay small:
@@ -116,7 +116,10 @@ def _tiles(x, u, b, pad, bb, aa):
             m = xp.matmul(u, v)                                        # (16, F, tiles)
             y = (aa @ m.reshape(16, -1)).reshape(2, 2, F, n, r, cols)  # y[i, j, f, n, ty, tx]
             dest = out[n0:n1, :, 2 * i0:2 * i1].reshape(n, F, r, 2, cols, 2).transpose(3, 5, 1, 0, 2, 4)
-            xp.add(y, b[:, None, None, None], out=dest)                # out[n, f, 2ty + i, 2tx + j]
+            if b is None:                                              # out[n, f, 2ty + i, 2tx + j]
+                dest[...] = y
+            else:
+                xp.add(y, b[:, None, None, None], out=dest)
     if (2 * rows, 2 * cols) != (H_out, W_out):
         out = xp.ascontiguousarray(out[:, :, :H_out, :W_out])
     return out
