@@ -15,9 +15,9 @@ The derivations are in tutorial.md, chapter "Backprop by hand".
 from . import winograd
 from .backend import get_xp
 
-# How conv2d_forward multiplies: "auto" (Winograd's F(2x2, 3x3) where winograd.worth_it says it
-# pays: 3x3, stride 1, >= 256 channels; im2col elsewhere), or "im2col" / "winograd" everywhere
-# they apply (tests, benchmarks).
+# How conv2d_forward multiplies: "auto" (Winograd's F(4x4, 3x3) or F(2x2, 3x3) where
+# winograd.tile_size says it pays: 3x3, stride 1, >= 64 or >= 256 channels; im2col elsewhere),
+# or "im2col" / "winograd2" / "winograd4" everywhere they apply (tests, benchmarks).
 CONV_ALGORITHM = "auto"
 
 
@@ -187,13 +187,14 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> out: (N, F, H_out, W_out), cache
     """
     _check_conv_args(x, w, b, stride, pad)
-    if _use_winograd(w, stride):
-        return winograd.conv3x3(x, w, b, pad), (x, w, stride, pad)
     xp = get_xp(x)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     H_out = conv_output_size(H, KH, stride, pad)
     W_out = conv_output_size(W, KW, stride, pad)
+    m = _winograd_tile(w, stride, (H_out, W_out))
+    if m:
+        return winograd.conv3x3(x, w, b, pad, m), (x, w, stride, pad)
     x_pad = pad2d(x, pad)
     w2 = w.reshape(F, C * KH * KW)
     if b is not None:
@@ -208,10 +209,13 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     return out, cache            # in backward only if dw is asked for
 
 
-def _use_winograd(w, stride):
+def _winograd_tile(w, stride, out_shape):
+    """Winograd's tile side (4 or 2) for this convolution, or None for im2col."""
     if CONV_ALGORITHM == "auto":
-        return winograd.worth_it(w.shape, stride)
-    return CONV_ALGORITHM == "winograd" and w.shape[2] == w.shape[3] == 3 and stride == 1
+        return winograd.tile_size(w.shape, stride, out_shape)
+    if CONV_ALGORITHM.startswith("winograd") and w.shape[2] == w.shape[3] == 3 and stride == 1:
+        return int(CONV_ALGORITHM[-1])
+    return None
 
 
 def conv2d_backward_data_as_conv(dout, w, pad):
@@ -229,8 +233,10 @@ def conv2d_backward_data_as_conv(dout, w, pad):
     """
     xp = get_xp(dout)
     F, C, KH, KW = w.shape
-    if _use_winograd(w, 1):             # the same rule as forward (it is symmetric in F and C)
-        return winograd.conv3x3_backward_data(dout, w, pad)   # flips nothing: see there
+    dx_shape = (dout.shape[2] + KH - 1 - 2 * pad, dout.shape[3] + KW - 1 - 2 * pad)
+    m = _winograd_tile(w, 1, dx_shape)  # the same rule as forward (it is symmetric in F and C)
+    if m:
+        return winograd.conv3x3_backward_data(dout, w, pad, m)   # flips nothing: see there
     w_flip = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
     dx, _ = conv2d_forward(dout, w_flip, None, stride=1, pad=KH - 1 - pad)
     return dx

@@ -1,125 +1,143 @@
-"""Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016, "Fast Algorithms for
-Convolutional Neural Networks"): a 3x3 stride-1 convolution with 2.25 times fewer
-multiplications than im2col.
+"""Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray 2016, "Fast Algorithms for
+Convolutional Neural Networks"): a 3x3 stride-1 convolution with fewer multiplications than
+im2col, for output tiles of m x m pixels, m = 2 or 4.
 
-One output tile of 2x2 pixels reads a 4x4 input tile d. Directly it costs 2*2*9 = 36
-multiplications per channel pair; Winograd's identity
+One output tile of m x m pixels reads an (m+2) x (m+2) input tile d. Directly it costs
+m*m*9 multiplications per channel pair; Winograd's identity
 
-    Y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise, on 4x4 arrays)
+    Y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise, on (m+2) x (m+2) arrays)
 
-costs 16. G g G^T (the filter, "U") is computed once per call; B^T d B ("V") and the output
-transform with A are only additions and subtractions. Summed over input channels, the 16
-elementwise products become 16 matrix products, one per position (k, l) of the 4x4 tile:
+costs (m+2)^2: 16 instead of 36 for m = 2 (2.25 times fewer), 36 instead of 144 for m = 4
+(4 times fewer). G g G^T (the filter, "U") is computed once per call; B^T d B ("V") and the
+output transform with A are small sums. Summed over input channels, the elementwise products
+become (m+2)^2 matrix products, one per position k of the tile:
 
-    M[k, l] = U[k, l] (F x C)  @  V[k, l] (C x tiles)
+    M[k] = U[k] (F x C)  @  V[k] (C x tiles)
 
-which is where the time goes, as in im2col, but on 16*F*C*tiles instead of 9*F*C*4*tiles
-multiply-adds.
+which is where the time goes, as in im2col, but on (m+2)^2*F*C*tiles multiply-adds instead
+of 9*F*C*m*m*tiles.
 
-Does it pay? Only with many channels. The products take 2.25 times less time, but the tiles
-cost memory traffic (a copy four times the input, two thin matrix products for the transforms),
-and U is recomputed at every call (a cache would go stale when weights change in place). On
-this project's 2-core CPU, one VGG19 layer (tutorial, "Speed"): 512 channels at 28x28 took
-14 ms against im2col's 22, 256 at 56x56 18 against 22, 128 at 112x112 the same, 64 at 224x224
-42 against 36. Hence the rule in ``worth_it``; ``layers.CONV_ALGORITHM`` overrides it.
-Rounding: the transforms hold 1/2 and small sums only, so float32 results differ from im2col's
-by a few units in the last place times sqrt(C) (tests/test_layers.py compares the two).
+Does it pay? The products shrink, but the tiles cost memory traffic: V holds (m+2)^2 / m^2
+values per input value (4 for m = 2, 2.25 for m = 4), and the transforms are products of their
+own. So a bigger tile is better on both counts, except where it does not fit: a 14x14 map
+needs 4 tiles of 4 (16 px, 31% wasted) but 7 of 2. Measured on this project's 2-core CPU
+(tutorial, "Fewer multiplications: Winograd"), the rule in ``tile_size``: m = 4 from 64
+channels in and out when the output's sides are multiples of 4, m = 2 from 256 channels
+otherwise, im2col below; ``layers.CONV_ALGORITHM`` overrides it.
+
+Rounding: float32 results differ from im2col's by a few units in the last place times sqrt(C)
+for m = 2; m = 4's transforms hold larger numbers (up to 8 and 1/24) and its error is about
+7 times larger, 2e-6 relative on a VGG19 layer against 3e-7 for im2col (tests/test_layers.py
+compares both with float64).
 """
 import numpy as np
 
 from .backend import get_xp
 
-# The transforms of F(2x2, 3x3) (Lavin & Gray 2016, section 4.1)
-B_T = np.array(((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)))  # input:  V = B^T d B
-G = np.array(((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)))       # filter: U = G g G^T
-A_T = np.array(((1, 1, 1, 0), (0, 1, -1, -1)))                                # output: Y = A^T M A
-# On a tile flattened row by row, X^T t X is one matrix product: kron(X^T, X^T) @ t.flat
-BB, GG, AA = np.kron(B_T, B_T), np.kron(G, G), np.kron(A_T, A_T)             # (16, 16), (16, 9), (4, 16)
+# The transforms (Lavin & Gray 2016, sections 4.1 and 4.2), from the interpolation points
+# 0, 1, -1 (m = 2) and 0, 1, -1, 2, -2 (m = 4), and "infinity" (the last row and column).
+B_T2 = np.array(((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)))
+G2 = np.array(((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)))
+A_T2 = np.array(((1, 1, 1, 0), (0, 1, -1, -1)))
+B_T4 = np.array(((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+                 (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)))
+G4 = np.array(((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+               (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)))
+A_T4 = np.array(((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)))
 
-# The kernel flipped in space (the backward pass's convolution, layers.conv2d_backward_data_as_conv):
-# G J = P G, where J reverses the 3 taps and P swaps rows 0 and 3 of G, so the flipped kernel's
-# U is P U P^T: the same 16 numbers, tile position (i, j) moved to (p(i), p(j)), p = (3, 1, 2, 0).
-FLIP = np.array([4 * p + q for p in (3, 1, 2, 0) for q in (3, 1, 2, 0)])
+# On a tile flattened row by row, X^T t X is one matrix product: kron(X^T, X^T) @ t.flat.
+# TRANSFORMS[m] = (BB, GG, AA): ((m+2)^2, (m+2)^2), ((m+2)^2, 9), (m^2, (m+2)^2)
+TRANSFORMS = {m: (np.kron(b_t, b_t), np.kron(g, g), np.kron(a_t, a_t))
+              for m, (b_t, g, a_t) in {2: (B_T2, G2, A_T2), 4: (B_T4, G4, A_T4)}.items()}
 
-MIN_CHANNELS = 256    # the rule (measured, tutorial "Speed"): below this im2col is as fast or faster
-BLOCK = 1 << 21       # values of V per block (8 MB of float32): V and M stay near the caches
+MIN_CHANNELS = {4: 64, 2: 256}   # the rule (measured, tutorial "Speed"): fewer channels, im2col
+BLOCK = 1 << 21                  # values of V per block (8 MB of float32): V and M stay near the caches
 
 
-def worth_it(w_shape, stride):
-    """The rule: a 3x3 kernel, stride 1, at least MIN_CHANNELS input and output channels."""
+def tile_size(w_shape, stride, out_shape):
+    """The rule: 4 or 2 (the tile side m to use), or None for im2col. A 3x3 kernel, stride 1;
+    m = 4 with at least 64 channels in and out and output sides that are multiples of 4;
+    m = 2 with at least 256 channels in and out."""
     F, C, KH, KW = w_shape
-    return KH == KW == 3 and stride == 1 and min(F, C) >= MIN_CHANNELS
+    if not (KH == KW == 3 and stride == 1):
+        return None
+    if min(F, C) >= MIN_CHANNELS[4] and out_shape[0] % 4 == 0 and out_shape[1] % 4 == 0:
+        return 4
+    if min(F, C) >= MIN_CHANNELS[2]:
+        return 2
+    return None
 
 
-def filter_transform(w):
-    """U = G g G^T for every (f, c), as one product: (F, C, 3, 3) -> (16, F, C)."""
+def filter_transform(w, m, flipped=False):
+    """U = G g G^T for every (f, c), as one product: (F, C, 3, 3) -> ((m+2)^2, F, C).
+
+    ``flipped=True`` transforms every kernel turned by 180 degrees, g[::-1, ::-1], without
+    building it: flattened row by row, that kernel is the 9 numbers in reverse order, so it
+    is the same product with GG's 9 columns reversed."""
     F, C = w.shape[:2]
-    gg = get_xp(w).asarray(GG, dtype=w.dtype)
-    return (gg @ w.reshape(F * C, 9).T).reshape(16, F, C)
+    gg = TRANSFORMS[m][1][:, ::-1] if flipped else TRANSFORMS[m][1]
+    gg = get_xp(w).asarray(gg, dtype=w.dtype)
+    return (gg @ w.reshape(F * C, 9).T).reshape(-1, F, C)
 
 
-def conv3x3(x, w, b, pad):
-    """out = conv2d(x, w, b, stride=1, pad) for a 3x3 ``w``, by F(2x2, 3x3); (N, F, H_out, W_out)."""
-    xp = get_xp(x)
-    return _tiles(x, filter_transform(w), b, pad, xp.asarray(BB, dtype=x.dtype), xp.asarray(AA, dtype=x.dtype))
+def conv3x3(x, w, b, pad, m=4):
+    """out = conv2d(x, w, b, stride=1, pad) for a 3x3 ``w``, by F(m x m, 3x3); (N, F, H_out, W_out).
+    ``b=None``: no bias."""
+    return _tiles(x, filter_transform(w, m), b, pad, m)
 
 
-def conv3x3_backward_data(dout, w, pad):
-    """dx of ``conv3x3(x, w, b, pad)``: a convolution of dout with w flipped in space and
-    transposed (C <-> F), padded 2 - pad (as in ``layers.conv2d_backward_data_as_conv``), whose
-    U is, by FLIP, U[FLIP[k]]^T at tile position k. Neither the flipped kernel nor that U is
-    built: the products read U[k] transposed (a view, which BLAS reads as it is), and the
-    position permutation moves onto the constants instead, V's rows (BB[FLIP]) and M's
-    columns in the output transform (AA[:, FLIP]):
-
-        sum_k AA[:, FLIP[k]] U[k]^T V[FLIP[k]]  =  sum_j AA[:, j] U[FLIP[j]]^T V[j]   (j = FLIP[k])
-    """
-    xp = get_xp(dout)
-    u = filter_transform(w).transpose(0, 2, 1)                 # (16, C, F): a view
-    bb, aa = xp.asarray(BB[FLIP], dtype=dout.dtype), xp.asarray(AA[:, FLIP], dtype=dout.dtype)
-    return _tiles(dout, u, None, 2 - pad, bb, aa)
+def conv3x3_backward_data(dout, w, pad, m=4):
+    """dx of ``conv3x3(x, w, b, pad)``: a convolution of dout with w turned by 180 degrees and
+    transposed (C <-> F), padded 2 - pad (as in ``layers.conv2d_backward_data_as_conv``). Neither
+    is copied: the turn is in ``filter_transform(..., flipped=True)``, and the products read
+    its U[k] transposed (a view, which BLAS reads as it is)."""
+    u = filter_transform(w, m, flipped=True).transpose(0, 2, 1)      # ((m+2)^2, C, F): a view
+    return _tiles(dout, u, None, 2 - pad, m)
 
 
-def _tiles(x, u, b, pad, bb, aa):
-    """The convolution of x by the filter transform u (16, F, C), plus b (F,) unless None.
+def _tiles(x, u, b, pad, m):
+    """The convolution of x by the filter transform u ((m+2)^2, F, C), plus b (F,) unless None.
 
-    The output is cut into 2x2 tiles (an odd size gets one extra row or column, cut off at the
-    end), and processed a band of tile rows at a time so that the tiles' arrays stay small:
+    The output is cut into m x m tiles (a size that is not a multiple of m gets extra rows or
+    columns, cut off at the end), and processed a band of tile rows at a time so that the
+    tiles' arrays stay small; with T = (m+2)^2 positions per input tile:
 
-        d  (16, C, tiles)  the 4x4 input tiles, 2 px apart (one strided copy, like im2col)
+        d  (T, C, tiles)   the input tiles, m px apart (one strided copy, like im2col)
         V = BB @ d         B^T d B for every tile
-        M = U @ V          16 products (F, C) @ (C, tiles): the multiplications
-        Y = AA @ M         A^T M A: the 2x2 outputs, scattered into place with the bias
+        M = U @ V          T products (F, C) @ (C, tiles): the multiplications
+        Y = AA @ M         A^T M A: the m x m outputs, scattered into place with the bias
     """
     xp = get_xp(x)
+    bb, _, aa = (xp.asarray(t, dtype=x.dtype) for t in TRANSFORMS[m])
+    t = m + 2                                                        # input tile side
     N, C, H, W = x.shape
     F = u.shape[1]
     H_out, W_out = H + 2 * pad - 2, W + 2 * pad - 2
-    rows, cols = (H_out + 1) // 2, (W_out + 1) // 2                # tiles
-    x_pad = xp.zeros((N, C, 2 * rows + 2, 2 * cols + 2), dtype=x.dtype)
-    x_pad[:, :, pad:pad + H, pad:pad + W] = x          # zeros around, and below/right of an odd size
-    out = xp.empty((N, F, 2 * rows, 2 * cols), dtype=x.dtype)
-    band_rows = max(1, BLOCK // (16 * max(C, F) * cols))             # tile rows per block
+    rows, cols = -(-H_out // m), -(-W_out // m)                      # tiles, rounded up
+    x_pad = xp.zeros((N, C, m * rows + 2, m * cols + 2), dtype=x.dtype)
+    x_pad[:, :, pad:pad + H, pad:pad + W] = x          # zeros around, and below/right of a ragged size
+    out = xp.empty((N, F, m * rows, m * cols), dtype=x.dtype)
+    band_rows = max(1, BLOCK // (t * t * max(C, F) * cols))          # tile rows per block
     images = max(1, band_rows // rows)
     for n0 in range(0, N, images):
         n1 = min(N, n0 + images)
         for i0 in range(0, rows, band_rows):
             i1 = min(rows, i0 + band_rows)
             n, r = n1 - n0, i1 - i0
-            band = x_pad[n0:n1, :, 2 * i0:2 * i1 + 2]
+            band = x_pad[n0:n1, :, m * i0:m * i1 + 2]
             sN, sC, sH, sW = band.strides
             tiles = xp.lib.stride_tricks.as_strided(                   # [i, j, c, n, ty, tx] =
-                band, shape=(4, 4, C, n, r, cols),                     # band[n, c, 2ty + i, 2tx + j]
-                strides=(sH, sW, sC, sN, 2 * sH, 2 * sW))
-            d = tiles.reshape(16, C * n * r * cols)                    # the one copy
-            v = (bb @ d).reshape(16, C, n * r * cols)
-            m = xp.matmul(u, v)                                        # (16, F, tiles)
-            y = (aa @ m.reshape(16, -1)).reshape(2, 2, F, n, r, cols)  # y[i, j, f, n, ty, tx]
-            dest = out[n0:n1, :, 2 * i0:2 * i1].reshape(n, F, r, 2, cols, 2).transpose(3, 5, 1, 0, 2, 4)
-            if b is None:                                              # out[n, f, 2ty + i, 2tx + j]
+                band, shape=(t, t, C, n, r, cols),                     # band[n, c, m ty + i, m tx + j]
+                strides=(sH, sW, sC, sN, m * sH, m * sW))
+            d = tiles.reshape(t * t, C * n * r * cols)                 # the one copy
+            v = (bb @ d).reshape(t * t, C, n * r * cols)
+            mm = xp.matmul(u, v)                                       # (T, F, tiles)
+            y = (aa @ mm.reshape(t * t, -1)).reshape(m, m, F, n, r, cols)   # y[i, j, f, n, ty, tx]
+            dest = out[n0:n1, :, m * i0:m * i1].reshape(n, F, r, m, cols, m).transpose(3, 5, 1, 0, 2, 4)
+            if b is None:                                              # out[n, f, m ty + i, m tx + j]
                 dest[...] = y
             else:
                 xp.add(y, b[:, None, None, None], out=dest)
-    if (2 * rows, 2 * cols) != (H_out, W_out):
+    if (m * rows, m * cols) != (H_out, W_out):
         out = xp.ascontiguousarray(out[:, :, :H_out, :W_out])
     return out

@@ -84,18 +84,19 @@ WINOGRAD_CASES = [(2, 3, 7, 9, 4, 3, 1, 1), (2, 3, 7, 7, 2, 3, 1, 0), (1, 5, 8, 
                   (3, 4, 5, 6, 3, 3, 1, 2), (1, 2, 3, 3, 2, 3, 1, 0)]   # odd, even, non-square, pad 0/1/2
 
 
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("case", WINOGRAD_CASES)
-def test_winograd_equals_the_definition_and_its_gradients_check(case, monkeypatch):
-    """F(2x2, 3x3) gives the naive convolution (odd sizes: the extra tile row is cut off), in
-    blocks of one tile row too; with it switched on, dx (computed as a convolution, so by
-    Winograd again) still passes the numerical gradient check."""
+def test_winograd_equals_the_definition_and_its_gradients_check(case, m, monkeypatch):
+    """F(m x m, 3x3) gives the naive convolution (ragged sizes: the extra tile rows are cut
+    off), in blocks of one tile row too; with it switched on, dx (computed as a convolution, so
+    by Winograd again) still passes the numerical gradient check."""
     from minicnn import winograd
     x, w, b, stride, pad = conv_data(case)
     expected, _ = L.conv2d_forward_naive(x, w, b, stride, pad)
-    assert rel_error(winograd.conv3x3(x, w, b, pad), expected) < 1e-12
+    assert rel_error(winograd.conv3x3(x, w, b, pad, m), expected) < 1e-12
     monkeypatch.setattr(winograd, "BLOCK", 1)
-    assert rel_error(winograd.conv3x3(x, w, b, pad), expected) < 1e-12
-    monkeypatch.setattr(L, "CONV_ALGORITHM", "winograd")
+    assert rel_error(winograd.conv3x3(x, w, b, pad, m), expected) < 1e-12
+    monkeypatch.setattr(L, "CONV_ALGORITHM", f"winograd{m}")
     out, cache = L.conv2d_forward(x, w, b, stride, pad)
     assert rel_error(out, expected) < 1e-12
     dout = rng.standard_normal(out.shape)
@@ -103,22 +104,25 @@ def test_winograd_equals_the_definition_and_its_gradients_check(case, monkeypatc
     assert rel_error(dx, numerical_gradient(lambda v: L.conv2d_forward(v, w, b, stride, pad)[0], x, dout)) < GRAD_TOL
     assert rel_error(dw, numerical_gradient(lambda v: L.conv2d_forward(x, v, b, stride, pad)[0], w, dout)) < GRAD_TOL
     naive_dx = L.conv2d_backward_naive(dout, L.conv2d_forward_naive(x, w, b, stride, pad)[1])[0]
-    assert rel_error(winograd.conv3x3_backward_data(dout, w, pad), naive_dx) < 1e-12   # FLIP, not a flipped copy
+    assert rel_error(winograd.conv3x3_backward_data(dout, w, pad, m), naive_dx) < 1e-12   # no flipped copy
 
 
-def test_winograd_float32_on_a_vgg_sized_layer():
-    """float32, 64 channels: within float32 round-off of the float64 result, like im2col."""
+@pytest.mark.parametrize("m,tol", [(2, 1e-6), (4, 1e-5)])
+def test_winograd_float32_on_a_vgg_sized_layer(m, tol, monkeypatch):
+    """float32, 64 channels: within float32 round-off of the float64 result (by im2col), which
+    m = 4's bigger transform constants make about 7 times larger than m = 2's."""
     from minicnn import winograd
+    monkeypatch.setattr(L, "CONV_ALGORITHM", "im2col")
     x = rng.standard_normal((2, 64, 30, 30)).astype(np.float32)
     w = (rng.standard_normal((32, 64, 3, 3)) * 0.1).astype(np.float32)
     b = rng.standard_normal(32).astype(np.float32)
     exact, cache64 = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1)
-    got = winograd.conv3x3(x, w, b, 1)
-    assert got.dtype == np.float32 and rel_error(got, exact) < 1e-6
+    got = winograd.conv3x3(x, w, b, 1, m)
+    assert got.dtype == np.float32 and rel_error(got, exact) < tol
     dout = rng.standard_normal(got.shape).astype(np.float32)
     exact_dx = L.conv2d_backward(dout.astype(np.float64), cache64, param_grads=False)[0]
-    got_dx = winograd.conv3x3_backward_data(dout, w, 1)
-    assert got_dx.dtype == np.float32 and rel_error(got_dx, exact_dx) < 1e-6
+    got_dx = winograd.conv3x3_backward_data(dout, w, 1, m)
+    assert got_dx.dtype == np.float32 and rel_error(got_dx, exact_dx) < tol
 
 
 def test_conv_backward_without_param_grads():
@@ -265,19 +269,26 @@ def test_softmax_cross_entropy():
 
 
 def test_winograd_rule_picks_wide_3x3_layers(monkeypatch):
-    """"auto" sends 3x3 stride-1 convolutions with >= 256 channels in and out to Winograd (the
-    measured rule) and everything else to im2col; both give the definition's result."""
+    """"auto" (the measured rule) sends 3x3 stride-1 convolutions with >= 64 channels in and
+    out and output sides that are multiples of 4 to F(4x4, 3x3), other ones with >= 256
+    channels to F(2x2, 3x3), and everything else to im2col; each gives the definition's
+    result, and dx (a convolution too) goes the same way."""
     from minicnn import winograd
     used = []
-    real = winograd.conv3x3
-    monkeypatch.setattr(winograd, "conv3x3", lambda *a: used.append(a[1].shape) or real(*a))
-    for shape, stride, expected in (((256, 256, 3, 3), 1, True), ((256, 128, 3, 3), 1, False),
-                                    ((64, 64, 3, 3), 1, False), ((256, 256, 3, 3), 2, False),
-                                    ((256, 256, 1, 1), 1, False)):
-        x = rng.standard_normal((1, shape[1], 6, 5))
+    real_fwd, real_bwd = winograd.conv3x3, winograd.conv3x3_backward_data
+    monkeypatch.setattr(winograd, "conv3x3", lambda *a: used.append(("fwd", a[4])) or real_fwd(*a))
+    monkeypatch.setattr(winograd, "conv3x3_backward_data", lambda *a: used.append(("bwd", a[3])) or real_bwd(*a))
+    for shape, size, stride, m in (((256, 256, 3, 3), (6, 5), 1, 2), ((256, 256, 3, 3), (8, 4), 1, 4),
+                                   ((64, 64, 3, 3), (8, 12), 1, 4), ((64, 32, 3, 3), (8, 8), 1, None),
+                                   ((128, 64, 3, 3), (8, 6), 1, None), ((256, 128, 3, 3), (6, 5), 1, None),
+                                   ((256, 256, 3, 3), (8, 8), 2, None), ((256, 256, 1, 1), (8, 8), 1, None)):
+        x = rng.standard_normal((1, shape[1]) + size)
         w = rng.standard_normal(shape) * 0.05
         b = rng.standard_normal(shape[0])
         used.clear()
-        out, _ = L.conv2d_forward(x, w, b, stride, 1)
-        assert bool(used) == expected, shape
+        out, cache = L.conv2d_forward(x, w, b, stride, 1)
+        dout = rng.standard_normal(out.shape)
+        dx = L.conv2d_backward(dout, cache, param_grads=False)[0]
+        assert used == ([("fwd", m), ("bwd", m)] if m else []), (shape, size)
         assert rel_error(out, L.conv2d_forward_naive(x, w, b, stride, 1)[0]) < 1e-12
+        assert rel_error(dx, L.conv2d_backward_naive(dout, L.conv2d_forward_naive(x, w, b, stride, 1)[1])[0]) < 1e-12
