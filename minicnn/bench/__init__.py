@@ -4,7 +4,8 @@
     cpu.py        CPU timings, each framework in its own process; saliency methods, vis steps
     gpu.py        the CUDA kernels version by version, and the whole network, next to cuDNN
     workloads.py  the jobs users wait on, next to torch, Captum and Lucent (--jobs)
-    __main__.py   python -m minicnn.bench [--device cuda] [--methods] [--jobs]
+    convs.py      each VGG19 3x3 convolution by im2col and by Winograd's two tile sizes (--convs)
+    __main__.py   python -m minicnn.bench [--device cuda] [--methods] [--jobs] [--convs]
 
 On full-size VGG19 with random weights (seeded, the same in both frameworks) and one random
 224x224 image, it times three jobs:

@@ -3,6 +3,7 @@ docstring for what is timed and how)."""
 import argparse
 
 from ..cli import ArgumentParser, int_range, main_wrapper
+from .convs import bench_convs
 from .cpu import _worker, bench_cpu, bench_methods
 from .workloads import JOBS, bench_jobs, worker
 
@@ -22,6 +23,8 @@ def main(argv=None):
     parser.add_argument("--jobs", action="store_true",
                         help="time the jobs users wait on (training step, SmoothGrad, integrated gradients, "
                              "a feature-visualization grid, single passes) next to torch, Captum and Lucent")
+    parser.add_argument("--convs", action="store_true",
+                        help="time each VGG19 3x3 convolution by im2col, Winograd F(2x2, 3x3) and F(4x4, 3x3)")
     parser.add_argument("--only", nargs="+", metavar="JOB", choices=list(JOBS),
                         help=f"with --jobs: only these ({', '.join(JOBS)})")
     parser.add_argument("--batch", type=int_range(1, 256), default=None,
@@ -34,6 +37,9 @@ def main(argv=None):
         return _worker(args.worker, args.repeat, args.out)
     if args.job_worker:
         return worker(args.job_worker[0], args.job_worker[1], args.repeat, args.batch, args.out)
+    if args.convs:
+        bench_convs(args.repeat or 5)
+        return
     if args.jobs:
         bench_jobs(rounds=args.rounds or 1, repeat=args.repeat or 2, batch=args.batch, only=args.only)
         return
