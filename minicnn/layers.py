@@ -128,7 +128,8 @@ def im2col(x_pad, KH, KW, stride, H_out, W_out, images_last=False, ones_row=Fals
     if not ones_row:
         return windows.reshape(N, C * KH * KW, H_out * W_out)  # the one copy
     cols = xp.empty((N, C * KH * KW + 1, H_out * W_out), dtype=x_pad.dtype)
-    cols[:, :-1].reshape(windows.shape)[...] = windows   # the one copy, into all rows but the last
+    # the one copy, into all rows but the last (a view: the reshape only splits their axes)
+    cols[:, :-1].reshape(windows.shape)[...] = windows
     cols[:, -1] = 1
     return cols
 
@@ -213,8 +214,10 @@ def _winograd_tile(w, stride, out_shape):
     """Winograd's tile side (4 or 2) for this convolution, or None for im2col."""
     if CONV_ALGORITHM == "auto":
         return winograd.tile_size(w.shape, stride, out_shape)
-    if CONV_ALGORITHM.startswith("winograd") and w.shape[2] == w.shape[3] == 3 and stride == 1:
+    if CONV_ALGORITHM in ("winograd2", "winograd4") and w.shape[2] == w.shape[3] == 3 and stride == 1:
         return int(CONV_ALGORITHM[-1])
+    if CONV_ALGORITHM not in ("im2col", "winograd2", "winograd4"):
+        raise ValueError(f"layers.CONV_ALGORITHM: unknown {CONV_ALGORITHM!r}")
     return None
 
 
