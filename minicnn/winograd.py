@@ -50,7 +50,7 @@ A_T4 = np.array(((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (
 TRANSFORMS = {m: (np.kron(b_t, b_t), np.kron(g, g), np.kron(a_t, a_t))
               for m, (b_t, g, a_t) in {2: (B_T2, G2, A_T2), 4: (B_T4, G4, A_T4)}.items()}
 
-MIN_CHANNELS = {4: 64, 2: 256}   # the rule (measured, tutorial "Speed"): fewer channels, im2col
+MIN_CHANNELS = {4: 64, 2: 256}   # the rule (measured: python -m minicnn.bench --convs); fewer: im2col
 BLOCK = 1 << 21                  # values of V per block (8 MB of float32): V and M stay near the caches
 
 
