@@ -75,7 +75,7 @@ def filter_transform(w, m, flipped=False):
     building it: flattened row by row, that kernel is the 9 numbers in reverse order, so it
     is the same product with GG's 9 columns reversed."""
     F, C = w.shape[:2]
-    gg = TRANSFORMS[m][1][:, ::-1] if flipped else TRANSFORMS[m][1]
+    gg = np.ascontiguousarray(TRANSFORMS[m][1][:, ::-1]) if flipped else TRANSFORMS[m][1]
     gg = get_xp(w).asarray(gg, dtype=w.dtype)
     return (gg @ w.reshape(F * C, 9).T).reshape(-1, F, C)
 
