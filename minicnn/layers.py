@@ -13,12 +13,13 @@ in float32 or float64.
 The derivations are in tutorial.md, chapter "Backprop by hand".
 """
 from . import winograd
-from .backend import get_xp
+from .backend import device_of, get_xp
 
 # How conv2d_forward multiplies: "auto" (Winograd's F(4x4, 3x3) or F(2x2, 3x3) where
 # winograd.tile_size says it pays: 3x3, stride 1, >= 64 or >= 256 channels; im2col elsewhere),
 # or "im2col" / "winograd2" / "winograd4" everywhere they apply (tests, benchmarks).
 CONV_ALGORITHM = "auto"
+_FORCED_TILE = {"im2col": None, "winograd2": 2, "winograd4": 4}   # CONV_ALGORITHM -> tile side
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,11 +215,10 @@ def _winograd_tile(w, stride, out_shape):
     """Winograd's tile side (4 or 2) for this convolution, or None for im2col."""
     if CONV_ALGORITHM == "auto":
         return winograd.tile_size(w.shape, stride, out_shape)
-    if CONV_ALGORITHM in ("winograd2", "winograd4") and w.shape[2] == w.shape[3] == 3 and stride == 1:
-        return int(CONV_ALGORITHM[-1])
-    if CONV_ALGORITHM not in ("im2col", "winograd2", "winograd4"):
+    if CONV_ALGORITHM not in _FORCED_TILE:
         raise ValueError(f"layers.CONV_ALGORITHM: unknown {CONV_ALGORITHM!r}")
-    return None
+    fits = w.shape[2] == w.shape[3] == 3 and stride == 1
+    return _FORCED_TILE[CONV_ALGORITHM] if fits else None
 
 
 def conv2d_backward_data_as_conv(dout, w, pad):
@@ -361,7 +361,7 @@ def _plane_blocks(x):
     """Slices of the N*C planes of x (N, C, H, W), a block of POOL_BLOCK values each (one block
     on a GPU, where a kernel launch per block would cost more than the caches save)."""
     planes, size = x.shape[0] * x.shape[1], x.shape[2] * x.shape[3]
-    step = max(1, POOL_BLOCK // size) if get_xp(x).__name__ == "numpy" else planes
+    step = max(1, POOL_BLOCK // size) if device_of(x) == "cpu" else planes
     return [slice(p, p + step) for p in range(0, planes, step)]
 
 

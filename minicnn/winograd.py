@@ -108,7 +108,8 @@ def _tiles(x, u, b, pad, m):
         Y = AA @ M         A^T M A: the m x m outputs, scattered into place with the bias
     """
     xp = get_xp(x)
-    bb, _, aa = (xp.asarray(t, dtype=x.dtype) for t in TRANSFORMS[m])
+    bb, _, aa = TRANSFORMS[m]
+    bb, aa = xp.asarray(bb, dtype=x.dtype), xp.asarray(aa, dtype=x.dtype)
     t = m + 2                                                        # input tile side
     N, C, H, W = x.shape
     F = u.shape[1]

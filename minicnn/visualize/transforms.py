@@ -79,6 +79,9 @@ class _Warp:
     weights, added up (``bincount`` does the adding). Subclasses say where each output pixel
     reads from (``coords``) and the output size, for a random choice made by ``choose``."""
 
+    def __init__(self):
+        self._tables = {}     # (H, W, choice, array module) -> bilinear table, see ``table``
+
     def forward(self, x, rng):
         xp = get_xp(x)
         N, C, H, W = x.shape
@@ -93,11 +96,10 @@ class _Warp:
         """The bilinear table of one random choice, built on the host the first time it is drawn
         and kept on the device after that: a render draws from a few dozen choices (11 scales,
         21 angles), so its later steps build and copy nothing."""
-        tables = self.__dict__.setdefault("_tables", {})
         key = (H, W, choice, xp.__name__)
-        if key not in tables:
-            tables[key] = _bilinear_table(*self.coords(H, W, choice), H, W, xp)
-        return tables[key]
+        if key not in self._tables:
+            self._tables[key] = _bilinear_table(*self.coords(H, W, choice), H, W, xp)
+        return self._tables[key]
 
     def backward(self, g, cache):
         (N, C, H, W), idx, wts = cache
@@ -114,6 +116,7 @@ class RandomScale(_Warp):
     """Resize by a random factor from ``scales`` (bilinear)."""
 
     def __init__(self, scales):
+        super().__init__()
         self.scales = list(scales)
 
     def choose(self, rng):
@@ -131,6 +134,7 @@ class RandomRotate(_Warp):
     comes from outside the image is 0)."""
 
     def __init__(self, angles):
+        super().__init__()
         self.angles = list(angles)
 
     def choose(self, rng):
