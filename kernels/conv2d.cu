@@ -27,9 +27,12 @@
 //                           (F, KH, KW, C)), so a slice of 8 ks is one kernel tap and 8 channels:
 //                           indices are decoded once per slice, not once per value; and the next
 //                           slice is loaded into registers while the current one is multiplied.
-//                           The default.              grid: (ceil(P/128), ceil(F/64), splits)
+//                                                     grid: (ceil(P/128), ceil(F/64), splits)
+//   v5  conv2d_forward_v5   v4's loads with 128x128 tiles, 8x8 results per thread and two
+//                           shared-memory buffers; for layers with at least 128 filters (v4
+//                           below that). The default.  grid: (ceil(P/128), ceil(F/128), splits)
 // Backward to the input: for stride 1 it is a forward convolution of dout with the kernel flipped
-// in space and transposed (F <-> C), padded by K-1-pad (see tutorial.md), so v1-v3 serve it;
+// in space and transposed (F <-> C), padded by K-1-pad (see tutorial.md), so the forward kernels serve it;
 // conv2d_backward_data_v1 is the naive gather for any stride.
 // Backward to the weights:
 //   v1  conv2d_backward_weight_v1  one thread per weight, summing over all images and pixels.
@@ -233,6 +236,37 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v3(
 
 #define V4_BK 8
 
+// One thread's share of an 8-deep slice of X in v4 and v5: the values at rows kk0, kk0 + 2,
+// kk0 + 4, kk0 + 6 of the slice starting at k0, in its column (image x_n, top-left input pixel
+// h_base, v_base; col_ok false past the last column). k runs over (p, q, c).
+__device__ __forceinline__ void load_x_slice(
+    float (&dst)[4], const float* __restrict__ x_n, int k0, int k_end, int kk0, bool col_ok,
+    int h_base, int v_base, int C, int H, int W, int KW, bool aligned)
+{
+    const int HW = H * W;
+    if (aligned) {                                          // decode the slice's tap once
+        int pq = k0 / C, c0 = k0 - pq * C;
+        int p = pq / KW, q = pq - p * KW;
+        int h = h_base + p, v = v_base + q;
+        bool inside = col_ok && h >= 0 && h < H && v >= 0 && v < W;
+        const float* src = inside ? x_n + (size_t)(c0 + kk0) * HW + h * W + v : x_n;
+        for (int l = 0; l < 4; l++)
+            dst[l] = (inside && k0 + kk0 + 2 * l < k_end) ? src[(size_t)2 * l * HW] : 0.0f;
+    } else {                                                // general case: decode every k
+        for (int l = 0; l < 4; l++) {
+            int k = k0 + kk0 + 2 * l;
+            float val = 0.0f;
+            if (col_ok && k < k_end) {
+                int pq = k / C, c = k - pq * C;
+                int p = pq / KW, q = pq - p * KW;
+                int h = h_base + p, v = v_base + q;
+                if (h >= 0 && h < H && v >= 0 && v < W) val = x_n[(size_t)c * HW + h * W + v];
+            }
+            dst[l] = val;
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
     const float* __restrict__ x, const float* __restrict__ w_ohwi, const float* __restrict__ b,
     float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
@@ -265,27 +299,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
             int f = f0 + e / V4_BK, k = k0 + e % V4_BK;
             a_reg[l] = (f < F && k < k_end) ? w_ohwi[(size_t)f * K + k] : 0.0f;
         }
-        if (aligned) {                                      // decode the slice's tap once
-            int pq = k0 / C, c0 = k0 - pq * C;
-            int p = pq / KW, q = pq - p * KW;
-            int h = h_base + p, v = v_base + q;
-            bool inside = col_ok && h >= 0 && h < H && v >= 0 && v < W;
-            const float* src = inside ? x_n + (size_t)(c0 + kk0) * HW + h * W + v : x_n;
-            for (int l = 0; l < 4; l++)
-                b_reg[l] = (inside && k0 + kk0 + 2 * l < k_end) ? src[(size_t)2 * l * HW] : 0.0f;
-        } else {                                            // general case: decode every k
-            for (int l = 0; l < 4; l++) {
-                int k = k0 + kk0 + 2 * l;
-                float val = 0.0f;
-                if (col_ok && k < k_end) {
-                    int pq = k / C, c = k - pq * C;
-                    int p = pq / KW, q = pq - p * KW;
-                    int h = h_base + p, v = v_base + q;
-                    if (h >= 0 && h < H && v >= 0 && v < W) val = x_n[(size_t)c * HW + h * W + v];
-                }
-                b_reg[l] = val;
-            }
-        }
+        load_x_slice(b_reg, x_n, k0, k_end, kk0, col_ok, h_base, v_base, C, H, W, KW, aligned);
     };
 
     float acc[V3_TM][V3_TN];
@@ -325,6 +339,113 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
             float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
             if (gridDim.z == 1) *dst = acc[r][t] + bias;
             else atomicAdd(dst, acc[r][t] + bias);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// v5: v4's loads, 128x128 tiles with 8x8 results per thread, double-buffered shared memory
+//
+// Three changes to v4, all about how much arithmetic each load buys:
+//  * a block computes 128 filters x 128 pixels, and each thread an 8x8 tile of results: per
+//    step of the reduction it reads 4 float4s from shared memory (8 filter weights, 8 pixel
+//    values) and does 64 multiply-adds with them, twice v4's 32 per 3 reads;
+//  * two shared-memory buffers: the next slice is written into one while the other is being
+//    multiplied, so each slice costs one __syncthreads instead of two;
+//  * As rows are padded by 4 floats: the 8 threads that store 8 consecutive ks of one filter
+//    land in 8 different banks (unpadded, 128 floats apart, they would all hit the same bank).
+// A thread's 8x8 results are rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns tx*4 + {0..3}
+// and 64 + tx*4 + {0..3}: the 16 threads of a half-warp read 16 consecutive float4s.
+// minicnn/cuda.py uses v5 only for layers with at least 128 filters (a 128-row tile of a
+// 64-filter layer would be half empty); below that, version 5 runs v4.
+
+#define V5_BM 128    // filters per block tile
+#define V5_BN 128    // output pixels per block tile
+#define V5_BK 8      // depth of one slice of the reduction
+#define V5_PAD 4     // floats of padding after each row of As
+
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v5(
+    const float* __restrict__ x, const float* __restrict__ w_ohwi, const float* __restrict__ b,
+    float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
+    int stride, int pad, int H_out, int W_out, int k_per_split)
+{
+    __shared__ __align__(16) float As[2][V5_BK][V5_BM + V5_PAD];   // As[buffer][k][f]
+    __shared__ __align__(16) float Bs[2][V5_BK][V5_BN];            // Bs[buffer][k][col]
+    const int tid = threadIdx.x;                            // 0..255
+    const int tx = tid % 16, ty = tid / 16;
+    const int K = C * KH * KW, HWo = H_out * W_out, P = N * HWo;
+    const int f0 = blockIdx.y * V5_BM, col0 = blockIdx.x * V5_BN;
+    const int k_begin = blockIdx.z * k_per_split;
+    const int k_end = min(K, k_begin + k_per_split);
+    const bool aligned = (C % V5_BK) == 0;
+
+    const int load_col = tid % V5_BN;                       // this thread's column in Bs
+    const int col = col0 + load_col;
+    const bool col_ok = col < P;
+    const int n = col_ok ? col / HWo : 0;
+    const int pix = col_ok ? col % HWo : 0;
+    const int h_base = (pix / W_out) * stride - pad;
+    const int v_base = (pix % W_out) * stride - pad;
+    const float* x_n = x + (size_t)n * C * H * W;
+    const int kk0 = tid / V5_BN;                            // this thread's ks: kk0 + 2l
+
+    float a_reg[4], b_reg[4];
+    auto load = [&](int k0) {                               // global memory -> registers
+        for (int l = 0; l < 4; l++) {                       // weights: 128 f x 8 k
+            int e = tid + GEMM_THREADS * l;
+            int f = f0 + e / V5_BK, k = k0 + e % V5_BK;
+            a_reg[l] = (f < F && k < k_end) ? w_ohwi[(size_t)f * K + k] : 0.0f;
+        }
+        load_x_slice(b_reg, x_n, k0, k_end, kk0, col_ok, h_base, v_base, C, H, W, KW, aligned);
+    };
+    auto store = [&](int buf) {                             // registers -> shared memory
+        for (int l = 0; l < 4; l++) {
+            int e = tid + GEMM_THREADS * l;
+            As[buf][e % V5_BK][e / V5_BK] = a_reg[l];
+        }
+        for (int l = 0; l < 4; l++) Bs[buf][kk0 + 2 * l][load_col] = b_reg[l];
+    };
+
+    float acc[8][8];
+    for (int r = 0; r < 8; r++)
+        for (int t = 0; t < 8; t++) acc[r][t] = 0.0f;
+
+    if (k_begin < k_end) {
+        load(k_begin);
+        store(0);
+    }
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = k_begin; k0 < k_end; k0 += V5_BK) {
+        const bool more = k0 + V5_BK < k_end;
+        if (more) load(k0 + V5_BK);                         // in flight during the math below
+        #pragma unroll
+        for (int kk = 0; kk < V5_BK; kk++) {
+            float4 a0 = *reinterpret_cast<const float4*>(&As[buf][kk][ty * 4]);
+            float4 a1 = *reinterpret_cast<const float4*>(&As[buf][kk][64 + ty * 4]);
+            float4 b0 = *reinterpret_cast<const float4*>(&Bs[buf][kk][tx * 4]);
+            float4 b1 = *reinterpret_cast<const float4*>(&Bs[buf][kk][64 + tx * 4]);
+            float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+            float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+            #pragma unroll
+            for (int r = 0; r < 8; r++)
+                #pragma unroll
+                for (int t = 0; t < 8; t++) acc[r][t] += av[r] * bv[t];
+        }
+        if (more) store(buf ^ 1);                           // the buffer nobody reads now
+        __syncthreads();
+        buf ^= 1;
+    }
+    for (int r = 0; r < 8; r++) {
+        int f = f0 + (r < 4 ? ty * 4 + r : 64 + ty * 4 + r - 4);
+        if (f >= F) continue;
+        float bias = (blockIdx.z == 0) ? b[f] : 0.0f;
+        for (int t = 0; t < 8; t++) {
+            int c2 = col0 + (t < 4 ? tx * 4 + t : 64 + tx * 4 + t - 4);
+            if (c2 >= P) continue;
+            float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
+            if (gridDim.z == 1) *dst = acc[r][t] + bias;
+            else atomicAdd(dst, acc[r][t] + bias);          // split-K: out was zeroed
         }
     }
 }

@@ -6,8 +6,9 @@ launcher per kernel: check the arguments (float32, C-contiguous, on the GPU), al
 output, compute the grid in named variables, pass every scalar as a 32-bit int.
 
 ``version`` picks the forward kernel (1 naive, 2 shared-memory tiles, 3 implicit GEMM, 4 implicit
-GEMM with cheaper loads, the default); ``weight_version`` the weight-gradient kernel (1 naive,
-2 implicit GEMM, the default). A network runs through a ``Kernels`` object that carries its
+GEMM with cheaper loads, 5 v4's loads with 128x128 tiles, the default: v5 for layers with at least
+128 filters, v4 below); ``weight_version`` the weight-gradient kernel (1 naive, 2 implicit GEMM,
+the default). A network runs through a ``Kernels`` object that carries its
 choice: ``net.to("cuda")`` uses the defaults, ``net.conv_backend = Kernels(version=2)`` another.
 Tile sizes are the #defines of the .cu file, read from it (``TILE``): one place for each number.
 """
@@ -19,9 +20,9 @@ import numpy as np
 
 from .backend import cupy as _cupy_module
 
-CONV_VERSIONS = (1, 2, 3, 4)
+CONV_VERSIONS = (1, 2, 3, 4, 5)
 WEIGHT_VERSIONS = (1, 2)
-DEFAULT_VERSION = 4
+DEFAULT_VERSION = 5
 DEFAULT_WEIGHT_VERSION = 2
 THREADS = 256                        # threads per block for the one-thread-per-element kernels
 NVCC_OPTIONS = ("--std=c++17",)      # at run time (NVRTC) and in CI (nvcc): the same options
@@ -92,7 +93,7 @@ def _sm_count():
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION):
-    """out = conv(x, w) + b on the GPU, with kernel version 1 to 4 (default 4)."""
+    """out = conv(x, w) + b on the GPU, with kernel version 1 to 5 (default 5)."""
     from .layers import _check_conv_args, conv_output_size
     _check_version(version, CONV_VERSIONS, "forward")
     cp = _cp()
@@ -117,18 +118,32 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION):
                              f"with stride {stride}; use version 1 or 3")
         grid = ((W_out + tile - 1) // tile, (H_out + tile - 1) // tile, N * ((F + fb - 1) // fb))
         _kernel("conv2d_forward_v2")(grid, (tile, tile), (x, w, b, out) + dims, shared_mem=smem)
-    elif version in (3, 4):
-        # v4 reads the weights as (F, KH, KW, C): reduction order (p, q, c)
-        w_kernel = cp.ascontiguousarray(w.transpose(0, 2, 3, 1)) if version == 4 else w
+    else:
+        # v4 and v5 read the weights as (F, KH, KW, C): reduction order (p, q, c)
+        version = gemm_version(version, F)
+        w_kernel = cp.ascontiguousarray(w.transpose(0, 2, 3, 1)) if version >= 4 else w
         out = _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out)
     return out, (x, w, stride, pad)
 
 
+def gemm_version(version, filters):
+    """The kernel that version 3, 4 or 5 runs for a layer with this many filters: v5's 128-row
+    tiles would be half empty below 128 filters, so there version 5 runs v4."""
+    return 4 if version == 5 and filters < tile_sizes()["V5_BM"] else version
+
+
+def _gemm_tile(version):
+    """(filters, pixels, depth) of one block's tile and slice in implicit-GEMM version 3, 4 or 5."""
+    t = tile_sizes()
+    return {3: (t["V3_BM"], t["V3_BN"], t["V3_BK"]), 4: (t["V3_BM"], t["V3_BN"], t["V4_BK"]),
+            5: (t["V5_BM"], t["V5_BN"], t["V5_BK"])}[version]
+
+
 def _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out):
-    """Launch v3 (w_kernel OIHW) or v4 (w_kernel OHWI) on x; returns out (N, F, H_out, W_out)."""
+    """Launch v3 (w_kernel OIHW), v4 or v5 (w_kernel OHWI) on x; returns out (N, F, H_out, W_out)."""
     cp = _cp()
     t = tile_sizes()
-    BM, BN, BK = t["V3_BM"], t["V3_BN"], t["V3_BK" if version == 3 else "V4_BK"]
+    BM, BN, BK = _gemm_tile(version)
     N, C, H, W = x.shape
     K, P = C * KH * KW, N * H_out * W_out
     tiles = _ceil_div(P, BN) * _ceil_div(F, BM)                     # BM x BN output tiles
@@ -167,9 +182,9 @@ def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
     elif stride == 1 and KH == KW and pad < KH and C >= 16:
         # dx = dout convolved with the flipped, transposed kernel (see layers.py)
         zero_bias = cp.zeros(C, dtype=cp.float32)
-        if version == 4:                    # straight to v4's (C, KH, KW, F) layout: one copy
+        if version >= 4:                    # straight to the (C, KH, KW, F) layout: one copy
             w_flip = cp.ascontiguousarray(w.transpose(1, 2, 3, 0)[:, ::-1, ::-1, :])
-            dx = _implicit_gemm(4, dout, w_flip, zero_bias, C, KH, KW, 1, KH - 1 - pad, H, W)
+            dx = _implicit_gemm(gemm_version(version, C), dout, w_flip, zero_bias, C, KH, KW, 1, KH - 1 - pad, H, W)
         else:
             w_flip = cp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
             dx, _ = conv2d_forward(dout, w_flip, zero_bias, 1, KH - 1 - pad, version)
@@ -258,7 +273,7 @@ def maxpool2d_backward(dout, cache):
 
 class Kernels:
     """The layer functions a Network calls on the GPU (``net.conv_backend``), with the kernel
-    versions fixed: ``Kernels()`` is the default (forward v4, weight gradient v2)."""
+    versions fixed: ``Kernels()`` is the default (forward v5, weight gradient v2)."""
 
     def __init__(self, version=DEFAULT_VERSION, weight_version=DEFAULT_WEIGHT_VERSION):
         _check_version(version, CONV_VERSIONS, "forward")

@@ -36,12 +36,13 @@ def main(argv=None):
     if args.worker:
         return _worker(args.worker, args.repeat, args.out)
     if args.job_worker:
-        return worker(args.job_worker[0], args.job_worker[1], args.repeat, args.batch, args.out)
+        return worker(args.job_worker[0], args.job_worker[1], args.repeat, args.batch, args.out, args.device)
     if args.convs:
         bench_convs(args.repeat or 5)
         return
     if args.jobs:
-        bench_jobs(rounds=args.rounds or 1, repeat=args.repeat or 2, batch=args.batch, only=args.only)
+        bench_jobs(rounds=args.rounds or 1, repeat=args.repeat or 2, batch=args.batch, only=args.only,
+                   device=args.device)
         return
     if args.device == "cuda":
         from .gpu import bench_cuda

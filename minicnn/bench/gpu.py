@@ -3,8 +3,10 @@
 First every kernel version is checked against the NumPy reference on a VGG19-shaped layer (no
 timing of a wrong answer); then, batch 1, 224x224, float32:
 
-* per VGG19 convolution shape: forward time of v1 to v4 and cuDNN, and backward-to-input
-  time of minicnn (v4) and cuDNN, in ms and TFLOP/s;
+* per VGG19 convolution shape: forward time of v1 to v5 and cuDNN (v5 as minicnn runs it: its
+  128x128 tiles from 128 filters up, v4 below; "v5 tiles" forces them on every layer, the
+  measurement behind that rule), and backward-to-input time of minicnn (default kernels) and
+  cuDNN, in ms and TFLOP/s;
 * the whole VGG19: forward, saliency (forward + backward to the input) and a feature-vis step
   (forward to conv3_3 + backward), minicnn vs torch + cuDNN.
 
@@ -71,10 +73,10 @@ def validate():
     dout = rng.standard_normal(ref.shape)
     dx, dw, _ = L.conv2d_backward(dout, cache)
     errors = {}
-    for v in (1, 2, 3, 4):
+    for v in cuda.CONV_VERSIONS:
         out, gcache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), 1, 1, version=v)
         errors[f"forward v{v}"] = rel_error(cp.asnumpy(out), ref)
-    for data_v, weight_v in ((1, 1), (4, 2)):
+    for data_v, weight_v in ((1, 1), (4, 2), (5, 2)):
         gdx, gdw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), gcache, version=data_v,
                                            weight_version=weight_v)
         errors[f"backward-data v{data_v}"] = rel_error(cp.asnumpy(gdx), dx)
@@ -98,10 +100,12 @@ def bench_layers(repeat, torch):
         dout = cp.asarray(rng.standard_normal((1, F, H, H)).astype(np.float32))
         gflop = 2 * F * C * 9 * H * H / 1e9
         row = {"layer": name, "gflop": gflop, "count": COUNT[name]}
-        for v in (1, 2, 3, 4):
+        for v in cuda.CONV_VERSIONS:
             row[f"v{v}"] = _gpu_time(lambda: cuda.conv2d_forward(x, w, b, 1, 1, version=v), repeat)
+        w_ohwi = cp.ascontiguousarray(w.transpose(0, 2, 3, 1))
+        row["v5 tiles"] = _gpu_time(lambda: cuda._implicit_gemm(5, x, w_ohwi, b, F, 3, 3, 1, 1, H, H), repeat)
         _, cache = cuda.conv2d_forward(x, w, b, 1, 1)
-        row["bwd_v4"] = _gpu_time(lambda: cuda.conv2d_backward(dout, cache, param_grads=False), repeat)
+        row["bwd"] = _gpu_time(lambda: cuda.conv2d_backward(dout, cache, param_grads=False), repeat)
         if torch is not None:
             tx, tw, tb = (torch.as_tensor(a, device="cuda") for a in (x, w, b))
             td = torch.as_tensor(dout, device="cuda")
@@ -127,8 +131,8 @@ def bench_network(repeat, torch):
         net.conv_backend = cuda.Kernels(version=version)
         results[f"minicnn v{version}"] = {"forward": _gpu_time(jobs["forward"], repeat)}
     net.conv_backend = cuda.Kernels()
-    results["minicnn v4"].update(saliency=_gpu_time(jobs["saliency"], repeat),
-                                 vis_step=_gpu_time(jobs["vis_step"], repeat))
+    results[f"minicnn v{cuda.DEFAULT_VERSION}"].update(saliency=_gpu_time(jobs["saliency"], repeat),
+                                                       vis_step=_gpu_time(jobs["vis_step"], repeat))
     if torch is not None:
         tjobs = torch_jobs(cpu_net, x, device="cuda")
         results["cuDNN"] = {k: _gpu_time(fn, repeat, sync_torch=True) for k, fn in tjobs.items()}
@@ -140,6 +144,7 @@ def bench_network(repeat, torch):
 def bench_cuda(repeat=20, json_out=None):
     from ..backend import check_device
     check_device("cuda")
+    from .. import cuda
     cp = cupy()
     try:
         import torch
@@ -157,21 +162,22 @@ def bench_cuda(repeat=20, json_out=None):
     print("validating every kernel version against NumPy:")
     errors = validate()
     rows = bench_layers(repeat, torch)
+    versions = [f"v{v}" for v in cuda.CONV_VERSIONS] + ["v5 tiles"] + (["cudnn"] if torch else [])
+    default = f"v{cuda.DEFAULT_VERSION}"
     print(f"\nper layer, batch 1, forward ms (TFLOP/s); {repeat} runs after warm-up, median of 5 groups")
-    head = f"{'layer':8s} {'GFLOP':>6s} {'v1':>14s} {'v2':>14s} {'v3':>14s} {'v4':>14s}"
-    head += f" {'cuDNN':>14s}" if torch else ""
-    head += f" | {'bwd-data v4':>12s}" + (f" {'cuDNN bwd':>10s}" if torch else "")
-    print(head)
+    print(f"{'layer':8s} {'GFLOP':>6s} " + " ".join(f"{k:>14s}" for k in versions)
+          + f" | {'bwd-data ' + default:>12s}" + (f" {'cuDNN bwd':>10s}" if torch else ""))
     for r in rows:
-        cells = [f"{r[k]:6.3f} ({r['gflop'] / r[k]:5.1f})" for k in ("v1", "v2", "v3", "v4")]
-        if torch:
-            cells.append(f"{r['cudnn']:6.3f} ({r['gflop'] / r['cudnn']:5.1f})")
+        cells = [f"{r[k]:6.3f} ({r['gflop'] / r[k]:5.1f})" for k in versions]
         line = f"{r['layer']:8s} {r['gflop']:6.3f} " + " ".join(f"{c:>14s}" for c in cells)
-        line += f" | {r['bwd_v4']:12.3f}" + (f" {r['cudnn_bwd']:10.3f}" if torch else "")
+        line += f" | {r['bwd']:12.3f}" + (f" {r['cudnn_bwd']:10.3f}" if torch else "")
         print(line)
-    for key in ("v1", "v2", "v3", "v4") + (("cudnn",) if torch else ()):
-        total = sum(r[key] * r["count"] for r in rows)
+    totals = {key: sum(r[key] * r["count"] for r in rows) for key in versions + ["bwd"] + (["cudnn_bwd"] if torch else [])}
+    for key, total in totals.items():
         print(f"  sum over VGG19's 16 convolutions, {key}: {total:.2f} ms")
+    if torch:
+        print(f"  ratio {default} / cuDNN: forward {totals[default] / totals['cudnn']:.2f}, "
+              f"backward to the input {totals['bwd'] / totals['cudnn_bwd']:.2f}")
     net = bench_network(repeat, torch)
     print(f"\nwhole VGG19, batch 1, ms ({repeat} runs, median of 5 groups)")
     print(f"{'':14s} {'forward':>8s} {'saliency':>9s} {'vis_step':>9s}")
@@ -180,8 +186,8 @@ def bench_cuda(repeat=20, json_out=None):
             continue
         print(f"{name:14s} " + " ".join(f"{r.get(k, float('nan')):8.2f} " for k in ("forward", "saliency", "vis_step")))
     if "cuDNN" in net:
-        ours, theirs = net["minicnn v4"], net["cuDNN"]
-        print("ratio minicnn v4 / cuDNN: " + ", ".join(f"{k} {ours[k] / theirs[k]:.2f}" for k in theirs))
+        ours, theirs = net[f"minicnn {default}"], net["cuDNN"]
+        print(f"ratio minicnn {default} / cuDNN: " + ", ".join(f"{k} {ours[k] / theirs[k]:.2f}" for k in theirs))
         print("agreement with torch (relative L2): "
               + ", ".join(f"{k} {v:.1e}" for k, v in net["agreement"].items()))
     if json_out:

@@ -13,7 +13,9 @@ the field would reach for, on the same machine, alternating:
 Each framework runs in its own fresh process (as in the rest of minicnn.bench), alternating:
 so the reference runs with its own memory allocator settings, not minicnn's (minicnn.memory).
 A row whose reference is not installed is skipped with a one-line reason. Weights are random
-(seeded) and the same in both. Outputs that are deterministic in both frameworks are compared
+(seeded) and the same in both. With ``--device cuda`` both run on the GPU (torch through cuDNN,
+float32, TF32 off) and each timed run ends with the result on the host, so that it includes
+all the GPU work; the training step, a CPU goal, is not run there. Outputs that are deterministic in both frameworks are compared
 (the last column); SmoothGrad's noise and the visualizations' random starts differ.
 """
 import json
@@ -64,7 +66,22 @@ def _normalized(model, net):
     return Normalized().eval()
 
 
-def training_step(framework, batch=None):
+def _on(device, net, *arrays):
+    """minicnn's network and arrays on the device (a copy of the network when it is a GPU)."""
+    from ..backend import to_device
+    return (net.to(device) if device != "cpu" else net,) + tuple(to_device(a, device) for a in arrays)
+
+
+def _torch_setup(device):
+    import torch
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return torch
+
+
+def training_step(framework, batch=None, device="cpu"):
     """One optimizer step of the world model on a fixed batch of 64; returns the loss."""
     from ..models import build
     net = build("world", seed=0)
@@ -95,42 +112,45 @@ def training_step(framework, batch=None):
     return step
 
 
-def smoothgrad(framework, batch=None):
+def smoothgrad(framework, batch=None, device="cpu"):
     """SmoothGrad's mean gradient for one VGG19 image (the noise differs between frameworks)."""
     net, pixels = _vgg19(), _pixels(1, 224)
     if framework == "minicnn":
         from ..saliency.methods import smoothgrad as run
+        net, pixels = _on(device, net, pixels)
         return lambda: run(net, pixels, [TARGET_CLASS], samples=SAMPLES, noise=SIGMA,
                            batch=batch or SAMPLES)["attribution"]
     from captum.attr import NoiseTunnel, Saliency
-    import torch
-    tunnel = NoiseTunnel(Saliency(_normalized(torch_sequential(net), net)))
-    xt = torch.from_numpy(pixels)
+    torch = _torch_setup(device)
+    tunnel = NoiseTunnel(Saliency(_normalized(torch_sequential(net), net).to(device)))
+    xt = torch.from_numpy(pixels).to(device)
     return lambda: tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA,
-                                    target=TARGET_CLASS, abs=False).detach().numpy()
+                                    target=TARGET_CLASS, abs=False).detach().cpu().numpy()
 
 
-def integrated(framework, batch=None):
+def integrated(framework, batch=None, device="cpu"):
     """Integrated gradients from black, 50 steps, the midpoint rule in both."""
     net, pixels = _vgg19(), _pixels(1, 224)
     base = np.zeros_like(pixels)
     if framework == "minicnn":
         from ..saliency.methods import integrated as run
+        net, pixels, base = _on(device, net, pixels, base)
         return lambda: run(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0],
                            batch=batch or SAMPLES)["attribution"]
     from captum.attr import IntegratedGradients
-    import torch
-    ig = IntegratedGradients(_normalized(torch_sequential(net), net))
-    xt = torch.from_numpy(pixels)
-    return lambda: ig.attribute(xt, baselines=torch.from_numpy(base), target=TARGET_CLASS, n_steps=IG_STEPS,
-                                method="riemann_middle", internal_batch_size=batch or SAMPLES).detach().numpy()
+    torch = _torch_setup(device)
+    ig = IntegratedGradients(_normalized(torch_sequential(net), net).to(device))
+    xt, bt = torch.from_numpy(pixels).to(device), torch.from_numpy(base).to(device)
+    return lambda: ig.attribute(xt, baselines=bt, target=TARGET_CLASS, n_steps=IG_STEPS, method="riemann_middle",
+                                internal_batch_size=batch or SAMPLES).detach().cpu().numpy()
 
 
-def vis_grid(framework, batch=None):
+def vis_grid(framework, batch=None, device="cpu"):
     """16 channels of conv3_3 at once, 128 px, 64 steps, Fourier + Lucid's transforms."""
     net = _vgg19()
     channels = list(range(GRID_CHANNELS))
     if framework == "minicnn":
+        net, = _on(device, net)
         from ..visualize import objectives, render
         from ..visualize.param import FourierParam
         from ..visualize.transforms import standard_transforms
@@ -139,7 +159,8 @@ def vis_grid(framework, batch=None):
     import warnings
     from lucent.optvis import objectives as lobj, param as lparam, render as lrender
     warnings.filterwarnings("ignore", message="Some layers could not be computed")   # the classifier at 128 px
-    model = torch_sequential(net)                 # its modules carry minicnn's names: "conv3_3"
+    _torch_setup(device)          # Lucent puts its images on the GPU whenever torch sees one
+    model = torch_sequential(net, device)         # its modules carry minicnn's names: "conv3_3"
     objective = sum(lobj.channel(VIS_LAYER, c, batch=c) for c in channels)
     return lambda: np.asarray(lrender.render_vis(
         model, objective, lambda: lparam.image(GRID_SIZE, batch=GRID_CHANNELS), thresholds=(GRID_STEPS,),
@@ -147,59 +168,75 @@ def vis_grid(framework, batch=None):
 
 
 def _pass(name):
-    def job(framework, batch=None):
+    def job(framework, batch=None, device="cpu"):
         net = _vgg19()
         x = np.random.default_rng(1).standard_normal((1, 3, 224, 224), dtype=np.float32)
-        jobs = minicnn_jobs(net, x) if framework == "minicnn" else torch_jobs(net, x)
+        if framework == "minicnn":
+            jobs = minicnn_jobs(*_on(device, net, x))
+        else:
+            _torch_setup(device)
+            jobs = torch_jobs(net, x, device)
         return lambda: as_numpy(jobs[name]())
     return job
 
 
-# row: (builder, reference framework, goal ratio, relative-difference tolerance or None)
-JOBS = {"training-step": (training_step, "torch", 1.25, 1e-4),
-        "smoothgrad": (smoothgrad, "captum", 1.0, None),        # each draws its own noise
-        "integrated": (integrated, "captum", 1.0, 5e-2),
-        "vis-grid": (vis_grid, "lucent", 1.0, None),            # each draws its own images
-        "saliency-pass": (_pass("saliency"), "torch", 1.15, 5e-2),
-        "vis-step": (_pass("vis_step"), "torch", 1.15, 5e-2)}
+# row: (builder, reference framework, goal ratio on the CPU, on a GPU (None: none set),
+#       relative-difference tolerance or None)
+JOBS = {"training-step": (training_step, "torch", 1.25, None, 1e-4),
+        "smoothgrad": (smoothgrad, "captum", 1.0, 1.5, None),        # each draws its own noise
+        "integrated": (integrated, "captum", 1.0, 1.5, 5e-2),
+        "vis-grid": (vis_grid, "lucent", 1.0, 1.5, None),            # each draws its own images
+        "saliency-pass": (_pass("saliency"), "torch", 1.15, None, 5e-2),
+        "vis-step": (_pass("vis_step"), "torch", 1.15, None, 5e-2)}
 
 
-def worker(job, framework, repeat, batch, out_npz):
+def worker(job, framework, repeat, batch, out_npz, device="cpu"):
     """In a fresh process: build the job, run it once (its output goes to out_npz), then time
     it ``repeat`` times, and more while the runs add up to under 5 s (quick jobs vary most);
-    prints the times as JSON."""
+    prints the times as JSON. Each timed run ends with the output in host memory (as_numpy),
+    so a GPU job is timed to its end."""
     if job not in JOBS or framework not in ("minicnn", JOBS[job][1]):
         raise UsageError(f"--job-worker {str(job)[:40]} {str(framework)[:40]}: no such job and framework")
-    run = JOBS[job][0](framework, batch)
+    run = JOBS[job][0](framework, batch, device)
     output = np.asarray(as_numpy(run()), dtype=np.float32)
     with atomic_write(out_npz, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, output=output)
     times = []
     while len(times) < repeat or (sum(times) < 5 and len(times) < 100):
         t0 = time.perf_counter()
-        run()
+        as_numpy(run())
         times.append(time.perf_counter() - t0)
     print(json.dumps(times))
 
 
-def _spawn(job, framework, repeat, batch, out_npz):
-    return spawn_worker(framework, ["--job-worker", job, framework, "--repeat", str(repeat), "--out", out_npz]
-                        + (["--batch", str(batch)] if batch else []))
+def _spawn(job, framework, repeat, batch, out_npz, device):
+    return spawn_worker(framework, ["--job-worker", job, framework, "--repeat", str(repeat), "--out", out_npz,
+                                    "--device", device] + (["--batch", str(batch)] if batch else []))
 
 
-def bench_jobs(rounds=2, repeat=2, batch=None, only=None):
+def bench_jobs(rounds=2, repeat=2, batch=None, only=None, device="cpu"):
     """Print one row per job: minicnn's and the reference's median seconds, their ratio, the
     goal, and the agreement of their outputs. Returns {job: (minicnn s, reference s)}."""
     import importlib.util
-    print(f"minicnn next to the references, CPU ({os.cpu_count()} cores); each framework in its own "
+    where = f"CPU ({os.cpu_count()} cores)"
+    if device == "cuda":
+        from ..backend import check_device, cupy
+        check_device("cuda")
+        props = cupy().cuda.runtime.getDeviceProperties(0)
+        where = "GPU " + (props["name"].decode() if isinstance(props["name"], bytes) else props["name"])
+    print(f"minicnn next to the references, {where}; each framework in its own "
           f"process, {rounds} alternating round(s) of at least {repeat} timed run(s) (more while under 5 s) "
           "after a warm-up; medians")
     print(f"{'job':15s} {'reference':10s} {'minicnn s':>10s} {'ref s':>9s} {'ratio':>6s} {'goal':>5s}  check",
           flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for job, (_, ref, goal, tol) in JOBS.items():
+        for job, (_, ref, cpu_goal, gpu_goal, tol) in JOBS.items():
             if only and job not in only:
+                continue
+            goal = cpu_goal if device == "cpu" else gpu_goal
+            if device != "cpu" and job == "training-step":
+                print(f"{job:15s} skipped: its goal is for the CPU, where the world model trains", flush=True)
                 continue
             missing = sorted(m for m in {"torch", ref} if importlib.util.find_spec(m) is None)
             if missing:
@@ -208,7 +245,7 @@ def bench_jobs(rounds=2, repeat=2, batch=None, only=None):
             times = {"minicnn": [], ref: []}
             for _ in range(rounds):
                 for fw in times:
-                    times[fw] += _spawn(job, fw, repeat, batch, os.path.join(tmp, f"{fw}.npz"))
+                    times[fw] += _spawn(job, fw, repeat, batch, os.path.join(tmp, f"{fw}.npz"), device)
             ours, theirs = (float(np.median(times[fw])) for fw in times)
             check = "-"
             if tol is not None:
@@ -216,6 +253,7 @@ def bench_jobs(rounds=2, repeat=2, batch=None, only=None):
                 diff = rel_error(a, b)
                 check = f"{diff:.1e}" + (" OK" if diff <= tol else " DIFFERS")
             results[job] = (ours, theirs)
-            print(f"{job:15s} {ref:10s} {ours:10.3f} {theirs:9.3f} {ours / theirs:6.2f} {goal:5.2f}  {check}",
+            goal_text = f"{goal:5.2f}" if goal else f"{'-':>5s}"
+            print(f"{job:15s} {ref:10s} {ours:10.3f} {theirs:9.3f} {ours / theirs:6.2f} {goal_text}  {check}",
                   flush=True)
     return results
