@@ -364,7 +364,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
 #define V5_BK 8      // depth of one slice of the reduction
 #define V5_PAD 4     // floats of padding after each row of As
 
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v5(
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) conv2d_forward_v5(
     const float* __restrict__ x, const float* __restrict__ w_ohwi, const float* __restrict__ b,
     float* __restrict__ out, int N, int C, int H, int W, int F, int KH, int KW,
     int stride, int pad, int H_out, int W_out, int k_per_split)

@@ -52,16 +52,16 @@ def _normalized(model, net):
     """The torch model with minicnn's preprocessing in front: it takes pixels in [0, 1]."""
     import torch
     prep = net.meta["preprocessing"]
-    mean = torch.tensor(prep["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(prep["std"]).view(1, 3, 1, 1)
 
     class Normalized(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.model = model
+            self.register_buffer("mean", torch.tensor(prep["mean"]).view(1, 3, 1, 1))   # buffers move
+            self.register_buffer("std", torch.tensor(prep["std"]).view(1, 3, 1, 1))     # with .to(device)
 
         def forward(self, x):
-            return self.model((x - mean) / std)
+            return self.model((x - self.mean) / self.std)
 
     return Normalized().eval()
 
