@@ -11,6 +11,10 @@ GEMM with cheaper loads, 5 v4's loads with 128x128 tiles, the default: v5 for la
 the default). A network runs through a ``Kernels`` object that carries its
 choice: ``net.to("cuda")`` uses the defaults, ``net.conv_backend = Kernels(version=2)`` another.
 Tile sizes are the #defines of the .cu file, read from it (``TILE``): one place for each number.
+
+For batches of images the wide 3x3 layers go to Winograd's F(4x4, 3x3) instead
+(``winograd_tile``): minicnn/winograd.py, the same NumPy/CuPy code as on the CPU, whose products
+CuPy hands to cuBLAS. ``Kernels(winograd=False)`` turns that off.
 """
 import functools
 import os
@@ -19,6 +23,7 @@ import re
 import numpy as np
 
 from .backend import cupy as _cupy_module
+from .winograd import conv3x3, conv3x3_backward_data, tile_size
 
 CONV_VERSIONS = (1, 2, 3, 4, 5)
 WEIGHT_VERSIONS = (1, 2)
@@ -26,6 +31,8 @@ DEFAULT_VERSION = 5
 DEFAULT_WEIGHT_VERSION = 2
 THREADS = 256                        # threads per block for the one-thread-per-element kernels
 NVCC_OPTIONS = ("--std=c++17",)      # at run time (NVRTC) and in CI (nvcc): the same options
+WINOGRAD_MIN_BATCH = 8               # images, and
+WINOGRAD_MIN_CHANNELS = 128          # channels in and out, from which F(4x4, 3x3) replaces the kernels
 _module = None
 
 
@@ -92,8 +99,20 @@ def _sm_count():
 # Convolution
 
 
-def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION):
-    """out = conv(x, w) + b on the GPU, with kernel version 1 to 5 (default 5)."""
+def winograd_tile(batch, w_shape, stride, pad, out_shape):
+    """4 where a convolution on the GPU runs as Winograd F(4x4, 3x3), None where it runs on the
+    kernels: F(4x4) where the CPU's rule takes it (winograd.tile_size: 3x3, stride 1, output
+    sides multiples of 4), for at least WINOGRAD_MIN_BATCH images and WINOGRAD_MIN_CHANNELS
+    channels in and out. Below that, its dozen array operations per layer cost more to launch
+    than the kernel takes (measured: python -m minicnn.bench --device cuda --convs)."""
+    if batch < WINOGRAD_MIN_BATCH or min(w_shape[:2]) < WINOGRAD_MIN_CHANNELS or pad > 2:
+        return None
+    return 4 if tile_size(w_shape, stride, out_shape) == 4 else None
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION, winograd=True):
+    """out = conv(x, w) + b on the GPU, with kernel version 1 to 5 (default 5); or by Winograd
+    F(4x4, 3x3) where ``winograd`` and ``winograd_tile`` say so."""
     from .layers import _check_conv_args, conv_output_size
     _check_version(version, CONV_VERSIONS, "forward")
     cp = _cp()
@@ -103,6 +122,8 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION):
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     H_out, W_out = conv_output_size(H, KH, stride, pad), conv_output_size(W, KW, stride, pad)
+    if winograd and winograd_tile(N, w.shape, stride, pad, (H_out, W_out)):
+        return conv3x3(x, w, b, pad, 4), (x, w, stride, pad)
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
     if version == 1:
         out = cp.empty((N, F, H_out, W_out), dtype=cp.float32)
@@ -163,10 +184,11 @@ def _ceil_div(a, b):
 
 
 def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
-                    weight_version=DEFAULT_WEIGHT_VERSION, input_grad=True):
+                    weight_version=DEFAULT_WEIGHT_VERSION, input_grad=True, winograd=True):
     """(dx, dw, db) on the GPU; dw and db are None unless ``param_grads``, dx is None unless
     ``input_grad``. ``version`` picks the forward kernel used for dx (stride 1),
-    ``weight_version`` the dw kernel (1 or 2)."""
+    ``weight_version`` the dw kernel (1 or 2); dx by Winograd where ``winograd`` and
+    ``winograd_tile`` say so (for the convolution that computes it, with F and C swapped)."""
     _check_version(version, CONV_VERSIONS, "forward")
     _check_version(weight_version, WEIGHT_VERSIONS, "weight-gradient")
     cp = _cp()
@@ -179,6 +201,8 @@ def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
     if not input_grad:
         dx = None
+    elif winograd and winograd_tile(N, w.shape, stride, pad, (H, W)):
+        dx = conv3x3_backward_data(dout, w, pad, 4)
     elif stride == 1 and KH == KW and pad < KH and C >= 16:
         # dx = dout convolved with the flipped, transposed kernel (see layers.py)
         zero_bias = cp.zeros(C, dtype=cp.float32)
@@ -273,19 +297,20 @@ def maxpool2d_backward(dout, cache):
 
 class Kernels:
     """The layer functions a Network calls on the GPU (``net.conv_backend``), with the kernel
-    versions fixed: ``Kernels()`` is the default (forward v5, weight gradient v2)."""
+    versions fixed: ``Kernels()`` is the default (forward v5, weight gradient v2, Winograd
+    where ``winograd_tile`` says so)."""
 
-    def __init__(self, version=DEFAULT_VERSION, weight_version=DEFAULT_WEIGHT_VERSION):
+    def __init__(self, version=DEFAULT_VERSION, weight_version=DEFAULT_WEIGHT_VERSION, winograd=True):
         _check_version(version, CONV_VERSIONS, "forward")
         _check_version(weight_version, WEIGHT_VERSIONS, "weight-gradient")
-        self.version, self.weight_version = version, weight_version
+        self.version, self.weight_version, self.winograd = version, weight_version, winograd
 
     def conv2d_forward(self, x, w, b, stride=1, pad=0):
-        return conv2d_forward(x, w, b, stride, pad, version=self.version)
+        return conv2d_forward(x, w, b, stride, pad, version=self.version, winograd=self.winograd)
 
     def conv2d_backward(self, dout, cache, param_grads=True, input_grad=True):
-        return conv2d_backward(dout, cache, param_grads, version=self.version,
-                               weight_version=self.weight_version, input_grad=input_grad)
+        return conv2d_backward(dout, cache, param_grads, version=self.version, weight_version=self.weight_version,
+                               input_grad=input_grad, winograd=self.winograd)
 
     relu_forward = staticmethod(relu_forward)
     relu_backward = staticmethod(relu_backward)

@@ -30,9 +30,11 @@ for m = 2; m = 4's transforms hold larger numbers (up to 8 and 1/24) and its err
 7 times larger, 2e-6 relative on a VGG19 layer against 3e-7 for im2col (tests/test_layers.py
 compares both with float64).
 """
+import functools
+
 import numpy as np
 
-from .backend import get_xp
+from .backend import device_of, get_xp
 
 # The transforms (Lavin & Gray 2016, sections 4.1 and 4.2), from the interpolation points
 # 0, 1, -1 (m = 2) and 0, 1, -1, 2, -2 (m = 4), and "infinity" (the last row and column).
@@ -51,7 +53,10 @@ TRANSFORMS = {m: (np.kron(b_t, b_t), np.kron(g, g), np.kron(a_t, a_t))
               for m, (b_t, g, a_t) in {2: (B_T2, G2, A_T2), 4: (B_T4, G4, A_T4)}.items()}
 
 MIN_CHANNELS = {4: 64, 2: 256}   # the rule (measured: python -m minicnn.bench --convs); fewer: im2col
-BLOCK = 1 << 21                  # values of V per block (8 MB of float32): V and M stay near the caches
+# Values of V per block. CPU: 8 MB of float32, so that V and M stay near the caches. GPU: 256 MB,
+# large enough that each of the block's ~10 array operations keeps the GPU busy for longer than
+# Python takes to launch it, small enough to bound the memory (minicnn.cuda decides when).
+BLOCK = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
 def tile_size(w_shape, stride, out_shape):
@@ -75,9 +80,17 @@ def filter_transform(w, m, flipped=False):
     building it: flattened row by row, that kernel is the 9 numbers in reverse order, so it
     is the same product with GG's 9 columns reversed."""
     F, C = w.shape[:2]
-    gg = np.ascontiguousarray(TRANSFORMS[m][1][:, ::-1]) if flipped else TRANSFORMS[m][1]
-    gg = get_xp(w).asarray(gg, dtype=w.dtype)
+    gg = _transform(m, "GG flipped" if flipped else "GG", get_xp(w), w.dtype)
     return (gg @ w.reshape(F * C, 9).T).reshape(-1, F, C)
+
+
+@functools.lru_cache(maxsize=None)
+def _transform(m, name, xp, dtype):
+    """A transform matrix of TRANSFORMS[m] as an array of xp and dtype, made once: on a GPU,
+    copying it there on every call would make the host wait for the GPU to finish."""
+    bb, gg, aa = TRANSFORMS[m]
+    matrix = {"BB": bb, "GG": gg, "GG flipped": np.ascontiguousarray(gg[:, ::-1]), "AA": aa}[name]
+    return xp.asarray(matrix, dtype=dtype)
 
 
 def conv3x3(x, w, b, pad, m=4):
@@ -108,8 +121,7 @@ def _tiles(x, u, b, pad, m):
         Y = AA @ M         A^T M A: the m x m outputs, scattered into place with the bias
     """
     xp = get_xp(x)
-    bb, _, aa = TRANSFORMS[m]
-    bb, aa = xp.asarray(bb, dtype=x.dtype), xp.asarray(aa, dtype=x.dtype)
+    bb, aa = _transform(m, "BB", xp, x.dtype), _transform(m, "AA", xp, x.dtype)
     t = m + 2                                                        # input tile side
     N, C, H, W = x.shape
     F = u.shape[1]
@@ -118,7 +130,7 @@ def _tiles(x, u, b, pad, m):
     x_pad = xp.zeros((N, C, m * rows + 2, m * cols + 2), dtype=x.dtype)
     x_pad[:, :, pad:pad + H, pad:pad + W] = x          # zeros around, and below/right of a ragged size
     out = xp.empty((N, F, m * rows, m * cols), dtype=x.dtype)
-    band_rows = max(1, BLOCK // (t * t * max(C, F) * cols))          # tile rows per block
+    band_rows = max(1, BLOCK[device_of(x)] // (t * t * max(C, F) * cols))   # tile rows per block
     images = max(1, band_rows // rows)
     for n0 in range(0, N, images):
         n1 = min(N, n0 + images)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from minicnn import layers as L
+from minicnn import winograd
 from minicnn.backend import cuda_available
 from minicnn.gradcheck import rel_error
 
@@ -70,6 +71,45 @@ def test_version_5_runs_v5_from_128_filters():
     from minicnn import cuda
     assert [cuda.gemm_version(5, f) for f in (3, 64, 127, 128, 512)] == [4, 4, 4, 5, 5]
     assert cuda.gemm_version(4, 512) == 4 and cuda.gemm_version(3, 512) == 3
+
+
+def test_winograd_rule_on_the_gpu():
+    from minicnn import cuda
+    w = (128, 128, 3, 3)
+    assert cuda.winograd_tile(8, w, 1, 1, (16, 16)) == 4
+    assert cuda.winograd_tile(7, w, 1, 1, (16, 16)) is None                   # too few images
+    assert cuda.winograd_tile(8, (128, 64, 3, 3), 1, 1, (16, 16)) is None     # too few channels
+    assert cuda.winograd_tile(8, w, 1, 1, (14, 14)) is None                   # 4-px tiles would not fit
+    assert cuda.winograd_tile(8, w, 2, 1, (8, 8)) is None                     # stride 2
+    assert cuda.winograd_tile(8, (128, 128, 5, 5), 1, 2, (16, 16)) is None    # 5x5
+
+
+@pytest.mark.parametrize("N,C,H,W,F,pad,winograd_runs", [
+    (8, 128, 16, 12, 128, 1, ["forward", "dx"]),
+    (9, 136, 10, 14, 128, 0, ["forward"]),        # dx is 10x14: not in 4-px tiles, so on the kernels
+])
+def test_winograd_on_the_gpu_equals_numpy(N, C, H, W, F, pad, winograd_runs, monkeypatch):
+    """A batch of 8 or more through a wide 3x3 layer: forward and dx run by Winograd F(4x4)
+    on the GPU where the rule says so (seen: the calls are counted), equal to NumPy in float64;
+    one image fewer than the rule's batch and they run on the kernels."""
+    import cupy as cp
+    from minicnn import cuda
+    calls = []
+    monkeypatch.setattr(cuda, "conv3x3", lambda *a: calls.append("forward") or winograd.conv3x3(*a))
+    monkeypatch.setattr(cuda, "conv3x3_backward_data",
+                        lambda *a: calls.append("dx") or winograd.conv3x3_backward_data(*a))
+    for n in (N, cuda.WINOGRAD_MIN_BATCH - 1):
+        x, w, b, _, _ = data((n, C, H, W, F, 3, 1, pad), seed=4)
+        out64, cache64 = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, pad)
+        dout = np.random.default_rng(5).standard_normal(out64.shape)
+        dx64, dw64, _ = L.conv2d_backward(dout, cache64)
+        out, cache = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), 1, pad)
+        dx, dw, _ = cuda.conv2d_backward(cp.asarray(dout.astype(np.float32)), cache)
+        assert rel_error(cp.asnumpy(out), out64) < TOL
+        assert rel_error(cp.asnumpy(dx), dx64) < TOL
+        assert rel_error(cp.asnumpy(dw), dw64) < TOL
+        assert calls == (winograd_runs if n == N else [])
+        calls.clear()
 
 
 @pytest.mark.parametrize("case", CASES)

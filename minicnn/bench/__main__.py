@@ -24,7 +24,8 @@ def main(argv=None):
                         help="time the jobs users wait on (training step, SmoothGrad, integrated gradients, "
                              "a feature-visualization grid, single passes) next to torch, Captum and Lucent")
     parser.add_argument("--convs", action="store_true",
-                        help="time each VGG19 3x3 convolution by im2col, Winograd F(2x2, 3x3) and F(4x4, 3x3)")
+                        help="time each VGG19 3x3 convolution by im2col, Winograd F(2x2, 3x3) and F(4x4, 3x3) "
+                             "(with --device cuda: by the kernels and Winograd, at batch 1, 8 and 25)")
     parser.add_argument("--only", nargs="+", metavar="JOB", choices=list(JOBS),
                         help=f"with --jobs: only these ({', '.join(JOBS)})")
     parser.add_argument("--batch", type=int_range(1, 256), default=None,
@@ -38,7 +39,11 @@ def main(argv=None):
     if args.job_worker:
         return worker(args.job_worker[0], args.job_worker[1], args.repeat, args.batch, args.out, args.device)
     if args.convs:
-        bench_convs(args.repeat or 5)
+        if args.device == "cuda":
+            from .gpu import bench_gpu_convs
+            bench_gpu_convs(args.repeat or 10)
+        else:
+            bench_convs(args.repeat or 5)
         return
     if args.jobs:
         bench_jobs(rounds=args.rounds or 1, repeat=args.repeat or 2, batch=args.batch, only=args.only,

@@ -193,3 +193,39 @@ def bench_cuda(repeat=20, json_out=None):
     if json_out:
         write_text(json_out, json.dumps({"gpu": gpu, "errors": errors, "layers": rows, "network": net}, indent=1))
     return rows, net
+
+
+def bench_gpu_convs(repeat=10, batches=(1, 8, 25)):
+    """``--device cuda --convs``: every VGG19 3x3 shape at several batch sizes, forward and dx,
+    on minicnn's kernels (the default version) and by Winograd F(4x4) and F(2x2) (winograd.py
+    on CuPy, forced), in ms: the measurement behind ``cuda.winograd_tile``."""
+    from ..backend import check_device
+    check_device("cuda")
+    cp = cupy()
+    from .. import cuda
+    from ..winograd import conv3x3, conv3x3_backward_data
+    print(f"VGG19's 3x3 convolutions on the GPU, ms per call ({repeat} runs after warm-up, median of 5 groups): "
+          f"forward / dx; kernels v{cuda.DEFAULT_VERSION} vs Winograd F(4x4), F(2x2)")
+    print(f"{'layer':8s} {'batch':>5s} {'kernels':>15s} {'F(4x4)':>15s} {'F(2x2)':>15s}  rule")
+    rows = []
+    for name, C, F, H in LAYERS[1:]:                     # conv1_1 (3 channels) is not a Winograd shape
+        for n in batches:
+            rng = np.random.default_rng(1)
+            x = cp.asarray(rng.standard_normal((n, C, H, H)).astype(np.float32))
+            w = cp.asarray((rng.standard_normal((F, C, 3, 3)) * 0.05).astype(np.float32))
+            b = cp.zeros(F, dtype=cp.float32)
+            dout = cp.asarray(rng.standard_normal((n, F, H, H)).astype(np.float32))
+            _, cache = cuda.conv2d_forward(x, w, b, 1, 1, winograd=False)
+            row = {"layer": name, "batch": n,
+                   "kernels": (_gpu_time(lambda: cuda.conv2d_forward(x, w, b, 1, 1, winograd=False), repeat),
+                               _gpu_time(lambda: cuda.conv2d_backward(dout, cache, param_grads=False,
+                                                                      winograd=False), repeat))}
+            for m in (4, 2):
+                row[f"F{m}"] = (_gpu_time(lambda: conv3x3(x, w, b, 1, m), repeat),
+                                _gpu_time(lambda: conv3x3_backward_data(dout, w, 1, m), repeat))
+            row["rule"] = "F(4x4)" if cuda.winograd_tile(n, w.shape, 1, 1, (H, H)) else "kernels"
+            rows.append(row)
+            cells = " ".join(f"{row[k][0]:7.3f}/{row[k][1]:7.3f}" for k in ("kernels", "F4", "F2"))
+            print(f"{name:8s} {n:5d} {cells}  {row['rule']}", flush=True)
+            cp.get_default_memory_pool().free_all_blocks()
+    return rows
