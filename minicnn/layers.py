@@ -12,6 +12,9 @@ in float32 or float64.
 
 The derivations are in tutorial.md, chapter "Backprop by hand".
 """
+import contextlib
+import threading
+
 from . import winograd
 from .backend import device_of, get_xp
 
@@ -157,15 +160,31 @@ def _unpad(x_pad, pad):
     return x_pad[:, :, pad:-pad, pad:-pad]
 
 
-# How many values one block of columns may hold (4 MB of float32): small enough to stay in the
-# CPU's caches and to be reused by malloc instead of freshly mapped (and zeroed) for every layer.
+# How many values one block of columns may hold (4 MB of float32) when the product has the
+# machine's cores to itself: small enough to stay in the CPU's caches between the copy that
+# builds it and the product that reads it, and to be reused by malloc instead of freshly mapped
+# (and zeroed) for every layer. Threads that share the cores, each with its own products (the
+# workers of training.BatchGradients), share the caches too: ``cols_block`` gives each its part.
 COLS_BLOCK = 1 << 20
+_THREAD = threading.local()     # this thread's block size, where cols_block set one
+
+
+@contextlib.contextmanager
+def cols_block(values):
+    """Blocks of columns of ``values`` values, in this thread only, within the ``with``."""
+    before = getattr(_THREAD, "cols_block", None)
+    _THREAD.cols_block = values
+    try:
+        yield
+    finally:
+        _THREAD.cols_block = before
 
 
 def _blocks(N, H_out, per_row):
     """Split the output into blocks (n0, n1, i0, i1) = images n0:n1, output rows i0:i1, whose
-    column matrix holds about COLS_BLOCK values (``per_row`` values per output row)."""
-    rows = max(1, COLS_BLOCK // per_row)
+    column matrix holds about COLS_BLOCK values (``per_row`` values per output row), or what
+    ``cols_block`` set for this thread."""
+    rows = max(1, (getattr(_THREAD, "cols_block", None) or COLS_BLOCK) // per_row)
     if rows >= H_out:  # whole images fit: several images per block
         images = rows // H_out
         for n0 in range(0, N, images):

@@ -35,3 +35,22 @@ def test_batch_gradients_match_torch_however_the_batch_is_shared(golden, workers
     for (dw, db), (dw2, db2), (dw3, db3) in zip(grads, again[2], serial[2]):
         assert np.array_equal(dw, dw2) and np.array_equal(db, db2)   # threads finish in any order
         assert rel_error(dw, dw3) < 1e-5 and rel_error(db, db3) < 1e-5   # BLAS's threads: digits
+
+
+def test_each_worker_builds_its_columns_in_its_part_of_the_block(golden, monkeypatch):
+    """Two workers share the caches: each one's blocks of columns hold COLS_BLOCK / 2 values
+    (layers.cols_block, in the worker's thread only: the caller's blocks stay whole)."""
+    from minicnn import layers as L
+    g, t = golden
+    net = golden_network(g, np.float32)
+    with L.cols_block(100):                                   # 50 values a row: 2 rows a block
+        assert list(L._blocks(2, 3, 50)) == [(0, 1, 0, 2), (0, 1, 2, 3), (1, 2, 0, 2), (1, 2, 2, 3)]
+    assert list(L._blocks(2, 3, 50)) == [(0, 2, 0, 3)]         # back to whole images
+    seen, real = [], L._blocks
+    monkeypatch.setattr(L, "_blocks", lambda *a: seen.append(getattr(L._THREAD, "cols_block", None)) or real(*a))
+    with BatchGradients(net, 2) as gradients:
+        gradients(t["input"], t["labels"])
+    assert seen and set(seen) == {L.COLS_BLOCK // 2}
+    seen.clear()
+    net.forward(t["input"])
+    assert seen and set(seen) == {None}
