@@ -138,6 +138,38 @@ extern "C" __global__ void conv2d_forward_v2(
 // ------------------------------------------------------------------------------------------------
 // v3: implicit GEMM with register blocking
 
+// Two pieces the implicit-GEMM kernels (v3, v4, v5) share.
+//
+// Column col = (n, i, j) of X is output pixel (i, j) of image n: its receptive field starts at
+// input pixel (h_base, v_base) of image x_n. ok is false past the last column (loads read 0).
+struct Column {
+    bool ok;
+    int h_base, v_base;
+    const float* x_n;
+};
+
+__device__ __forceinline__ Column column_of(const float* x, int col, int P, int HWo, int C, int H,
+                                            int W, int W_out, int stride, int pad)
+{
+    Column c;
+    c.ok = col < P;
+    const int n = c.ok ? col / HWo : 0;
+    const int pix = c.ok ? col % HWo : 0;
+    c.h_base = (pix / W_out) * stride - pad;
+    c.v_base = (pix % W_out) * stride - pad;
+    c.x_n = x + (size_t)n * C * H * W;
+    return c;
+}
+
+// One result, out[n, f, pix] for column c2 = (n, pix): stored, or added atomically when the
+// reduction is split over blocks (split-K, grid.z > 1: out was zeroed, each block adds its part).
+__device__ __forceinline__ void store_result(float* out, int f, int c2, int F, int HWo, float value)
+{
+    float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
+    if (gridDim.z == 1) *dst = value;
+    else atomicAdd(dst, value);
+}
+
 #define V3_BM 64     // filters per block tile
 #define V3_BN 128    // output pixels (columns) per block tile
 #define V3_BK 8      // depth of one slice of the reduction
@@ -160,13 +192,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v3(
 
     // The column this thread loads into Bs is fixed for the whole loop: decode it once.
     const int load_col = tid % V3_BN;                       // 0..127
-    const int col = col0 + load_col;
-    const bool col_ok = col < P;
-    const int n = col_ok ? col / HWo : 0;
-    const int pix = col_ok ? col % HWo : 0;
-    const int h_base = (pix / W_out) * stride - pad;
-    const int v_base = (pix % W_out) * stride - pad;
-    const float* x_n = x + (size_t)n * C * H * W;
+    const Column cl = column_of(x, col0 + load_col, P, HWo, C, H, W, W_out, stride, pad);
 
     float acc[V3_TM][V3_TN];
     for (int r = 0; r < V3_TM; r++)
@@ -185,11 +211,11 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v3(
             int kk = tid / V3_BN + 2 * l;
             int k = k0 + kk;
             float val = 0.0f;
-            if (col_ok && k < k_end) {
+            if (cl.ok && k < k_end) {
                 int c = k / KK, r = k - c * KK;
                 int p = r / KW, q = r - p * KW;
-                int h = h_base + p, v = v_base + q;
-                if (h >= 0 && h < H && v >= 0 && v < W) val = x_n[((size_t)c * H + h) * W + v];
+                int h = cl.h_base + p, v = cl.v_base + q;
+                if (h >= 0 && h < H && v >= 0 && v < W) val = cl.x_n[((size_t)c * H + h) * W + v];
             }
             Bs[kk][load_col] = val;
         }
@@ -216,9 +242,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v3(
         for (int t = 0; t < V3_TN; t++) {
             int c2 = col0 + tx * V3_TN + t;
             if (c2 >= P) continue;
-            float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
-            if (gridDim.z == 1) *dst = acc[r][t] + bias;
-            else atomicAdd(dst, acc[r][t] + bias);          // split-K: out was zeroed
+            store_result(out, f, c2, F, HWo, acc[r][t] + bias);
         }
     }
 }
@@ -237,30 +261,28 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v3(
 #define V4_BK 8
 
 // One thread's share of an 8-deep slice of X in v4 and v5: the values at rows kk0, kk0 + 2,
-// kk0 + 4, kk0 + 6 of the slice starting at k0, in its column (image x_n, top-left input pixel
-// h_base, v_base; col_ok false past the last column). k runs over (p, q, c).
+// kk0 + 4, kk0 + 6 of the slice starting at k0, in its column cl. k runs over (p, q, c).
 __device__ __forceinline__ void load_x_slice(
-    float (&dst)[4], const float* __restrict__ x_n, int k0, int k_end, int kk0, bool col_ok,
-    int h_base, int v_base, int C, int H, int W, int KW, bool aligned)
+    float (&dst)[4], const Column& cl, int k0, int k_end, int kk0, int C, int H, int W, int KW, bool aligned)
 {
     const int HW = H * W;
     if (aligned) {                                          // decode the slice's tap once
         int pq = k0 / C, c0 = k0 - pq * C;
         int p = pq / KW, q = pq - p * KW;
-        int h = h_base + p, v = v_base + q;
-        bool inside = col_ok && h >= 0 && h < H && v >= 0 && v < W;
-        const float* src = inside ? x_n + (size_t)(c0 + kk0) * HW + h * W + v : x_n;
+        int h = cl.h_base + p, v = cl.v_base + q;
+        bool inside = cl.ok && h >= 0 && h < H && v >= 0 && v < W;
+        const float* src = inside ? cl.x_n + (size_t)(c0 + kk0) * HW + h * W + v : cl.x_n;
         for (int l = 0; l < 4; l++)
             dst[l] = (inside && k0 + kk0 + 2 * l < k_end) ? src[(size_t)2 * l * HW] : 0.0f;
     } else {                                                // general case: decode every k
         for (int l = 0; l < 4; l++) {
             int k = k0 + kk0 + 2 * l;
             float val = 0.0f;
-            if (col_ok && k < k_end) {
+            if (cl.ok && k < k_end) {
                 int pq = k / C, c = k - pq * C;
                 int p = pq / KW, q = pq - p * KW;
-                int h = h_base + p, v = v_base + q;
-                if (h >= 0 && h < H && v >= 0 && v < W) val = x_n[(size_t)c * HW + h * W + v];
+                int h = cl.h_base + p, v = cl.v_base + q;
+                if (h >= 0 && h < H && v >= 0 && v < W) val = cl.x_n[(size_t)c * HW + h * W + v];
             }
             dst[l] = val;
         }
@@ -276,20 +298,14 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
     __shared__ __align__(16) float Bs[V4_BK][V3_BN];        // Bs[k][col]
     const int tid = threadIdx.x;                            // 0..255
     const int tx = tid % 16, ty = tid / 16;
-    const int K = C * KH * KW, HWo = H_out * W_out, P = N * HWo, HW = H * W;
+    const int K = C * KH * KW, HWo = H_out * W_out, P = N * HWo;
     const int f0 = blockIdx.y * V3_BM, col0 = blockIdx.x * V3_BN;
     const int k_begin = blockIdx.z * k_per_split;
     const int k_end = min(K, k_begin + k_per_split);
     const bool aligned = (C % V4_BK) == 0;                  // one tap per slice
 
     const int load_col = tid % V3_BN;                       // this thread's column in Bs
-    const int col = col0 + load_col;
-    const bool col_ok = col < P;
-    const int n = col_ok ? col / HWo : 0;
-    const int pix = col_ok ? col % HWo : 0;
-    const int h_base = (pix / W_out) * stride - pad;
-    const int v_base = (pix % W_out) * stride - pad;
-    const float* x_n = x + (size_t)n * C * HW;
+    const Column cl = column_of(x, col0 + load_col, P, HWo, C, H, W, W_out, stride, pad);
     const int kk0 = tid / V3_BN;                            // this thread's ks: kk0 + 2l
 
     float a_reg[2], b_reg[4];
@@ -299,7 +315,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
             int f = f0 + e / V4_BK, k = k0 + e % V4_BK;
             a_reg[l] = (f < F && k < k_end) ? w_ohwi[(size_t)f * K + k] : 0.0f;
         }
-        load_x_slice(b_reg, x_n, k0, k_end, kk0, col_ok, h_base, v_base, C, H, W, KW, aligned);
+        load_x_slice(b_reg, cl, k0, k_end, kk0, C, H, W, KW, aligned);
     };
 
     float acc[V3_TM][V3_TN];
@@ -336,9 +352,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) conv2d_forward_v4(
         for (int t = 0; t < V3_TN; t++) {
             int c2 = col0 + tx * V3_TN + t;
             if (c2 >= P) continue;
-            float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
-            if (gridDim.z == 1) *dst = acc[r][t] + bias;
-            else atomicAdd(dst, acc[r][t] + bias);
+            store_result(out, f, c2, F, HWo, acc[r][t] + bias);
         }
     }
 }
@@ -380,13 +394,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) conv2d_forward_v5(
     const bool aligned = (C % V5_BK) == 0;
 
     const int load_col = tid % V5_BN;                       // this thread's column in Bs
-    const int col = col0 + load_col;
-    const bool col_ok = col < P;
-    const int n = col_ok ? col / HWo : 0;
-    const int pix = col_ok ? col % HWo : 0;
-    const int h_base = (pix / W_out) * stride - pad;
-    const int v_base = (pix % W_out) * stride - pad;
-    const float* x_n = x + (size_t)n * C * H * W;
+    const Column cl = column_of(x, col0 + load_col, P, HWo, C, H, W, W_out, stride, pad);
     const int kk0 = tid / V5_BN;                            // this thread's ks: kk0 + 2l
 
     float a_reg[4], b_reg[4];
@@ -396,7 +404,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) conv2d_forward_v5(
             int f = f0 + e / V5_BK, k = k0 + e % V5_BK;
             a_reg[l] = (f < F && k < k_end) ? w_ohwi[(size_t)f * K + k] : 0.0f;
         }
-        load_x_slice(b_reg, x_n, k0, k_end, kk0, col_ok, h_base, v_base, C, H, W, KW, aligned);
+        load_x_slice(b_reg, cl, k0, k_end, kk0, C, H, W, KW, aligned);
     };
     auto store = [&](int buf) {                             // registers -> shared memory
         for (int l = 0; l < 4; l++) {
@@ -443,9 +451,7 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) conv2d_forward_v5(
         for (int t = 0; t < 8; t++) {
             int c2 = col0 + (t < 4 ? tx * 4 + t : 64 + tx * 4 + t - 4);
             if (c2 >= P) continue;
-            float* dst = out + ((size_t)(c2 / HWo) * F + f) * HWo + c2 % HWo;
-            if (gridDim.z == 1) *dst = acc[r][t] + bias;
-            else atomicAdd(dst, acc[r][t] + bias);          // split-K: out was zeroed
+            store_result(out, f, c2, F, HWo, acc[r][t] + bias);
         }
     }
 }
