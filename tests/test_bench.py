@@ -43,3 +43,13 @@ def test_convs_times_every_3x3_shape_by_each_algorithm_and_names_the_rules_pick(
                                                        ("conv2_1", None), ("conv2_2", 2)]   # 6 px: not 4 | 6
     assert all(t > 0 for r in rows for name in ("im2col", "F(2x2)", "F(4x4)") for t in r[name])
     assert L.CONV_ALGORITHM == "auto"
+
+
+@pytest.mark.parametrize("args", [["--jobs"], ["--convs"]])
+def test_gpu_benchmarks_without_a_gpu_say_so_in_one_line(args):
+    from minicnn.backend import cuda_available
+    if cuda_available():
+        pytest.skip("this machine has a GPU: the benchmark would run")
+    done = run("minicnn.bench", *args, "--device", "cuda")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--device cuda needs cupy" in done.stderr
