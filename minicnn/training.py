@@ -66,7 +66,8 @@ class BatchGradients:
     two workers do not also split every product between them and fight over the cores; on 16,
     8 each. So are the caches: each worker builds its im2col columns in blocks of
     ``layers.COLS_BLOCK / workers`` values (``layers.cols_block``; measured on the world model's
-    step, 2 cores: 1.11-1.12 times torch's time against 1.19-1.36 with whole blocks). BLAS's thread count changes the last digits of a product, so the bits of a run
+    step, 2 cores: 1.08-1.23 times torch's time in three runs, against 1.19-1.36 with whole
+    blocks). BLAS's thread count changes the last digits of a product, so the bits of a run
     depend on ``workers`` and on the machine, never on which thread finishes first.
     """
 

@@ -32,6 +32,12 @@ COUNT = {"conv1_1": 1, "conv1_2": 1, "conv2_1": 1, "conv2_2": 1, "conv3_1": 1, "
          "conv4_1": 1, "conv4_2": 3, "conv5_1": 4}   # how many VGG19 layers share each shape
 
 
+def gpu_name():
+    """The name of GPU 0, e.g. 'NVIDIA H200'."""
+    name = cupy().cuda.runtime.getDeviceProperties(0)["name"]
+    return name.decode() if isinstance(name, bytes) else name
+
+
 def _gpu_time(fn, repeat, sync_torch=False, groups=5):
     """Milliseconds per call: ``repeat`` calls after 3 warm-ups, in ``groups`` groups, each group
     timed between two CUDA events with the calls queued back to back (as in real use); the
@@ -147,16 +153,13 @@ def bench_cuda(repeat=20, json_out=None):
     from .. import cuda
     cp = cupy()
     try:
-        import torch
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+        from .jobs import torch_setup
+        torch = torch_setup("cuda")
         if not torch.cuda.is_available():
             torch = None
     except ImportError:
         torch = None
-    props = cp.cuda.runtime.getDeviceProperties(0)
-    gpu = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    gpu = gpu_name()
     print(f"GPU: {gpu}; cupy {cp.__version__}"
           + (f"; torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}" if torch else ""))
     print("validating every kernel version against NumPy:")

@@ -42,6 +42,17 @@ def minicnn_jobs(net, x):
     return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
 
 
+def torch_setup(device):
+    """torch, set as the benchmarks run it: on a GPU, cuDNN picks its fastest algorithm per
+    shape and computes in true float32 (TF32 off)."""
+    import torch
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return torch
+
+
 def torch_sequential(net, device="cpu", trainable=False, copy=False):
     """minicnn's network as a torch.nn.Sequential whose modules carry minicnn's layer names
     (``model.conv3_3``), on the very same weights: shared with minicnn's arrays on the CPU, or

@@ -29,7 +29,8 @@ from ..errors import UsageError
 from ..files import atomic_write
 from ..gradcheck import rel_error
 from .cpu import spawn_worker
-from .jobs import TARGET_CLASS, VIS_LAYER, as_numpy, minicnn_jobs, torch_jobs, torch_sequential
+from .jobs import (TARGET_CLASS, VIS_LAYER, as_numpy, minicnn_jobs, torch_jobs, torch_sequential,
+                   torch_setup)
 
 GRID_CHANNELS, GRID_SIZE, GRID_STEPS = 16, 128, 64
 SAMPLES, IG_STEPS, SIGMA = 25, 50, 0.15
@@ -67,18 +68,9 @@ def _normalized(model, net):
 
 
 def _on(device, net, *arrays):
-    """minicnn's network and arrays on the device (a copy of the network when it is a GPU)."""
+    """minicnn's network (moved in place) and the arrays, on the device."""
     from ..backend import to_device
-    return (net.to(device) if device != "cpu" else net,) + tuple(to_device(a, device) for a in arrays)
-
-
-def _torch_setup(device):
-    import torch
-    if device == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    return torch
+    return (net.to(device),) + tuple(to_device(a, device) for a in arrays)
 
 
 def training_step(framework, batch=None, device="cpu"):
@@ -121,7 +113,7 @@ def smoothgrad(framework, batch=None, device="cpu"):
         return lambda: run(net, pixels, [TARGET_CLASS], samples=SAMPLES, noise=SIGMA,
                            batch=batch or SAMPLES)["attribution"]
     from captum.attr import NoiseTunnel, Saliency
-    torch = _torch_setup(device)
+    torch = torch_setup(device)
     tunnel = NoiseTunnel(Saliency(_normalized(torch_sequential(net), net).to(device)))
     xt = torch.from_numpy(pixels).to(device)
     return lambda: tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA,
@@ -138,7 +130,7 @@ def integrated(framework, batch=None, device="cpu"):
         return lambda: run(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0],
                            batch=batch or SAMPLES)["attribution"]
     from captum.attr import IntegratedGradients
-    torch = _torch_setup(device)
+    torch = torch_setup(device)
     ig = IntegratedGradients(_normalized(torch_sequential(net), net).to(device))
     xt, bt = torch.from_numpy(pixels).to(device), torch.from_numpy(base).to(device)
     return lambda: ig.attribute(xt, baselines=bt, target=TARGET_CLASS, n_steps=IG_STEPS, method="riemann_middle",
@@ -159,7 +151,7 @@ def vis_grid(framework, batch=None, device="cpu"):
     import warnings
     from lucent.optvis import objectives as lobj, param as lparam, render as lrender
     warnings.filterwarnings("ignore", message="Some layers could not be computed")   # the classifier at 128 px
-    _torch_setup(device)          # Lucent puts its images on the GPU whenever torch sees one
+    torch_setup(device)          # Lucent puts its images on the GPU whenever torch sees one
     model = torch_sequential(net, device)         # its modules carry minicnn's names: "conv3_3"
     objective = sum(lobj.channel(VIS_LAYER, c, batch=c) for c in channels)
     return lambda: np.asarray(lrender.render_vis(
@@ -174,7 +166,7 @@ def _pass(name):
         if framework == "minicnn":
             jobs = minicnn_jobs(*_on(device, net, x))
         else:
-            _torch_setup(device)
+            torch_setup(device)
             jobs = torch_jobs(net, x, device)
         return lambda: as_numpy(jobs[name]())
     return job
@@ -220,10 +212,10 @@ def bench_jobs(rounds=2, repeat=2, batch=None, only=None, device="cpu"):
     import importlib.util
     where = f"CPU ({os.cpu_count()} cores)"
     if device == "cuda":
-        from ..backend import check_device, cupy
+        from ..backend import check_device
+        from .gpu import gpu_name
         check_device("cuda")
-        props = cupy().cuda.runtime.getDeviceProperties(0)
-        where = "GPU " + (props["name"].decode() if isinstance(props["name"], bytes) else props["name"])
+        where = "GPU " + gpu_name()
     print(f"minicnn next to the references, {where}; each framework in its own "
           f"process, {rounds} alternating round(s) of at least {repeat} timed run(s) (more while under 5 s) "
           "after a warm-up; medians")

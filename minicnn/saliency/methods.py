@@ -74,10 +74,11 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
     on_host = device_of(pixels) == "cpu"
     rng = np.random.default_rng(seed) if on_host else xp.random.RandomState(seed)
     batch = batch_limit(net, batch)
+    given = None if noise_tensor is None else to_device(np.asarray(noise_tensor, dtype=np.float32), device_of(pixels))
     attributions = []
     for img, target in zip(pixels, targets):
-        if noise_tensor is not None:
-            eps = to_device(np.asarray(noise_tensor, dtype=np.float32), device_of(pixels))
+        if given is not None:
+            eps = given                 # the same noise for every image
         elif on_host:
             eps = rng.standard_normal((samples,) + img.shape).astype(np.float32) * np.float32(noise)
         else:
