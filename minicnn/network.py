@@ -14,7 +14,10 @@ skipping ``dw`` halves the cost of a convolution's backward pass.
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import layers as L
+from . import winograd
 from .backend import device_of, to_device
 from .memory import keep_freed_memory
 
@@ -53,6 +56,7 @@ class Network:
         self.class_names = class_names
         self.meta = dict(meta or {})
         self.conv_backend = None            # minicnn.cuda.Kernels on the GPU; None = layers.py
+        self.frozen = False                 # weights read-only (freeze): set by freeze / unfreeze
         self._tape = []                     # (layer, cache) of the last recorded forward pass
         self.activations = {}               # outputs of the layers named in forward(keep=...)
 
@@ -90,9 +94,48 @@ class Network:
                 layer.b = to_device(layer.b, device)
         self.conv_backend = None
         self._tape, self.activations = [], {}   # caches of the old device: stale, dropped
+        if self.frozen and device == "cpu":
+            self.freeze()                       # the new NumPy arrays too
         if device == "cuda":
             from .cuda import Kernels  # the raw CUDA kernels take over conv, pool and relu
             self.conv_backend = Kernels()
+        return self
+
+    # -- frozen weights -------------------------------------------------------------------------
+
+    def freeze(self):
+        """Make every weight array read-only (NumPy's ``writeable`` flag); returns the network.
+
+        Weights that cannot change let the work that depends on them alone be done once: the
+        Winograd filter transforms are then made on the first pass and kept for the next ones
+        (``winograd.kept_filter_transform``). Networks loaded from a file come frozen;
+        ``training.train`` unfreezes. A weight array that views another one's memory is copied
+        first, so that nothing else can write it. (On a GPU there is no such flag: CuPy arrays
+        stay writable and are transformed on every call.)
+        """
+        for layer in self.layers:
+            for name in ("w", "b"):
+                a = getattr(layer, name)
+                if isinstance(a, np.ndarray):
+                    if a.base is not None:
+                        a = a.copy()
+                        setattr(layer, name, a)
+                    a.flags.writeable = False
+        self.frozen = True
+        return self
+
+    def unfreeze(self):
+        """Make the weights writable again (to train or edit them); returns the network."""
+        for layer in self.layers:
+            for name in ("w", "b"):
+                a = getattr(layer, name)
+                if isinstance(a, np.ndarray) and not a.flags.writeable:
+                    winograd.forget(a)
+                    try:
+                        a.flags.writeable = True
+                    except ValueError:                  # read-only memory it does not own
+                        setattr(layer, name, a.copy())
+        self.frozen = False
         return self
 
     # -- forward and backward -------------------------------------------------------------------

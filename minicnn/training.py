@@ -143,6 +143,7 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
     device = net.device
     prep = net.meta["preprocessing"]
     rng = np.random.default_rng(seed)
+    net.unfreeze()                 # training changes the weights (a loaded network comes frozen)
     params = [p for _, layer in net.params() for p in (layer.w, layer.b)]
     opt = Adam(params, lr=lr, weight_decay=weight_decay)
     steps_per_epoch = len(images) // batch

@@ -72,6 +72,7 @@ class _Watch:
 
 
 def test_sanity_cascade_randomizes_from_the_top_cumulatively(net64):
+    net64.freeze()          # as a loaded network is: the cascade swaps arrays, never writes them
     trained = {name: layer.w.copy() for name, layer in net64.params()}
     names = list(trained)
     watch = _Watch(net64, trained)

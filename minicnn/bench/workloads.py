@@ -68,9 +68,10 @@ def _normalized(model, net):
 
 
 def _on(device, net, *arrays):
-    """minicnn's network (moved in place) and the arrays, on the device."""
+    """minicnn's network (moved in place, and frozen as a loaded one is: its Winograd filter
+    transforms are made once, Network.freeze) and the arrays, on the device."""
     from ..backend import to_device
-    return (net.to(device),) + tuple(to_device(a, device) for a in arrays)
+    return (net.freeze().to(device),) + tuple(to_device(a, device) for a in arrays)
 
 
 def training_step(framework, batch=None, device="cpu"):

@@ -43,7 +43,8 @@ def cascade(net, pixels, target, methods, options, seed=0, progress=None):
     """
     rng = np.random.default_rng(seed)
     order = [name for name, _ in net.params()][::-1]          # fc8 first ... conv1_1 last
-    saved = {name: (layer.w.copy(), layer.b.copy()) for name, layer in net.params()}
+    saved = {name: (layer.w, layer.b) for name, layer in net.params()}   # new arrays replace them:
+    # the originals are never written (a loaded network's are read-only: Network.freeze)
     maps = {m: [] for m in methods}
     try:
         for step in range(len(order) + 1):
@@ -52,16 +53,14 @@ def cascade(net, pixels, target, methods, options, seed=0, progress=None):
                 xp = get_xp(layer.w)
                 std = float(to_numpy(layer.w).std())
                 noise = rng.standard_normal(layer.w.shape).astype(np.float32) * np.float32(std)
-                layer.w[...] = xp.asarray(noise)
-                layer.b[...] = 0
+                layer.w, layer.b = xp.asarray(noise), xp.zeros_like(layer.b)
             for m in methods:
                 maps[m].append(to_numpy(run_method(m, net, pixels, [target], options)["saliency"][0]))
             if progress:
                 progress.update(1)
     finally:
         for name, (w, b) in saved.items():
-            net.layer(name).w[...] = w
-            net.layer(name).b[...] = b
+            net.layer(name).w, net.layer(name).b = w, b
     return order, maps
 
 

@@ -84,7 +84,8 @@ def _json_attr(f, key, path):
 
 
 def load_network(path, expected_layers=None):
-    """Read a minicnn weight file into a Network (float32, on the CPU).
+    """Read a minicnn weight file into a Network (float32, on the CPU, frozen: its weights are
+    read-only until ``net.unfreeze()``; ``training.train`` unfreezes).
 
     ``expected_layers``: a layer spec (as ``layer_spec``) the file must match, e.g. VGG19's;
     without it the file's own spec is used. Everything read is validated
@@ -135,7 +136,8 @@ def load_network(path, expected_layers=None):
             check_class_names(class_names, outputs[-1] if outputs else 0, path)
         meta = {"architecture": str(_attr(f, "architecture", path))[:40], "source": str(_attr(f, "source", path)),
                 "preprocessing": preprocessing, "notop": bool(f.attrs.get("notop", False)), "path": path}
-    return Network(layers, input_shape=input_shape, class_names=class_names, meta=meta)
+    # frozen: read-only weights, whose Winograd filter transforms are made once (Network.freeze)
+    return Network(layers, input_shape=input_shape, class_names=class_names, meta=meta).freeze()
 
 
 def _read_param(f, name, which, shape, path):

@@ -1,0 +1,108 @@
+"""Frozen networks: read-only weights, whose Winograd filter transforms are made once and kept
+(Network.freeze, winograd.kept_filter_transform); loading freezes, training unfreezes."""
+import gc
+
+import numpy as np
+import pytest
+
+from minicnn import winograd
+from minicnn.vgg19 import make_vgg
+
+
+def wide_net(seed=0):
+    """Two 3x3 convs of 64 channels on 8x8 maps: F(4x4) by the rule, forward and backward."""
+    return make_vgg(((64, 64),), (), 4, (64, 8, 8), seed=seed)
+
+
+def saliency(net, x):
+    logits = net.forward(x)
+    return net.backward(np.ones_like(logits))
+
+
+@pytest.fixture
+def transforms(monkeypatch):
+    """Counts the filter transforms actually computed."""
+    made = []
+    plain = winograd.filter_transform
+
+    def counted(w, m, flipped=False):
+        made.append((w.shape, m, flipped))
+        return plain(w, m, flipped)
+    monkeypatch.setattr(winograd, "filter_transform", counted)
+    return made
+
+
+def test_a_frozen_network_transforms_its_filters_once_and_answers_the_same(transforms):
+    x = np.random.default_rng(1).standard_normal((2, 64, 8, 8), dtype=np.float32)
+    plain, frozen = wide_net(), wide_net().freeze()
+    expected = saliency(plain, x)
+    assert len(transforms) == 4                  # 2 layers x (forward, backward's flipped)
+    for run in range(3):
+        transforms.clear()
+        assert np.array_equal(saliency(frozen, x), expected)
+        assert len(transforms) == (4 if run == 0 else 0)
+    transforms.clear()
+    saliency(plain, x)
+    assert len(transforms) == 4                  # writable weights: every pass
+
+
+def test_frozen_weights_are_read_only_and_unfreeze_forgets_their_transforms(transforms):
+    x = np.random.default_rng(1).standard_normal((1, 64, 8, 8), dtype=np.float32)
+    net = wide_net().freeze()
+    saliency(net, x)
+    with pytest.raises(ValueError, match="read-only"):
+        net.layer("conv1_2").w[0] = 0
+    net.unfreeze()
+    net.layer("conv1_2").w *= -0.5               # changed in place: the same array
+    net.freeze()
+    changed = wide_net()
+    changed.layer("conv1_2").w *= -0.5
+    assert np.array_equal(saliency(net, x), saliency(changed, x))
+
+
+def test_freeze_copies_a_weight_that_views_writable_memory():
+    net = wide_net()
+    store = net.layer("conv1_1").w.copy()
+    net.layer("conv1_1").w = store[:]             # a view of memory someone else can write
+    net.freeze()
+    store[...] = 0
+    assert np.array_equal(net.layer("conv1_1").w, wide_net().layer("conv1_1").w)
+
+
+def test_a_transform_is_let_go_with_its_weights(monkeypatch):
+    monkeypatch.setattr(winograd, "_KEPT", {})
+    w = np.random.default_rng(0).standard_normal((64, 64, 3, 3), dtype=np.float32)
+    w.flags.writeable = False
+    u = winograd.kept_filter_transform(w, 4)
+    assert winograd.kept_filter_transform(w, 4) is u and len(winograd._KEPT) == 1
+    del w
+    gc.collect()
+    assert winograd._KEPT == {}
+
+
+def test_kept_transforms_stay_under_their_budget(monkeypatch):
+    monkeypatch.setattr(winograd, "_KEPT", {})
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((64, 64, 3, 3), dtype=np.float32) for _ in range(4)]
+    size = winograd.filter_transform(ws[0], 4).nbytes
+    monkeypatch.setattr(winograd, "KEEP_BYTES", 2 * size)
+    for w in ws:
+        w.flags.writeable = False
+        winograd.kept_filter_transform(w, 4)
+    assert sorted(key[0] for key in winograd._KEPT) == sorted(id(w) for w in ws[2:])   # the newest two
+
+
+def test_loaded_networks_come_frozen_and_train_unfreezes(tmp_path):
+    from minicnn.training import train
+    from minicnn.weights import save_network, load_network
+    from minicnn.models import build, dataset
+    path = str(tmp_path / "net.h5")
+    built = build("shapes", seed=0)
+    save_network(built, path, "test", built.meta["preprocessing"], built.class_names)
+    net = load_network(path)
+    assert net.frozen and not any(a.flags.writeable for _, layer in net.params() for a in (layer.w, layer.b))
+    assert net.to("cpu").frozen
+    before = net.layer("conv1_1").w.copy()
+    images, labels = dataset("shapes").make_dataset(64, seed=1)[:2]
+    train(net, images, labels, epochs=1, batch=64, quiet=True, workers=1)
+    assert not net.frozen and not np.array_equal(net.layer("conv1_1").w, before)
