@@ -25,7 +25,8 @@ from .progress import bar
 
 def load_model(model="world", weights=None, device="cpu"):
     """A network: a built-in model ("world", "shapes"), "vgg19" (downloaded and converted on
-    first use) or a minicnn weight file (``weights=``), on ``device``."""
+    first use) or a minicnn weight file (``weights=``), on ``device``. Its weights come
+    read-only (``net.unfreeze()`` before editing them; ``Network.freeze``)."""
     from .backend import check_device
     from .weights import load_model as _load
     check_device(device)

@@ -54,6 +54,7 @@ TRANSFORMS = {m: (np.kron(b_t, b_t), np.kron(g, g), np.kron(a_t, a_t))
               for m, (b_t, g, a_t) in {2: (B_T2, G2, A_T2), 4: (B_T4, G4, A_T4)}.items()}
 
 MIN_CHANNELS = {4: 64, 2: 256}   # the rule (measured: python -m minicnn.bench --convs); fewer: im2col
+MAX_WASTE = 1 / 4                # F(4x4)'s rounded-up tiles may cover 25% more than the output
 # Values of V per block. CPU: 8 MB of float32, so that V and M stay near the caches. GPU: 256 MB,
 # large enough that each of the block's ~10 array operations keeps the GPU busy for longer than
 # Python takes to launch it, small enough to bound the memory (minicnn.cuda decides when).
@@ -62,12 +63,15 @@ BLOCK = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 def tile_size(w_shape, stride, out_shape):
     """The rule: 4 or 2 (the tile side m to use), or None for im2col. A 3x3 kernel, stride 1;
-    m = 4 with at least 64 channels in and out and output sides that are multiples of 4;
+    m = 4 with at least 64 channels in and out where its 4x4 tiles cover at most MAX_WASTE
+    more than the output (sides that are multiples of 4 waste nothing; 14x14 wastes 31%);
     m = 2 with at least 256 channels in and out."""
     F, C, KH, KW = w_shape
     if not (KH == KW == 3 and stride == 1):
         return None
-    if min(F, C) >= MIN_CHANNELS[4] and out_shape[0] % 4 == 0 and out_shape[1] % 4 == 0:
+    H, W = out_shape
+    covered = 16 * -(-H // 4) * -(-W // 4)                   # pixels of the tiles, rounded up
+    if min(F, C) >= MIN_CHANNELS[4] and covered <= (1 + MAX_WASTE) * H * W:
         return 4
     if min(F, C) >= MIN_CHANNELS[2]:
         return 2

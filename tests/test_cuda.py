@@ -80,6 +80,7 @@ def test_winograd_rule_on_the_gpu():
     assert cuda.winograd_tile(7, w, 1, 1, (16, 16)) is None                   # too few images
     assert cuda.winograd_tile(8, (128, 64, 3, 3), 1, 1, (16, 16)) is None     # too few channels
     assert cuda.winograd_tile(8, w, 1, 1, (14, 14)) is None                   # 4-px tiles would not fit
+    assert cuda.winograd_tile(8, w, 1, 1, (16, 15)) is None                   # ragged: the CPU's, not measured here
     assert cuda.winograd_tile(8, w, 2, 1, (8, 8)) is None                     # stride 2
     assert cuda.winograd_tile(8, (128, 128, 5, 5), 1, 2, (16, 16)) is None    # 5x5
 

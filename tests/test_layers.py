@@ -270,8 +270,9 @@ def test_softmax_cross_entropy():
 
 def test_winograd_rule_picks_wide_3x3_layers(monkeypatch):
     """"auto" (the measured rule) sends 3x3 stride-1 convolutions with >= 64 channels in and
-    out and output sides that are multiples of 4 to F(4x4, 3x3), other ones with >= 256
-    channels to F(2x2, 3x3), and everything else to im2col; each gives the definition's
+    out to F(4x4, 3x3) where its 4x4 tiles cover at most 25% more than the output (sides that
+    are multiples of 4, or 15x14: 16x16 tiles for 210 px), other ones with >= 256 channels to
+    F(2x2, 3x3) (14x14: 31% more), and everything else to im2col; each gives the definition's
     result, and dx (a convolution too) goes the same way."""
     from minicnn import winograd
     used = []
@@ -281,7 +282,9 @@ def test_winograd_rule_picks_wide_3x3_layers(monkeypatch):
     for shape, size, stride, m in (((256, 256, 3, 3), (6, 5), 1, 2), ((256, 256, 3, 3), (8, 4), 1, 4),
                                    ((64, 64, 3, 3), (8, 12), 1, 4), ((64, 32, 3, 3), (8, 8), 1, None),
                                    ((128, 64, 3, 3), (8, 6), 1, None), ((256, 128, 3, 3), (6, 5), 1, None),
-                                   ((256, 256, 3, 3), (8, 8), 2, None), ((256, 256, 1, 1), (8, 8), 1, None)):
+                                   ((256, 256, 3, 3), (8, 8), 2, None), ((256, 256, 1, 1), (8, 8), 1, None),
+                                   ((128, 128, 3, 3), (15, 14), 1, 4), ((256, 256, 3, 3), (14, 14), 1, 2),
+                                   ((64, 64, 3, 3), (13, 13), 1, None)):
         x = rng.standard_normal((1, shape[1]) + size)
         w = rng.standard_normal(shape) * 0.05
         b = rng.standard_normal(shape[0])
