@@ -90,7 +90,10 @@ def filter_transform(w, m, flipped=False):
 
 
 # Filter transforms of weights that cannot change (``kept_filter_transform``), made once.
-KEEP_BYTES = 1 << 30        # at most 1 GB of them (VGG19's, both directions: 0.47 GB)
+# At most 1 GB of them (VGG19's, both directions: 0.47 GB); when that is full, later ones are
+# made on every call (dropping the oldest instead would drop each one just before its next use,
+# since passes use them in the same order every time). 0 keeps none.
+KEEP_BYTES = 1 << 30
 _KEPT = {}                  # (id(w), m, flipped) -> (U, the finalizer that drops it with w)
 
 
@@ -108,9 +111,7 @@ def kept_filter_transform(w, m, flipped=False):
         return _KEPT[key][0]
     u = filter_transform(w, m, flipped)
     u.flags.writeable = False                       # shared by every later call: nobody writes it
-    if u.nbytes <= KEEP_BYTES:
-        while sum(kept.nbytes for kept, _ in _KEPT.values()) + u.nbytes > KEEP_BYTES:
-            _drop(next(iter(_KEPT)))                # full: the oldest goes
+    if sum(kept.nbytes for kept, _ in _KEPT.values()) + u.nbytes <= KEEP_BYTES:   # full: not kept
         # when w is freed, so is its transform (and its id, which a new array may then reuse)
         _KEPT[key] = (u, weakref.finalize(w, _KEPT.pop, key, None))
     return u

@@ -89,7 +89,8 @@ def test_kept_transforms_stay_under_their_budget(monkeypatch):
     for w in ws:
         w.flags.writeable = False
         winograd.kept_filter_transform(w, 4)
-    assert sorted(key[0] for key in winograd._KEPT) == sorted(id(w) for w in ws[2:])   # the newest two
+    assert sorted(key[0] for key in winograd._KEPT) == sorted(id(w) for w in ws[:2])   # the first two
+    assert winograd.kept_filter_transform(ws[3], 4) is not winograd.kept_filter_transform(ws[3], 4)  # made anew
 
 
 def test_loaded_networks_come_frozen_and_train_unfreezes(tmp_path):
