@@ -116,18 +116,22 @@ class Terminated(BaseException):
     """SIGTERM, raised like Ctrl-C so that every ``finally`` (temporary files) runs first."""
 
 
-def _terminate(signum, frame):
-    raise Terminated()
-
-
 def main_wrapper(main):
     """Run ``main``; turn a MinicnnError into ``error: <message>`` (one line) and exit status 2.
     Ctrl-C and SIGTERM stop it cleanly (temporary files removed) with status 130 / 143."""
     @functools.wraps(main)
     def run(argv=None):
-        previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
+        working = True
+
+        def terminate(signum, frame):
+            if working:             # once main has ended, so is the command: nothing to stop
+                raise Terminated()
+        previous = signal.signal(signal.SIGTERM, terminate) if _main_thread() else None
         try:
-            return main(argv)
+            try:
+                return main(argv)
+            finally:
+                working = False     # a SIGTERM from here on would land in the lines below
         except MinicnnError as e:
             print(f"error: {one_line(e)}", file=sys.stderr)
             sys.exit(2)
