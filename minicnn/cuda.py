@@ -107,9 +107,8 @@ def winograd_tile(batch, w_shape, stride, pad, out_shape):
     than the kernel takes (measured: python -m minicnn.bench --device cuda --convs)."""
     if batch < WINOGRAD_MIN_BATCH or min(w_shape[:2]) < WINOGRAD_MIN_CHANNELS or pad > 2:
         return None
-    if out_shape[0] % 4 or out_shape[1] % 4:       # ragged tiles: not measured on the GPU
-        return None
-    return 4 if tile_size(w_shape, stride, out_shape) == 4 else None
+    # max_waste=0: whole 4x4 tiles only (ragged ones were not measured on the GPU)
+    return 4 if tile_size(w_shape, stride, out_shape, max_waste=0) == 4 else None
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION, winograd=True):

@@ -113,30 +113,30 @@ class Network:
         first, so that nothing else can write it. (On a GPU there is no such flag: CuPy arrays
         stay writable and are transformed on every call.)
         """
-        for layer in self.layers:
-            for name in ("w", "b"):
-                a = getattr(layer, name)
-                if isinstance(a, np.ndarray):
-                    if a.base is not None:
-                        a = a.copy()
-                        setattr(layer, name, a)
-                    a.flags.writeable = False
+        for layer, name, a in self._host_weights():
+            if a.base is not None:
+                a = a.copy()
+                setattr(layer, name, a)
+            a.flags.writeable = False
         self.frozen = True
         return self
 
     def unfreeze(self):
         """Make the weights writable again (to train or edit them); returns the network."""
-        for layer in self.layers:
-            for name in ("w", "b"):
-                a = getattr(layer, name)
-                if isinstance(a, np.ndarray) and not a.flags.writeable:
-                    winograd.forget(a)
-                    try:
-                        a.flags.writeable = True
-                    except ValueError:                  # read-only memory it does not own
-                        setattr(layer, name, a.copy())
+        for layer, name, a in self._host_weights():
+            if not a.flags.writeable:
+                winograd.forget(a)
+                try:
+                    a.flags.writeable = True
+                except ValueError:                      # read-only memory it does not own
+                    setattr(layer, name, a.copy())
         self.frozen = False
         return self
+
+    def _host_weights(self):
+        """(layer, "w" or "b", array) for every NumPy parameter array (CuPy ones have no flags)."""
+        return [(layer, name, getattr(layer, name)) for layer in self.layers for name in ("w", "b")
+                if isinstance(getattr(layer, name), np.ndarray)]
 
     # -- forward and backward -------------------------------------------------------------------
 

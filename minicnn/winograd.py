@@ -61,17 +61,18 @@ MAX_WASTE = 1 / 4                # F(4x4)'s rounded-up tiles may cover 25% more 
 BLOCK = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
-def tile_size(w_shape, stride, out_shape):
+def tile_size(w_shape, stride, out_shape, max_waste=None):
     """The rule: 4 or 2 (the tile side m to use), or None for im2col. A 3x3 kernel, stride 1;
-    m = 4 with at least 64 channels in and out where its 4x4 tiles cover at most MAX_WASTE
-    more than the output (sides that are multiples of 4 waste nothing; 14x14 wastes 31%);
-    m = 2 with at least 256 channels in and out."""
+    m = 4 with at least 64 channels in and out where its 4x4 tiles cover at most ``max_waste``
+    (default MAX_WASTE) more than the output (sides that are multiples of 4 waste nothing;
+    14x14 wastes 31%); m = 2 with at least 256 channels in and out."""
     F, C, KH, KW = w_shape
     if not (KH == KW == 3 and stride == 1):
         return None
     H, W = out_shape
     covered = 16 * -(-H // 4) * -(-W // 4)                   # pixels of the tiles, rounded up
-    if min(F, C) >= MIN_CHANNELS[4] and covered <= (1 + MAX_WASTE) * H * W:
+    waste = MAX_WASTE if max_waste is None else max_waste
+    if min(F, C) >= MIN_CHANNELS[4] and covered <= (1 + waste) * H * W:
         return 4
     if min(F, C) >= MIN_CHANNELS[2]:
         return 2
@@ -120,12 +121,8 @@ def kept_filter_transform(w, m, flipped=False):
 def forget(w):
     """Drop the kept transforms of w (``Network.unfreeze``: w may change from now on)."""
     for key in [key for key in _KEPT if key[0] == id(w)]:
-        _drop(key)
-
-
-def _drop(key):
-    _, finalizer = _KEPT.pop(key)
-    finalizer.detach()
+        _, finalizer = _KEPT.pop(key)
+        finalizer.detach()
 
 
 @functools.lru_cache(maxsize=None)
