@@ -1,10 +1,13 @@
-"""VGG-style networks, and the VGG19 architecture with its layer names and aliases.
+"""VGG-style networks, the VGG19 and VGG16 architectures, and their layer names and aliases.
 
 VGG (Simonyan & Zisserman 2014, "Very Deep Convolutional Networks for Large-Scale Image
 Recognition") is a stack of blocks, each a few 3x3 convolutions (pad 1, so the size is kept)
 with ReLUs, closed by a 2x2 max-pool that halves the size; then fully connected layers.
 VGG19 is configuration "E": blocks of 2, 2, 4, 4, 4 convolutions with 64..512 channels,
-then fc6 (25088 -> 4096), fc7 (4096 -> 4096) and fc8 (4096 -> 1000).
+then fc6 (25088 -> 4096), fc7 (4096 -> 4096) and fc8 (4096 -> 1000). VGG16 is configuration
+"D": blocks of 2, 2, 3, 3, 3 convolutions, the same classifier. HED's trunk (Xie & Tu 2015,
+"Holistically-Nested Edge Detection") is VGG16's 13 convolutions with the first four pools
+only: it stops at relu5_3, 1/16 of the input's side.
 
 Names follow Caffe: conv{block}_{i}, relu{block}_{i}, pool{block}, flatten, fc6, relu6, ...
 """
@@ -19,17 +22,20 @@ from .network import Layer, Network
 
 # Channels of each conv, block by block (configuration "E" of the paper).
 VGG19_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 VGG19_FC = (4096, 4096)
 VGG19_INPUT = (3, 224, 224)
 VGG19_CLASSES = 1000
 
 
-def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np.float32, init=True):
+def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np.float32, init=True,
+             last_pool=True):
     """A VGG-style network with random (He-initialised) weights.
 
     blocks: channels of each 3x3 conv, grouped by block, e.g. ((8, 8), (16, 16));
     fc: widths of the hidden fully connected layers; input_shape: (C, H, W).
-    ``notop=True`` stops after the last pool (the convolutional part only).
+    ``notop=True`` stops after the last pool (the convolutional part only); ``last_pool=False``
+    (with notop) leaves that pool out too, as HED's trunk does.
     He et al. 2015: w ~ N(0, 2 / fan_in) keeps activations' scale through ReLUs.
     """
     rng = np.random.default_rng(seed)
@@ -49,8 +55,9 @@ def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np
             layers.append(Layer(f"conv{b}_{i}", "conv", w=w, b=np.zeros(F, dtype), pad=1))
             layers.append(Layer(f"relu{b}_{i}", "relu"))
             C = F
-        layers.append(Layer(f"pool{b}", "pool", kernel=2, stride=2))
-        H, W = H // 2, W // 2
+        if b < len(blocks) or last_pool or not notop:
+            layers.append(Layer(f"pool{b}", "pool", kernel=2, stride=2))
+            H, W = H // 2, W // 2
     if not notop:
         layers.append(Layer("flatten", "flatten"))
         D = C * H * W
@@ -70,6 +77,23 @@ def vgg19(seed=0, notop=False, dtype=np.float32, init=True):
                    dtype=dtype, init=init)
     net.meta["architecture"] = "vgg19"
     net.class_names = None if notop else imagenet_classes()
+    return net
+
+
+def vgg16(seed=0, notop=False, dtype=np.float32, init=True):
+    """Full-size VGG16 with random weights (configuration D)."""
+    net = make_vgg(VGG16_BLOCKS, VGG19_FC, VGG19_CLASSES, VGG19_INPUT, seed=seed, notop=notop,
+                   dtype=dtype, init=init)
+    net.meta["architecture"] = "vgg16"
+    net.class_names = None if notop else imagenet_classes()
+    return net
+
+
+def hed_trunk(seed=0, dtype=np.float32, init=True):
+    """HED's trunk with random weights: VGG16's convolutions conv1_1 ... conv5_3, pools 1-4."""
+    net = make_vgg(VGG16_BLOCKS, (), 0, VGG19_INPUT, seed=seed, notop=True, dtype=dtype, init=init,
+                   last_pool=False)
+    net.meta["architecture"] = "vgg16-hed"
     return net
 
 

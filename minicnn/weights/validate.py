@@ -29,6 +29,10 @@ import numpy as np
 
 from ..errors import WeightsError
 
+class ConvertError(WeightsError):
+    """A file that cannot be converted; the message is one line for the user."""
+
+
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 KINDS = ("conv", "relu", "pool", "flatten", "linear")
 MAX_LAYERS = 512
@@ -245,3 +249,17 @@ def read_values(dataset, path, where, max_values=MAX_PARAMS):
         return dataset[()]
     except (OSError, RuntimeError, ValueError, TypeError) as e:
         raise WeightsError(f"{where}: '{path}' cannot be read ({e.__class__.__name__})") from None
+
+
+def zip_member(z, name, limit, path):
+    """A zip member's bytes, refused when it says (or turns out) to be larger than ``limit``:
+    a small archive can otherwise inflate to gigabytes (a zip bomb)."""
+    info = z.getinfo(name)
+    if info.file_size > limit:
+        raise ConvertError(f"{path}: zip member '{name}' holds {info.file_size:,d} bytes, more than the "
+                           f"{limit:,d} it should")
+    with z.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ConvertError(f"{path}: zip member '{name}' inflates beyond its declared size")
+    return data
