@@ -25,6 +25,16 @@ def require_classifier(net):
                            "feature visualization of conv layers, not for class scores")
 
 
+def check_finite(logits, net):
+    """The network's class scores, refused when any is NaN or infinite: weights that are finite
+    but large overflow float32 in the forward pass, and their probabilities would be NaN."""
+    if not np.isfinite(to_numpy(logits)).all():
+        where = net.meta.get("path", "this model")
+        raise WeightsError(f"{where}: the network's output is not finite (NaN or infinity: its weights overflow "
+                           "float32 in the forward pass); the weight file is broken")
+    return logits
+
+
 def classify(net, pixels, batch=32):
     """Class logits for RGB pixels (N, 3, H, W) in [0, 1], batched; returns numpy (N, K)."""
     require_classifier(net)
@@ -32,7 +42,9 @@ def classify(net, pixels, batch=32):
     out = []
     for i in range(0, len(pixels), batch):
         x = to_device(preprocess(pixels[i:i + batch], prep), net.device)
-        out.append(to_numpy(net.forward(x, record=False)))
+        with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
+            logits = net.forward(x, record=False)
+        out.append(to_numpy(check_finite(logits, net)))
     return np.concatenate(out)
 
 

@@ -508,3 +508,81 @@ def test_url_named_like_the_cache_entry_and_concurrent_downloads(odd_server, tmp
         assert p.returncode == 0, err
     assert os.listdir(tmp_path / "home") == ["vgg19-torchvision.h5"]
     load_network(str(tmp_path / "home" / "vgg19-torchvision.h5"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Held-out hostile weight files: BUILD on a storage or tensor, a negative size, an overflow
+
+
+def _torch_zip_with_edit(tmp_path, name, edit):
+    """A valid torch zip of a small network whose data.pkl is rewritten by ``edit`` (bytes ->
+    bytes), as an attacker with the pickle opcodes at hand would."""
+    import pickletools
+    import zipfile
+    path = write_torch_zip(small_net(), str(tmp_path / "src.pth"))
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    pkl = next(n for n in members if n.endswith("data.pkl"))
+    ops = list(pickletools.genops(members[pkl]))
+    members[pkl] = edit(members[pkl], ops)
+    out = str(tmp_path / name)
+    with zipfile.ZipFile(out, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    return out
+
+
+def _after_first(opcode_name, insert):
+    """Insert ``insert`` after the first ``opcode_name`` that follows the first storage (a
+    REDUCE: the one of a rebuilt tensor, whose arguments are a tuple of several items)."""
+    def edit(data, ops):
+        first = next(p for op, _, p in ops if op.name == "BINPERSID")
+        names = [op.name for op, _, _ in ops if "PUT" not in op.name]
+        places = [p for op, _, p in ops if "PUT" not in op.name]
+        pos = next(p for k, (name, p) in enumerate(zip(names, places)) if name == opcode_name and p >= first
+                   and (opcode_name != "REDUCE" or names[k - 1] == "TUPLE"))
+        end = pos + 1
+        return data[:end] + insert + data[end:]
+    return edit
+
+
+def _short_str(s):
+    return b"X" + len(s).to_bytes(4, "little") + s.encode()
+
+
+@pytest.mark.parametrize("opcode, key, value", [
+    ("BINPERSID", "dtype", b"X\x01\x00\x00\x00x"),        # a storage's dtype becomes 'x'
+    ("REDUCE", "array", b"K\x01"),                        # a tensor's array() becomes the int 1
+])
+def test_pickle_that_builds_state_into_a_storage_or_tensor_is_refused(tmp_path, opcode, key, value):
+    """BUILD after a storage (its persistent id) or a rebuilt tensor sets attributes of minicnn's
+    own objects: once a traceback ('str' object has no attribute 'itemsize', 'int' object is not
+    callable); now the unpickler refuses BUILD on them."""
+    insert = b"}" + _short_str(key) + value + b"sb"           # EMPTY_DICT, key, value, SETITEM, BUILD
+    path = _torch_zip_with_edit(tmp_path, "build.pth", _after_first(opcode, insert))
+    refused(lambda: convert(path, str(tmp_path / "o.h5")), "BUILD")
+    assert not os.path.exists(tmp_path / "o.h5")
+    done = run("minicnn.weights", "convert", path, "-o", str(tmp_path / "o.h5"))
+    assert_one_line_error(done, "BUILD")
+
+
+def test_tensor_with_a_negative_size_is_refused(tmp_path):
+    path = write_torch_zip_views(str(tmp_path / "neg.pth"), {
+        "features.0.weight": (np.ones(12, np.float32), (-3, 4), (4, 1))})
+    refused(lambda: convert(path, str(tmp_path / "o.h5")), "negative size")
+
+
+def test_finite_weights_that_overflow_give_one_line_not_nan_probabilities(tmp_path):
+    """Every weight is finite (1e30), but the forward pass overflows float32: predict used to
+    print 'nan%' as an answer."""
+    net = small_net()
+    for _, layer in net.params():
+        layer.w[...] = 1e30
+    path = saved(tmp_path, net, "huge.h5")
+    image = str(tmp_path / "img.png")
+    from PIL import Image
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(image)
+    for command in (("minicnn.predict", image), ("minicnn.saliency", image, "--outdir", str(tmp_path / "o"))):
+        done = run(*command, "--weights", path)
+        assert_one_line_error(done, "output is not finite")
+    assert not os.listdir(tmp_path / "o")

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from ..backend import to_device, to_numpy
-from ..classify import resolve_class, softmax, top_k
+from ..classify import check_finite, resolve_class, softmax, top_k
 from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, check_outdir, load_model_from_args, main_wrapper,
                    print_top)
 from ..files import atomic_write, write_text
@@ -123,7 +123,9 @@ def _main(argv=None):
                 net.position(args.layer) >= next(i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")):
             raise UsageError(f"--layer {args.layer}: Grad-CAM needs a convolutional layer")
     pixels = to_device(pixels_host, args.device)
-    logits = to_numpy(net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False))
+    with np.errstate(over="ignore", invalid="ignore"):       # said in one line by check_finite
+        logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
+    logits = to_numpy(check_finite(logits, net))
     targets = [target if target is not None else int(row.argmax()) for row in logits]
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
                "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride}

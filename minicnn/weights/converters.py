@@ -217,19 +217,27 @@ class UnsafePickleError(pickle.UnpicklingError):
     """The pickle asked for something a weight file never needs."""
 
 
-class _StorageType:
+class _Unbuildable:
+    """A pickle's BUILD opcode sets an object's state (``__setstate__``, else its ``__dict__``):
+    on these objects that would let a file replace a dtype or a method with an int or a string.
+    Nothing in a state dict needs it, so it is refused."""
+    def __setstate__(self, state):
+        raise UnsafePickleError(f"refusing to set the state of a {type(self).__name__.strip('_')} (BUILD)")
+
+
+class _StorageType(_Unbuildable):
     """What ``torch.FloatStorage`` & co. become: a dtype token, nothing callable."""
     def __init__(self, name):
         self.dtype = np.dtype(_STORAGE_DTYPES[name]).newbyteorder("<")
 
 
-class _Storage:
+class _Storage(_Unbuildable):
     """A storage referenced by a persistent id; its bytes are attached after unpickling."""
     def __init__(self, dtype, key, numel):
         self.dtype, self.key, self.numel, self.data = dtype, key, numel, None
 
 
-class _TensorRef:
+class _TensorRef(_Unbuildable):
     """A tensor = (storage, offset, size, stride), materialized once the storage is read."""
     def __init__(self, storage, offset, size, stride):
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
@@ -241,6 +249,8 @@ class _TensorRef:
         if len(self.size) != len(self.stride) or len(self.size) > 8 or \
                 not all(isinstance(v, int) and not isinstance(v, bool) for v in self.size + self.stride + (self.offset,)):
             raise ConvertError("a tensor's shape or stride is not a short list of integers")
+        if any(v < 0 for v in self.size):
+            raise ConvertError(f"a tensor has a negative size {self.size}; not a weight file")
         n = math.prod(self.size)
         span = 1 + sum((s - 1) * st for s, st in zip(self.size, self.stride)) if n else 0
         if self.offset < 0 or self.offset + span > len(data) or any(st < 0 for st in self.stride):
