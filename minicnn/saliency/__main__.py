@@ -4,6 +4,8 @@
     python -m minicnn.saliency photo.jpg --model vgg19 --method all --class tabby
     python -m minicnn.saliency photo.jpg --model vgg19 --sanity       # Adebayo et al.'s test
     python -m minicnn.saliency examples/*.png --evaluate              # deletion / insertion scores
+    python -m minicnn.saliency photo.jpg --model vgg16-hed --unit conv5_3:12 --method smoothgrad
+                                        # which pixels made channel 12 of conv5_3 fire (any model)
 """
 import json
 import os
@@ -19,10 +21,10 @@ from ..files import atomic_write, write_text
 from ..images import load_image
 from ..preprocess import preprocess
 from ..progress import bar, shown
-from ..weights import require_classifier
 from . import faithfulness, sanity
 from .heatmaps import method_figure, panel_figure, settings
-from .methods import BASELINES, METHODS, run_method, signed_map
+from .methods import BASELINES, METHODS, run_method, signed_map, target_scores
+from .targets import parse_unit
 
 
 
@@ -79,6 +81,10 @@ def _main(argv=None):
                         help="default: vanilla (with --sanity: all)")
     parser.add_argument("--class", dest="target", metavar="IDX|NAME",
                         help="explain this class (default: each image's top-1)")
+    parser.add_argument("--unit", metavar="LAYER:CHANNEL[@Y,X]",
+                        help="explain a unit instead of a class: a channel's mean activation (conv5_3:12) "
+                             "or one neuron of its map (conv5_3:12@7,7); the only target of a model "
+                             "without a classifier (vgg16-hed)")
     parser.add_argument("--layer", help="Grad-CAM layer (default: the last conv, after its ReLU)")
     parser.add_argument("--samples", type=int_range(1, 1000), default=25, help="SmoothGrad: noisy copies (default 25)")
     parser.add_argument("--batch", type=int_range(1, 1000), default=None,
@@ -107,7 +113,15 @@ def _main(argv=None):
     check_outdir(args.outdir)
 
     net = load_model_from_args(args)
-    require_classifier(net)
+    unit = None
+    if args.unit is not None:
+        if args.target is not None or args.sanity or args.evaluate:
+            raise UsageError("--unit explains a unit: it does not go with --class, --sanity or --evaluate, "
+                             "which are about class scores")
+        unit = parse_unit(net, args.unit)
+    elif net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
+        raise UsageError(f"{net.meta.get('path', 'this model')} has no classifier: explain a unit instead "
+                         "(--unit LAYER:CHANNEL, e.g. --unit conv5_3:12)")
     size = net.input_shape[1]
     pixels_host = np.stack([load_image(path, size) for path in args.images])   # all checked first
     target = None
@@ -122,11 +136,18 @@ def _main(argv=None):
         if net.layer(args.layer).kind not in ("conv", "relu", "pool") or \
                 net.position(args.layer) >= next(i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")):
             raise UsageError(f"--layer {args.layer}: Grad-CAM needs a convolutional layer")
+        if unit is not None and net.position(args.layer) > net.position(unit.layer):
+            raise UsageError(f"--layer {args.layer}: Grad-CAM's layer must not come after the unit's ({unit.layer})")
     pixels = to_device(pixels_host, args.device)
-    with np.errstate(over="ignore", invalid="ignore"):       # said in one line by check_finite
-        logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
-    logits = to_numpy(check_finite(logits, net))
-    targets = [target if target is not None else int(row.argmax()) for row in logits]
+    if unit is not None:
+        targets = [unit] * len(pixels)
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = to_numpy(check_finite(target_scores(net, pixels, targets), net))   # the unit's scores
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
+            logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
+        logits = to_numpy(check_finite(logits, net))
+        targets = [target if target is not None else int(row.argmax()) for row in logits]
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
                "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride}
     if args.batch is not None:
@@ -160,18 +181,26 @@ def _main(argv=None):
         for method in methods:
             results[method] = run_method(method, net, pixels, targets, options)
             b.update(1)
-    probs = softmax(logits)
+    probs = softmax(logits) if unit is None else None
     written = []
     for k, stem in enumerate(stems):
         t = targets[k]
-        label = f"{net.class_names[t]} ({t}), p = {probs[k, t]:.1%}"
-        entry = {"image": args.images[k], "target": t, "target_name": net.class_names[t],
-                 "probability": float(probs[k, t]),
-                 "top": [{"class": c, "name": n, "probability": p} for c, n, p in top_k(net, logits[k], 5)],
-                 "outputs": {}}
+        if unit is None:
+            label = f"{net.class_names[t]} ({t}), p = {probs[k, t]:.1%}"
+            entry = {"image": args.images[k], "target": t, "target_name": net.class_names[t],
+                     "probability": float(probs[k, t]),
+                     "top": [{"class": c, "name": n, "probability": p} for c, n, p in top_k(net, logits[k], 5)],
+                     "outputs": {}}
+            fixed = {"logits": logits[k], "target": np.int64(t)}
+        else:
+            what = "activation" if unit.y is not None else "mean activation"
+            label = f"unit {unit} ({what} {logits[k]:.3g})"
+            entry = {"image": args.images[k], "target": str(unit), "target_name": f"unit {unit}",
+                     "score": float(logits[k]), "outputs": {}}
+            fixed = {"score": np.float32(logits[k]), "target": np.str_(str(unit))}
         for method, r in results.items():
             png, npz = _outputs(stem, method, args.outdir)
-            arrays = {"saliency": to_numpy(r["saliency"][k]), "logits": logits[k], "target": np.int64(t)}
+            arrays = {"saliency": to_numpy(r["saliency"][k])} | fixed
             if "gradient" in r:
                 arrays["gradient"] = to_numpy(r["gradient"][k])
             if "attribution" in r:
@@ -202,8 +231,11 @@ def _main(argv=None):
         print(json.dumps(report, indent=1))
         return
     for entry in report:
-        print_top(entry["image"], entry["top"])
-        print(f"  explained: {entry['target_name']} ({entry['target']})")
+        if "top" in entry:
+            print_top(entry["image"], entry["top"])
+            print(f"  explained: {entry['target_name']} ({entry['target']})")
+        else:
+            print(f"{entry['image']}\n  explained: {entry['target_name']}, score {entry['score']:.4g}")
         if "completeness" in entry:
             c = entry["completeness"]
             print(f"  integrated gradients completeness: sum of attributions {c['sum_of_attributions']:.4f}, "

@@ -2,12 +2,15 @@
 
 Every method is a hand-written backward pass through minicnn's network and returns its result
 in *pixel space*: derivatives with respect to RGB pixels in [0, 1], whatever preprocessing the
-weights expect (see minicnn.preprocess). Scores are class logits (before softmax).
+weights expect (see minicnn.preprocess). A target is a class, whose score is its logit (before
+the softmax), or a unit inside the network (minicnn.saliency.targets): every method explains
+either.
 """
 import numpy as np
 
 from ..backend import device_of, get_xp, to_device
 from ..preprocess import preprocess, preprocess_backward
+from .targets import scores, seed, until
 
 METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam", "occlusion")
 BASELINES = ("black", "white", "grey", "blur", "noise")
@@ -24,23 +27,31 @@ def batch_limit(net, batch):
 
 
 # ------------------------------------------------------------------------------------------------
-# The one primitive: d logit[target] / d pixels
+# The one primitive: d score[target] / d pixels
 
 
-def class_gradient(net, pixels, targets, relu_rule="plain"):
-    """(logits, d logit[n, targets[n]] / d pixels[n]) for a batch of RGB pixels (N, 3, H, W).
+def target_gradient(net, pixels, targets, relu_rule="plain"):
+    """(output, d score[n] / d pixels[n]) for a batch of RGB pixels (N, 3, H, W): the score of
+    image n is the logit of class targets[n], or the unit targets[n]'s activation (the forward
+    pass then stops at the unit's layer, and ``output`` is that layer's).
 
-    One forward pass and one backward pass of the one-hot logit gradient, no parameter
-    gradients. Images in a batch are independent, so one backward pass gives every image's own
-    gradient. Arrays stay on the network's device.
+    One forward pass and one backward pass of the score's gradient, no parameter gradients.
+    Images in a batch are independent, so one backward pass gives every image's own gradient.
+    Arrays stay on the network's device.
     """
-    xp = get_xp(pixels)
     prep = net.meta["preprocessing"]
-    logits = net.forward(preprocess(pixels, prep))
-    dlogits = xp.zeros_like(logits)
-    dlogits[xp.arange(len(targets)), xp.asarray(targets)] = 1.0
-    dx = net.backward(dlogits, relu_rule=relu_rule)
-    return logits, preprocess_backward(dx, prep)
+    out = net.forward(preprocess(pixels, prep), until=until(targets))
+    dx = net.backward(seed(out, targets), relu_rule=relu_rule)
+    return out, preprocess_backward(dx, prep)
+
+
+class_gradient = target_gradient      # the name of the class-score case
+
+
+def target_scores(net, pixels, targets):
+    """The targets' scores for RGB pixels (N, 3, H, W), without a tape (inference)."""
+    out = net.forward(preprocess(pixels, net.meta["preprocessing"]), until=until(targets), record=False)
+    return scores(out, targets)
 
 
 def _saliency(attribution):
@@ -57,7 +68,7 @@ def vanilla(net, pixels, targets):
     Image Classification Models and Saliency Maps": the gradient of the class score with
     respect to the pixels; the map is its largest absolute value over the colour channels.
     """
-    logits, grad = class_gradient(net, pixels, targets)
+    logits, grad = target_gradient(net, pixels, targets)
     return {"logits": logits, "gradient": grad, "saliency": _saliency(grad)}
 
 
@@ -86,7 +97,7 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
         total = xp.zeros(img.shape, dtype=pixels.dtype)
         for i in range(0, len(eps), batch):
             noisy = img[None] + eps[i:i + batch]
-            _, grad = class_gradient(net, noisy, [target] * len(noisy))
+            _, grad = target_gradient(net, noisy, [target] * len(noisy))
             total += grad.sum(axis=0)
         attributions.append(total / len(eps))
     attribution = xp.stack(attributions)
@@ -112,10 +123,10 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
         for i in range(0, steps, batch):
             a = to_device(alphas[i:i + batch], device_of(pixels))[:, None, None, None]
             path = base[None] + a * (img - base)[None]
-            _, grad = class_gradient(net, path, [target] * len(path))
+            _, grad = target_gradient(net, path, [target] * len(path))
             total += grad.sum(axis=0)
         attribution = (img - base) * total / steps
-        ends = net.forward(preprocess(xp.stack([img, base]), net.meta["preprocessing"]), record=False)[:, target]
+        ends = target_scores(net, xp.stack([img, base]), [target] * 2)
         attributions.append(attribution)
         checks.append({"sum_of_attributions": float(attribution.sum()),
                        "score_difference": float(ends[0] - ends[1])})
@@ -129,7 +140,7 @@ def guided(net, pixels, targets):
     zeroes negative gradients (``relu_rule="guided"``), passing down only evidence *for* the
     class. Sharp, image-like maps; but not a true gradient (see the sanity check).
     """
-    logits, grad = class_gradient(net, pixels, targets, relu_rule="guided")
+    logits, grad = target_gradient(net, pixels, targets, relu_rule="guided")
     return {"logits": logits, "attribution": grad, "saliency": _saliency(grad)}
 
 
@@ -164,18 +175,21 @@ def upsample_bilinear(maps, H, W):
 def gradcam(net, pixels, targets, layer=None):
     """Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra 2017, "Grad-CAM: Visual Explanations
     from Deep Networks via Gradient-based Localization": at a conv layer with maps A_k (default:
-    the last conv, after its ReLU), weight each map by alpha_k = mean over space of
-    d score / d A_k, then cam = ReLU(sum_k alpha_k A_k), upsampled to the image.
+    the last conv, after its ReLU; for a unit, the unit's own layer), weight each map by
+    alpha_k = mean over space of d score / d A_k, then cam = ReLU(sum_k alpha_k A_k), upsampled
+    to the image. (At a unit's own layer only its channel has a weight: the cam is the channel's
+    map, rectified.)
     """
     xp = get_xp(pixels)
-    layer = layer or last_conv_relu(net)
-    logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), keep={layer})
+    stop = until(targets)
+    layer = layer or (stop if stop is not None else last_conv_relu(net))
+    if stop is not None and net.position(layer) > net.position(stop):
+        raise ValueError(f"Grad-CAM's layer {layer} comes after the unit's layer {stop}")
+    logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), until=stop, keep={layer})
     acts = net.activations[layer]
     if acts.ndim != 4:
         raise ValueError(f"Grad-CAM needs a convolutional layer; {layer} is not one")
-    dlogits = xp.zeros_like(logits)
-    dlogits[xp.arange(len(targets)), xp.asarray(targets)] = 1.0
-    dacts = net.backward(dlogits, stop_at=layer)                 # (N, K, h, w)
+    dacts = net.backward(seed(logits, targets), stop_at=layer)     # (N, K, h, w)
     alphas = dacts.mean(axis=(2, 3))                              # (N, K)
     signed = (alphas[:, :, None, None] * acts).sum(axis=1)          # (N, h, w)
     cam = xp.maximum(signed, 0)                                   # only evidence *for* the class
@@ -225,8 +239,7 @@ def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64)
     patch = patch or max(1, H // 8)
     stride = stride or max(1, patch // 2)
     spots = [(i, j) for i in range(0, max(H - patch, 0) + 1, stride) for j in range(0, max(W - patch, 0) + 1, stride)]
-    prep = net.meta["preprocessing"]
-    base = net.forward(preprocess(pixels, prep), record=False)
+    base = target_scores(net, pixels, targets)
     maps, counts = xp.zeros((N, H, W), dtype=pixels.dtype), xp.zeros((H, W), dtype=pixels.dtype)
     for i, j in spots:
         counts[i:i + patch, j:j + patch] += 1
@@ -236,11 +249,11 @@ def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64)
             copies = xp.repeat(pixels[n:n + 1], len(chunk), axis=0)
             for c, (i, j) in enumerate(chunk):
                 copies[c, :, i:i + patch, j:j + patch] = fill
-            drops = base[n, target] - net.forward(preprocess(copies, prep), record=False)[:, target]
+            drops = base[n] - target_scores(net, copies, [target] * len(copies))
             for c, (i, j) in enumerate(chunk):
                 maps[n, i:i + patch, j:j + patch] += drops[c]
     maps = maps / xp.maximum(counts, 1)
-    return {"logits": base, "occlusion": maps, "saliency": xp.maximum(maps, 0), "patch": patch, "stride": stride}
+    return {"scores": base, "occlusion": maps, "saliency": xp.maximum(maps, 0), "patch": patch, "stride": stride}
 
 
 def signed_map(result, n, shape):

