@@ -220,3 +220,84 @@ def test_real_trunk_matches_keras_activations_and_unit_gradients():
     assert rel_error(grad[0], g["grad_channel"]) < 1e-3
     _, grad = target_gradient(net, g["pixels"][None], [Unit("relu5_3", int(g["neuron_index"]), 2, 1)])
     assert rel_error(grad[0], g["grad_neuron"]) < 1e-3
+
+
+# ------------------------------------------------------------------------------------------------
+# Saliency for units
+
+
+@pytest.fixture(scope="module")
+def world64():
+    from minicnn.weights import load_model
+    net = load_model("world").unfreeze()
+    for _, layer in net.params():
+        layer.w, layer.b = layer.w.astype(np.float64), layer.b.astype(np.float64)
+    return net
+
+
+@pytest.mark.parametrize("unit", ["relu3_1:5", "conv2_2:7@4,9", "pool3:3", "fc5:6"])
+def test_unit_gradient_is_the_derivative_of_the_unit(world64, unit):
+    """d (mean of the channel, or the neuron) / d pixels, against centred differences in float64,
+    on a few pixels of a real image (the world model's face)."""
+    from minicnn.images import load_image
+    from minicnn.saliency import parse_unit, target_gradient
+    from minicnn.saliency.methods import target_scores
+    target = parse_unit(world64, unit)
+    x = load_image(os.path.join(os.path.dirname(DATA), "..", "examples", "face.png"), 64)[None].astype(np.float64)
+    _, grad = target_gradient(world64, x, [target])
+    rng = np.random.default_rng(0)
+    for c, i, j in zip(rng.integers(0, 3, 6), rng.integers(0, 64, 6), rng.integers(0, 64, 6)):
+        up, down = x.copy(), x.copy()
+        up[0, c, i, j] += 1e-5
+        down[0, c, i, j] -= 1e-5
+        numeric = (target_scores(world64, up, [target])[0] - target_scores(world64, down, [target])[0]) / 2e-5
+        assert abs(numeric - grad[0, c, i, j]) < 1e-6 + 1e-5 * abs(numeric), (unit, c, i, j)
+    assert np.abs(grad).max() > 0
+
+
+def test_unit_integrated_gradients_complete_and_occlusion_measures_the_unit(world64):
+    from minicnn.images import load_image
+    from minicnn.saliency import integrated, occlusion, parse_unit
+    from minicnn.saliency.methods import target_scores
+    unit = parse_unit(world64, "relu4_2:11")
+    x = load_image(os.path.join(os.path.dirname(DATA), "..", "examples", "car.png"), 64)[None].astype(np.float64)
+    c = integrated(world64, x, [unit], steps=128)["completeness"][0]
+    assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.03 * abs(c["score_difference"]) + 1e-6
+    assert abs(c["score_difference"]) > 1e-3
+    r = occlusion(world64, x, [unit], patch=16, stride=16)
+    covered = x.copy()
+    covered[0, :, 16:32, 32:48] = 0.5
+    drop = target_scores(world64, x, [unit])[0] - target_scores(world64, covered, [unit])[0]
+    assert r["occlusion"][0, 20, 40] == pytest.approx(drop)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--unit", "conv9_1:3"], "unknown layer"),
+    (["--unit", "conv3_1:64"], "channels 0..63"),
+    (["--unit", "conv3_1:3@99,0"], "map is 16x16"),
+    (["--unit", "conv3_1:³"], "LAYER:CHANNEL"),
+    (["--unit", "flatten:0"], "flatten"),
+    (["--unit", "conv3_1:3", "--class", "face"], "does not go with --class"),
+    (["--unit", "conv2_1:3", "--method", "gradcam", "--layer", "conv3_1"], "must not come after"),
+])
+def test_bad_units_are_one_line(tmp_path, args, fragment):
+    done = run("minicnn.saliency", os.path.join(os.path.dirname(DATA), "..", "examples", "face.png"),
+               "--outdir", str(tmp_path), *args)
+    assert_one_line_error(done, fragment)
+    assert os.listdir(tmp_path) == []
+
+
+def test_unit_saliency_command_writes_its_files_and_says_the_unit(tmp_path):
+    face = os.path.join(os.path.dirname(DATA), "..", "examples", "face.png")
+    done = run("minicnn.saliency", face, "--unit", "relu3_2:4", "--method", "gradcam", "--outdir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "unit relu3_2:4, score" in done.stdout
+    z = np.load(tmp_path / "face_gradcam.npz")
+    assert str(z["target"]) == "relu3_2:4" and "logits" not in z.files
+    # Grad-CAM at the unit's own layer: only its channel has a weight, so the cam is its map
+    from minicnn.weights import load_model
+    from minicnn.images import load_image
+    net = load_model("world")
+    act = net.forward(preprocess(load_image(face, 64)[None], net.meta["preprocessing"]), until="relu3_2",
+                      record=False)[0, 4]
+    assert rel_error(z["cam"], np.maximum(act, 0) / act.size) < 1e-5
