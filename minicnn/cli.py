@@ -87,6 +87,30 @@ def load_model_from_args(args):
     return load_model(args.model, args.weights, quiet=args.quiet, log=log).to(args.device)
 
 
+def note_model(net, paths, quiet=False):
+    """A built-in model knows its drawn world only: when it is given an image that is not of
+    its own size (a photo), say which model answered and how to ask a real one (stderr)."""
+    from .models import builtin_of
+    spec = builtin_of(net)
+    if quiet or spec is None:
+        return
+    size = net.input_shape[1]
+    for path in paths:
+        try:
+            from PIL import Image
+            with Image.open(path) as img:
+                shape = img.size
+        except Exception:     # already read by load_image; a path that vanished since: no note
+            continue
+        if shape != (size, size):
+            names = ", ".join(spec.world.CLASSES)
+            print(f"note: the {spec.name} model answered: it knows {len(spec.world.CLASSES)} drawn objects "
+                  f"({names}) at {size}x{size} px, not photos ({os.path.basename(path)[:60]} is "
+                  f"{shape[0]}x{shape[1]}); for photos use --model vgg19 (1000 ImageNet classes) or "
+                  "--model vgg16-hed with saliency --unit (a real network's units)", file=sys.stderr)
+            return
+
+
 def print_top(image, top):
     """The image's name, then one line per class: probability, name (index)."""
     print(image)

@@ -8,7 +8,8 @@ import json
 import numpy as np
 
 from .classify import classify, top_k
-from .cli import ArgumentParser, add_model_options, int_range, load_model_from_args, main_wrapper, print_top
+from .cli import (ArgumentParser, add_model_options, int_range, load_model_from_args, main_wrapper, note_model,
+                  print_top)
 from .images import load_image
 
 
@@ -24,6 +25,7 @@ def main(argv=None):
     size = net.input_shape[1]
     pixels = np.stack([load_image(path, size) for path in args.images])  # all checked first
     logits = classify(net, pixels)
+    note_model(net, args.images, quiet=args.quiet)
     results = [{"image": path, "top": [{"class": c, "name": n, "probability": p}
                                        for c, n, p in top_k(net, row, max(1, args.top))]}
                for path, row in zip(args.images, logits)]

@@ -301,3 +301,32 @@ def test_unit_saliency_command_writes_its_files_and_says_the_unit(tmp_path):
     act = net.forward(preprocess(load_image(face, 64)[None], net.meta["preprocessing"]), until="relu3_2",
                       record=False)[0, 4]
     assert rel_error(z["cam"], np.maximum(act, 0) / act.size) < 1e-5
+
+
+def test_a_photo_given_to_the_world_model_says_which_model_answered(tmp_path):
+    from PIL import Image
+    photo = str(tmp_path / "portrait.jpg")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (192, 128, 3), dtype=np.uint8)).save(photo)
+    done = run("minicnn.predict", photo)
+    assert done.returncode == 0 and "the world model answered" in done.stderr and "--model vgg19" in done.stderr
+    face = os.path.join(os.path.dirname(DATA), "..", "examples", "face.png")
+    assert run("minicnn.predict", face).stderr == ""            # its own world: no note
+
+
+def test_hierarchy_of_a_model_without_a_world_labels_by_probes_only(tmp_path):
+    """A trunk with no classes and no world (as VGG16's): edge/colour, curve and texture units
+    against its random copy; never part or object, and it says why."""
+    import json
+    from minicnn.vgg19 import make_vgg
+    from minicnn.weights import save_network
+    net = make_vgg(((8, 8), (16,)), (), 0, (3, 48, 48), seed=1, notop=True)
+    path = str(tmp_path / "trunk.h5")
+    save_network(net, path, "test", {"channel_order": "RGB", "scale": 1.0, "mean": [0.5] * 3, "std": [0.25] * 3})
+    done = run("minicnn.hierarchy", "--weights", path, "--null-copies", "1", "--json", "--outdir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "part and object labels need" in result["note"] and "figure" not in result
+    assert [entry["layer"] for entry in result["layers"]] == ["relu1_1", "relu1_2", "relu2_1"]
+    for entry in result["layers"]:
+        assert entry["trained"]["part"] == entry["trained"]["object"] == 0
+        assert sum(entry["trained"].values()) == pytest.approx(1)

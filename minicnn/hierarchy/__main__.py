@@ -2,6 +2,7 @@
 
     python -m minicnn.hierarchy                     # the world model, 1000 held-out images
     python -m minicnn.hierarchy --model shapes --no-figure
+    python -m minicnn.hierarchy --model vgg16-hed   # a real network: edge/colour, curve, texture only
 """
 import json
 import os
@@ -25,9 +26,6 @@ def _main(argv=None):
     parser.add_argument("--json", action="store_true", help="print every layer's numbers as JSON")
     args = parser.parse_args(argv)
     check_outdir(args.outdir)
-    if args.model == "vgg19" and args.weights is None:
-        raise UsageError("the hierarchy needs held-out images of the model's own world, which VGG19 does "
-                         "not have: use --model world or shapes")
     net = load_model_from_args(args)
     try:
         result = run(net, args.images, args.seed, args.null_copies, args.vis_steps,
@@ -51,6 +49,8 @@ def _main(argv=None):
             print(f"{part}: no channel labelled part prefers it")
     if "figure" in result:
         print(f"wrote {result['figure']}")
+    if "note" in result:
+        print(f"note: {result['note']}")
 
 
 main = main_wrapper(_main)

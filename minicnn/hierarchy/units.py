@@ -149,6 +149,8 @@ def label_units(probe_peak, info, extent, data_peak, labels, n_classes, curve_fl
 
     probe_peak: (probes, C); info, extent: from ``make_probes``; data_peak: (images, C);
     curve_flags: (C,) bool, True for curve detectors; rf_size: the units' receptive field, px.
+    Without held-out images (``data_peak`` None: a model with no world of its own, such as
+    VGG16) there is no class selectivity, so no unit is labelled object or part.
     """
     family = np.array([f for f, _ in info])
     names = np.array([n for _, n in info])
@@ -161,14 +163,17 @@ def label_units(probe_peak, info, extent, data_peak, labels, n_classes, curve_fl
         scrambled[f + "_all"] = scr.max(axis=0)
         best[f + "_name"] = names[family == f][arg]
         best[f + "_extent"] = np.asarray(extent)[family == f][arg]
-    si, pref, mu_max = selectivity(data_peak, labels, n_classes)
+    world_known = data_peak is not None
+    C = probe_peak.shape[1]
+    si, pref, mu_max = selectivity(data_peak, labels, n_classes) if world_known else \
+        (np.zeros(C), np.zeros(C, int), np.zeros(C))
     E, V, T, P = best["E"], best["V"], best["T"], best["P"]
-    alive = np.maximum(probe_peak.max(axis=0), data_peak.max(axis=0)) > 1e-6
+    alive = np.maximum(probe_peak.max(axis=0), data_peak.max(axis=0) if world_known else 0) > 1e-6
     tests = [
         ("dead", ~alive),
-        ("object", (si >= SELECTIVITY) & (mu_max > P)),
+        ("object", (si >= SELECTIVITY) & (mu_max > P) & world_known),
         ("part", (P > np.maximum.reduce([E, V, T])) & (P >= STRUCTURE * scrambled["P"])
-         & (best["P_extent"] <= rf_size)),
+         & (best["P_extent"] <= rf_size) & world_known),
         ("texture", (T > np.maximum.reduce([E, V, P])) & (T >= STRUCTURE * scrambled["T"])),
         ("curve", np.asarray(curve_flags, bool)),
         ("edge/colour", STRUCTURE * np.maximum.reduce([E, scrambled["T_all"], scrambled["P_all"]])
@@ -263,8 +268,8 @@ def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COP
     ``make_probes`` if already made (else made here from ``seed``)."""
     probe_images, info, extent = probes or make_probes(net.input_shape[1], seed)
     probe_peak, _ = peaks(net, probe_images)
-    data_peak, data_where = peaks(net, images)
-    n_classes = len(net.class_names)
+    data_peak, data_where = peaks(net, images) if images is not None else ({}, {})
+    n_classes = len(net.class_names) if images is not None else 0
     layers = {}
     for conv, firing in conv_layers(net):
         flags = np.zeros(probe_peak[firing].shape[1], bool)
@@ -272,7 +277,7 @@ def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COP
             ranked, _ = curves.analyze(net, conv, null_copies=null_copies)
             for s in ranked:
                 flags[s["channel"]] = s["curve_detector"]
-        layers[firing] = label_units(probe_peak[firing], info, extent, data_peak[firing], labels, n_classes,
+        layers[firing] = label_units(probe_peak[firing], info, extent, data_peak.get(firing), labels, n_classes,
                                      flags, net.receptive_field(firing)[0])
     named = (named_part_detectors(net, layers, data_where, labels, parts, n_classes)
              if parts is not None else {})
@@ -405,12 +410,17 @@ def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=12
     """Everything ``python -m minicnn.hierarchy`` reports, for a built-in model ``net``: the
     JSON-ready summary (with ``figure`` when ``figure_path`` is given, the figure written there).
     Held-out images come from the model's own world (seed HELD_OUT_SEED + seed); part maps and
-    named part detectors only for the world model."""
+    named part detectors only for the world model. A model without a world of its own (VGG16's
+    trunk, VGG19) is measured by the probes alone: edge/colour, curve and texture units against
+    its random copy, no part or object labels (they need the model's classes), no figure."""
     from ..models import builtin_of
     spec = builtin_of(net)
     if spec is None:
-        raise ValueError("the hierarchy needs held-out images of the model's own world: use a built-in "
-                         "model (--model world or shapes) or a file retrained from one")
+        trained, random = analyze(net, None, None, None, seed, null_copies)
+        result = summary(trained, random)
+        result["note"] = ("no world of its own: units labelled by the probes only (edge/colour, curve, texture); "
+                          "part and object labels need held-out images of the model's classes, so none are given")
+        return result
     images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
     if spec.world is not world:
         parts = None                             # the shapes world has object masks, not parts

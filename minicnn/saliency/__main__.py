@@ -16,7 +16,7 @@ import numpy as np
 from ..backend import to_device, to_numpy
 from ..classify import check_finite, resolve_class, softmax, top_k
 from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, check_outdir, load_model_from_args, main_wrapper,
-                   print_top)
+                   note_model, print_top)
 from ..files import atomic_write, write_text
 from ..images import load_image
 from ..preprocess import preprocess
@@ -148,6 +148,7 @@ def _main(argv=None):
             logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
         logits = to_numpy(check_finite(logits, net))
         targets = [target if target is not None else int(row.argmax()) for row in logits]
+        note_model(net, args.images, quiet=args.quiet or args.json)
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
                "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride}
     if args.batch is not None:
