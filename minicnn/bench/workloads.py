@@ -7,6 +7,8 @@ the field would reach for, on the same machine, alternating:
     integrated        VGG19, 224 px, 50 steps                       vs Captum IntegratedGradients
     vis-grid          VGG19 conv3_3, 16 channels at once, 128 px,   vs Lucent render_vis with a
                       64 steps, decorrelated Fourier + transforms      batch parameterization
+    vis-grid-hed      the same grid on HED's real VGG16 trunk        vs Lucent on a torch module
+                      (--model vgg16-hed; skipped when not fetched)    of the same file
     saliency-pass     VGG19: forward + backward of one logit          vs torch
     vis-step          VGG19: forward to conv3_3 + backward            vs torch
 
@@ -160,6 +162,50 @@ def vis_grid(framework, batch=None, device="cpu"):
         show_image=False, progress=False, fixed_image_size=GRID_SIZE)[-1])   # no upsampling to 224: the same job
 
 
+def _hed_or_skip():
+    """HED's trunk from the cache (python -m minicnn.weights download vgg16-hed), or None."""
+    from ..weights import hed, load_network
+    from ..weights.cache import cache_dir
+    from ..vgg19 import hed_trunk
+    from ..weights import layer_spec
+    path = os.path.join(cache_dir(), hed.CACHED)
+    return load_network(path, expected_layers=layer_spec(hed_trunk(init=False))) if os.path.isfile(path) else None
+
+
+def vis_grid_hed(framework, batch=None, device="cpu"):
+    """vis-grid on HED's VGG16 trunk, with its own preprocessing (BGR 0..255 minus HED's mean)
+    in front of Lucent's torch module, and no other preprocessing on either side."""
+    net = _hed_or_skip()
+    channels = list(range(GRID_CHANNELS))
+    if framework == "minicnn":
+        net, = _on(device, net)
+        from ..visualize import objectives, render
+        from ..visualize.param import FourierParam
+        from ..visualize.transforms import standard_transforms
+        return lambda: render(net, objectives.channel(VIS_LAYER, channels), FourierParam(), steps=GRID_STEPS,
+                              size=GRID_SIZE, n_images=GRID_CHANNELS, transforms=standard_transforms(GRID_SIZE))[0]
+    import torch
+    from lucent.optvis import objectives as lobj, param as lparam, render as lrender
+    torch_setup(device)
+    trunk = torch_sequential(net, device)
+    prep = net.meta["preprocessing"]
+
+    class Caffe(torch.nn.Module):        # RGB [0, 1] -> BGR 0..255 minus the mean, then the trunk
+        def __init__(self):
+            super().__init__()
+            self.net = trunk
+            self.register_buffer("mean", torch.tensor(prep["mean"]).view(1, 3, 1, 1))
+
+        def forward(self, x):
+            return self.net(x.flip(1) * prep["scale"] - self.mean)
+
+    model = Caffe().to(device).eval()
+    objective = sum(lobj.channel(f"net_{VIS_LAYER}", c, batch=c) for c in channels)
+    return lambda: np.asarray(lrender.render_vis(
+        model, objective, lambda: lparam.image(GRID_SIZE, batch=GRID_CHANNELS), thresholds=(GRID_STEPS,),
+        show_image=False, progress=False, fixed_image_size=GRID_SIZE, preprocess=False)[-1])
+
+
 def _pass(name):
     def job(framework, batch=None, device="cpu"):
         net = _vgg19()
@@ -179,6 +225,7 @@ JOBS = {"training-step": (training_step, "torch", 1.25, None, 1e-4),
         "smoothgrad": (smoothgrad, "captum", 1.0, 1.5, None),        # each draws its own noise
         "integrated": (integrated, "captum", 1.0, 1.5, 5e-2),
         "vis-grid": (vis_grid, "lucent", 1.0, 1.5, None),            # each draws its own images
+        "vis-grid-hed": (vis_grid_hed, "lucent", 1.0, 1.5, None),
         "saliency-pass": (_pass("saliency"), "torch", 1.15, None, 5e-2),
         "vis-step": (_pass("vis_step"), "torch", 1.15, None, 5e-2)}
 
@@ -232,6 +279,10 @@ def bench_jobs(rounds=2, repeat=2, batch=None, only=None, device="cpu"):
                 print(f"{job:15s} skipped: its goal is for the CPU, where the world model trains", flush=True)
                 continue
             missing = sorted(m for m in {"torch", ref} if importlib.util.find_spec(m) is None)
+            if job == "vis-grid-hed" and not missing and _hed_or_skip() is None:
+                print(f"{job:15s} skipped: HED's weights are not in the cache "
+                      "(python -m minicnn.weights download vgg16-hed)", flush=True)
+                continue
             if missing:
                 print(f"{job:15s} skipped: {', '.join(missing)} not installed", flush=True)
                 continue

@@ -133,8 +133,7 @@ def main(argv=None):
     elif args.command == "convert":
         dst = args.output or _default_output(args.src)
         if args.output is None and os.path.dirname(dst) == cache.cache_dir():
-            from .sources import _writable_dir
-            _writable_dir(cache.cache_dir())
+            cache.writable_dir(cache.cache_dir())
         net = convert(args.src, dst, preprocessing=args.preprocessing, architecture=args.architecture)
         note = " (--model vgg16-hed uses it)" if dst == os.path.join(cache.cache_dir(), hed.CACHED) else ""
         print(f"wrote {dst}{note} ({net.meta['architecture']}, "

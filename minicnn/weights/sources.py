@@ -15,7 +15,7 @@ import urllib.request
 
 from ..errors import WeightsError
 from ..files import atomic_write, one_line, scratch_file
-from .cache import cache_dir, framework_copies
+from .cache import cache_dir, framework_copies, writable_dir as _writable_dir
 from .converters import convert
 from .fileformat import layer_spec, load_network
 SOURCES = {
@@ -36,17 +36,6 @@ DEFAULT_SOURCE = "keras"   # Oxford's original VGG19 (converted from Caffe by Ke
 
 def cached_name(source, notop):
     return f"vgg19-{source}{'-notop' if notop else ''}.h5"
-
-
-def _writable_dir(folder):
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise WeightsError(f"cannot create the cache folder {folder} ({e.strerror}); "
-                           "set MINICNN_HOME to a writable folder") from None
-    if not os.access(folder, os.W_OK):
-        raise WeightsError(f"the cache folder {folder} is not writable; "
-                           "set MINICNN_HOME to a writable folder")
 
 
 MAX_DOWNLOAD = 2 * 10 ** 9   # bytes: VGG19's largest file is 575 MB
