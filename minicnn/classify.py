@@ -21,8 +21,9 @@ def require_classifier(net):
     """Raise a clear WeightsError if ``net`` has no class scores (a --notop file)."""
     if net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
         where = net.meta.get("path", "this model")
-        raise WeightsError(f"{where} has no classifier layers (a notop file): it can be used for "
-                           "feature visualization of conv layers, not for class scores")
+        raise WeightsError(f"{where} has no classifier layers (a trunk, or a notop file): it can be used for "
+                           "feature visualization of conv layers and saliency for a unit (--unit LAYER:CHANNEL), "
+                           "not for class scores")
 
 
 def check_finite(logits, net):

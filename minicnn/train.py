@@ -60,7 +60,7 @@ def main(argv=None):
             setattr(args, key, value)
     if args.out and args.name:
         raise UsageError("give --name (kept in the cache) or --out (a file), not both")
-    if args.name in set(MODELS) | {"vgg19"}:
+    if args.name in set(MODELS) | {"vgg19", "vgg16-hed"}:
         raise UsageError(f"--name {args.name}: that is a built-in model's name; choose another")
     name = args.name or f"{args.model}-retrained"
     out = args.out or trained_path(name)

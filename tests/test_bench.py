@@ -16,8 +16,19 @@ def test_jobs_without_references_are_skipped_with_a_reason():
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if "skipped" in line]
     assert [r.split()[0] for r in rows] == ["training-step", "smoothgrad", "integrated", "vis-grid",
-                                            "saliency-pass", "vis-step"]
+                                            "vis-grid-hed", "saliency-pass", "vis-step"]
     assert all("not installed" in r and "torch" in r for r in rows)
+
+
+def test_the_hed_row_without_the_weights_says_how_to_get_them(tmp_path, monkeypatch, capsys):
+    """With the references there but not HED's weights, the vis-grid-hed row says so (the
+    reference check is bypassed, so this runs whether or not torch is installed)."""
+    from minicnn.bench import workloads
+    monkeypatch.setenv("MINICNN_HOME", str(tmp_path))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    workloads.bench_jobs(only=["vis-grid-hed"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("vis-grid-hed")]
+    assert row and "weights download vgg16-hed" in row[0]
 
 
 def test_a_job_worker_times_its_job_and_keeps_its_output(tmp_path):

@@ -121,6 +121,6 @@ def panel_figure(path, pixels, maps, label, signed=None, notes=None):
                 ax.imshow(overlay(pixels, saliency))
     for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"{label}. |map|: {SCALE_NOTE}; signed: red for the class, blue against, "
+    fig.suptitle(f"{label}. |map|: {SCALE_NOTE}; signed: red for the target (class or unit), blue against, "
                  "symmetric about 0", fontsize=9)
     return finish(fig, path)
