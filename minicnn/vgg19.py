@@ -71,22 +71,21 @@ def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np
     return Network(layers, input_shape=tuple(input_shape))
 
 
-def vgg19(seed=0, notop=False, dtype=np.float32, init=True):
-    """Full-size VGG19 with random weights (load real ones with minicnn.weights)."""
-    net = make_vgg(VGG19_BLOCKS, VGG19_FC, VGG19_CLASSES, VGG19_INPUT, seed=seed, notop=notop,
-                   dtype=dtype, init=init)
-    net.meta["architecture"] = "vgg19"
+def _imagenet_vgg(blocks, name, seed, notop, dtype, init):
+    net = make_vgg(blocks, VGG19_FC, VGG19_CLASSES, VGG19_INPUT, seed=seed, notop=notop, dtype=dtype, init=init)
+    net.meta["architecture"] = name
     net.class_names = None if notop else imagenet_classes()
     return net
+
+
+def vgg19(seed=0, notop=False, dtype=np.float32, init=True):
+    """Full-size VGG19 with random weights (load real ones with minicnn.weights)."""
+    return _imagenet_vgg(VGG19_BLOCKS, "vgg19", seed, notop, dtype, init)
 
 
 def vgg16(seed=0, notop=False, dtype=np.float32, init=True):
     """Full-size VGG16 with random weights (configuration D)."""
-    net = make_vgg(VGG16_BLOCKS, VGG19_FC, VGG19_CLASSES, VGG19_INPUT, seed=seed, notop=notop,
-                   dtype=dtype, init=init)
-    net.meta["architecture"] = "vgg16"
-    net.class_names = None if notop else imagenet_classes()
-    return net
+    return _imagenet_vgg(VGG16_BLOCKS, "vgg16", seed, notop, dtype, init)
 
 
 def hed_trunk(seed=0, dtype=np.float32, init=True):

@@ -246,6 +246,19 @@ def run(*args, **kw):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, **kw)
 
 
+def refused(fn, *fragments):
+    """fn() raises minicnn's own error, one line holding every fragment; returns the message."""
+    import pytest
+    from minicnn.errors import MinicnnError
+    with pytest.raises(MinicnnError) as info:
+        fn()
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
 def assert_one_line_error(done, *fragments):
     assert done.returncode == 2, done
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr

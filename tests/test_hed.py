@@ -13,25 +13,14 @@ import h5py
 import numpy as np
 import pytest
 
-from fixtures import assert_one_line_error, run, write_hed, write_wheel
+from fixtures import assert_one_line_error, refused, run, write_hed, write_wheel
 from minicnn.classify import softmax
-from minicnn.errors import MinicnnError, WeightsError
 from minicnn.gradcheck import rel_error
 from minicnn.preprocess import preprocess
 from minicnn.weights import convert, hed, load_network
 from minicnn.weights.cache import cache_dir
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-
-
-def refused(fn, *fragments):
-    with pytest.raises(MinicnnError) as info:
-        fn()
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 # ------------------------------------------------------------------------------------------------

@@ -140,17 +140,21 @@ def integrated(framework, batch=None, device="cpu"):
                                 internal_batch_size=batch or SAMPLES).detach().cpu().numpy()
 
 
+def _minicnn_grid(net, channels, device):
+    net, = _on(device, net)
+    from ..visualize import objectives, render
+    from ..visualize.param import FourierParam
+    from ..visualize.transforms import standard_transforms
+    return lambda: render(net, objectives.channel(VIS_LAYER, channels), FourierParam(), steps=GRID_STEPS,
+                          size=GRID_SIZE, n_images=len(channels), transforms=standard_transforms(GRID_SIZE))[0]
+
+
 def vis_grid(framework, batch=None, device="cpu"):
     """16 channels of conv3_3 at once, 128 px, 64 steps, Fourier + Lucid's transforms."""
     net = _vgg19()
     channels = list(range(GRID_CHANNELS))
     if framework == "minicnn":
-        net, = _on(device, net)
-        from ..visualize import objectives, render
-        from ..visualize.param import FourierParam
-        from ..visualize.transforms import standard_transforms
-        return lambda: render(net, objectives.channel(VIS_LAYER, channels), FourierParam(), steps=GRID_STEPS,
-                              size=GRID_SIZE, n_images=GRID_CHANNELS, transforms=standard_transforms(GRID_SIZE))[0]
+        return _minicnn_grid(net, channels, device)
     import warnings
     from lucent.optvis import objectives as lobj, param as lparam, render as lrender
     warnings.filterwarnings("ignore", message="Some layers could not be computed")   # the classifier at 128 px
@@ -178,12 +182,7 @@ def vis_grid_hed(framework, batch=None, device="cpu"):
     net = _hed_or_skip()
     channels = list(range(GRID_CHANNELS))
     if framework == "minicnn":
-        net, = _on(device, net)
-        from ..visualize import objectives, render
-        from ..visualize.param import FourierParam
-        from ..visualize.transforms import standard_transforms
-        return lambda: render(net, objectives.channel(VIS_LAYER, channels), FourierParam(), steps=GRID_STEPS,
-                              size=GRID_SIZE, n_images=GRID_CHANNELS, transforms=standard_transforms(GRID_SIZE))[0]
+        return _minicnn_grid(net, channels, device)
     import torch
     from lucent.optvis import objectives as lobj, param as lparam, render as lrender
     torch_setup(device)

@@ -33,7 +33,6 @@ import numpy as np
 
 from ..network import Layer, Network
 from ..preprocess import KERAS_CAFFE, TORCHVISION
-from ..errors import WeightsError
 from . import hed, keras3
 from .fileformat import layer_spec, save_network
 from .validate import MAX_LAYERS, MAX_PARAMS, ConvertError, check_network, hdf5_object, read_values, zip_member
