@@ -319,3 +319,20 @@ def test_hierarchy_of_a_model_without_a_world_labels_by_probes_only(tmp_path):
     for entry in result["layers"]:
         assert entry["trained"]["part"] == entry["trained"]["object"] == 0
         assert sum(entry["trained"].values()) == pytest.approx(1)
+
+
+def test_archive_weights_reached_through_a_link_are_refused(tmp_path):
+    """An archive whose 'layers' group is a link elsewhere (an external file, here a soft
+    link): refused before anything is read through it (validate.hdf5_object)."""
+    import zipfile
+    src = zipfile.ZipFile(os.path.join(DATA, "keras3_chain.keras"))
+    inner = tmp_path / "w.h5"
+    inner.write_bytes(src.read("model.weights.h5"))
+    with h5py.File(inner, "r+") as f:
+        f.move("layers", "elsewhere")
+        f["layers"] = h5py.SoftLink("/elsewhere")
+    out = tmp_path / "link.keras"
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("config.json", src.read("config.json"))
+        z.write(inner, "model.weights.h5")
+    refused(lambda: convert(str(out), str(tmp_path / "o.h5"), preprocessing="none"), "link")

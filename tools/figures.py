@@ -701,7 +701,7 @@ def _convergence(history, steps):
 def vgg16_layer14(steps=256):
     """"Features from VGG16 layer 14": channels 0-15 of conv3_3 (= features.14 in VGG16 too),
     224 px, Lucid's setup; the objective over the steps in vgg16_hed_layer14.json."""
-    from minicnn.visualize import labelled_grid
+    from minicnn.visualize.render import labelled_grid
     from minicnn.visualize.render import channel_activations
     net = _hed()
     channels = list(range(16))
@@ -821,6 +821,16 @@ def vgg16_dream(steps=16):
     _save(fig, "vgg16_hed_dream.png")
 
 
+def vgg16_hierarchy():
+    """python -m minicnn.hierarchy --model vgg16-hed: edge/colour, curve and texture units per
+    layer against its random copy, by the probes alone (the trunk has no world of its own)."""
+    from minicnn.hierarchy.units import run
+    result = run(_hed())
+    for entry in result["layers"]:
+        entry.pop("units")                      # 4,224 units: the profiles are what is read
+    _save_json("vgg16_hed_hierarchy.json", result, "python -m minicnn.hierarchy --model vgg16-hed --json")
+
+
 FIGURES_BY_NAME = {
     "examples": examples,
     "world_dataset": world_dataset,
@@ -852,6 +862,7 @@ FIGURES_BY_NAME = {
     "vgg16_layer14": vgg16_layer14,
     "vgg16_curves": vgg16_curves,
     "vgg16_blocks": vgg16_blocks,
+    "vgg16_hierarchy": vgg16_hierarchy,
 }
 
 

@@ -69,6 +69,8 @@ def variables(group, path, where, total):
     if not isinstance(vars_group, h5py.Group):
         raise ConvertError(f"{where}: '{path}/vars' is not a group")
     keys = list(vars_group.keys())
+    if len(keys) > 8:
+        raise ConvertError(f"{where}: '{path}/vars' holds {len(keys)} variables; a layer minicnn reads has 2")
     if sorted(keys, key=lambda k: int(k) if k.isdecimal() and k.isascii() else -1) != [str(i) for i in range(len(keys))]:
         raise ConvertError(f"{where}: '{path}/vars' holds {keys[:4]}, expected datasets 0, 1, ...")
     arrays = []
@@ -238,8 +240,8 @@ def archive_ops(config, weights, where):
     entries = _get(_get(config, "config", dict, where, "the model"), "layers", list, where, "the model")
     if len(entries) > 512:
         raise ConvertError(f"{where}: {len(entries)} layers; more than minicnn accepts")
-    root = weights["layers"] if "layers" in weights else None
-    if root is None or not isinstance(hdf5_object(weights, "layers", where), h5py.Group):
+    root = hdf5_object(weights, "layers", where) if "layers" in weights else None   # hard links only
+    if not isinstance(root, h5py.Group):
         raise ConvertError(f"{where}: model.weights.h5 has no 'layers' group")
     groups = counted_groups(root, where)
     counters, ops, input_shape, previous, total = {}, [], None, None, [0]
