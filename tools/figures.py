@@ -702,7 +702,7 @@ def _convergence(history, steps):
             "change_over_last_quarter": float((last - quarter) / max(abs(last), 1e-12))}
 
 
-def vgg16_layer14(steps=256):
+def vgg16_layer14(steps=128):
     """"Features from VGG16 layer 14": channels 0-15 of conv3_3 (= features.14 in VGG16 too),
     224 px, Lucid's setup; the objective over the steps in vgg16_hed_layer14.json."""
     from minicnn.visualize.render import labelled_grid
