@@ -246,11 +246,12 @@ def run(*args, **kw):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, **kw)
 
 
-def refused(fn, *fragments):
-    """fn() raises minicnn's own error, one line holding every fragment; returns the message."""
+def refused(fn, *fragments, error=None):
+    """fn() raises minicnn's own error (``error``, by default any MinicnnError), one line
+    holding every fragment; returns the message."""
     import pytest
     from minicnn.errors import MinicnnError
-    with pytest.raises(MinicnnError) as info:
+    with pytest.raises(error or MinicnnError) as info:
         fn()
     message = str(info.value)
     assert "\n" not in message

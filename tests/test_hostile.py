@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
+from fixtures import refused as refused_as
 from fixtures import (assert_one_line_error, getattr_exploit, run, shared_tuple_bomb, write_keras,
                       write_legacy_with_pickle, write_torch_legacy, write_torch_zip, write_torch_zip_views)
 from minicnn.errors import WeightsError
@@ -47,13 +48,7 @@ def edit_attr(path, key, transform):
 
 
 def refused(fn, *fragments):
-    with pytest.raises(WeightsError) as info:
-        fn()
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
+    return refused_as(fn, *fragments, error=WeightsError)
 
 
 # ------------------------------------------------------------------------------------------------

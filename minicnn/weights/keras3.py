@@ -355,8 +355,8 @@ def convert_archive(path, preprocessing):
     except (OSError, RuntimeError, KeyError, ValueError, TypeError):
         raise ConvertError(f"{path}: corrupt or unreadable model.weights.h5") from None
     if input_shape is None:
-        input_shape = (3, _side_from_dense(ops, path), 0)
-        input_shape = (3, input_shape[1], input_shape[1])
+        side = _side_from_dense(ops, path)
+        input_shape = (3, side, side)
     net = build_chain(ops, input_shape, path)
     net.meta["preprocessing"] = prep
     return net
