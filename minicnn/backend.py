@@ -68,7 +68,7 @@ def to_device(x, device):
 
 
 def cupy():
-    """The cupy module itself, for the CUDA launchers (minicnn.cuda); DeviceError without a GPU."""
+    """The cupy module itself, for the CUDA launchers (minicnn.fast.cuda); DeviceError without a GPU."""
     check_device("cuda")
     return _cupy
 

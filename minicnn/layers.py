@@ -1,9 +1,13 @@
 """The layers of a CNN as pairs of pure functions: ``*_forward`` and ``*_backward``.
 
-Every forward function returns ``(out, cache)``; the matching backward function takes the
-upstream gradient ``dout`` (same shape as ``out``) and that cache, and returns the gradient
-with respect to the layer's input (and its parameters, for conv and linear). Nothing is stored
-anywhere else: a layer has no hidden state.
+This is the reference: the layers as a textbook writes them, to be read top to bottom. Every
+forward function returns ``(out, cache)``; the matching backward function takes the upstream
+gradient ``dout`` (same shape as ``out``) and that cache, and returns the gradient with respect
+to the layer's input (and its parameters, for conv and linear). Nothing is stored anywhere
+else, nothing is read from anywhere else: a layer has no hidden state.
+
+The network does not run these functions as they are: ``minicnn.fast`` holds the same layers
+made fast (blocked im2col, Winograd, the CUDA kernels), each tested against the ones here.
 
 Layout (as in PyTorch and Caffe): activations are NCHW ``(N, C, H, W)``, conv weights are
 OIHW ``(F, C, KH, KW)``, linear weights are ``(out, in)``. Convolution is cross-correlation
@@ -12,17 +16,34 @@ in float32 or float64.
 
 The derivations are in tutorial.md, chapter "Backprop by hand".
 """
-import contextlib
-import threading
+from typing import NamedTuple
 
-from . import winograd
-from .backend import device_of, get_xp
+from .backend import get_xp
 
-# How conv2d_forward multiplies: "auto" (Winograd's F(4x4, 3x3) or F(2x2, 3x3) where
-# winograd.tile_size says it pays: 3x3, stride 1, >= 64 or >= 256 channels; im2col elsewhere),
-# or "im2col" / "winograd2" / "winograd4" everywhere they apply (tests, benchmarks).
-CONV_ALGORITHM = "auto"
-_FORCED_TILE = {"im2col": None, "winograd2": 2, "winograd4": 4}   # CONV_ALGORITHM -> tile side
+
+class ConvCache(NamedTuple):
+    """What a convolution's backward pass needs: its input (not padded), weights and settings.
+    Every convolution in minicnn, reference or fast, returns this one type."""
+    x: object
+    w: object
+    stride: int
+    pad: int
+
+
+class PoolCache(NamedTuple):
+    """What max-pool's backward pass needs: its input and output (the winners are where they
+    are equal) and its settings."""
+    x: object
+    out: object
+    kernel: int
+    stride: int
+
+
+def expect_cache(cache, kind, where):
+    """Raise TypeError unless ``cache`` is a ``kind`` (ConvCache, PoolCache): a cache of another
+    implementation would give a wrong gradient without an error."""
+    if not isinstance(cache, kind):
+        raise TypeError(f"{where} needs the {kind.__name__} of its forward pass, got {type(cache).__name__}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -34,7 +55,13 @@ def conv_output_size(size, kernel, stride, pad):
     return 1 + (size + 2 * pad - kernel) // stride
 
 
-def _check_conv_args(x, w, b, stride, pad):
+def pool_output_size(size, kernel, stride):
+    """Max-pool's output length along one axis (no padding): ``1 + (size - kernel) // stride``."""
+    return 1 + (size - kernel) // stride
+
+
+def check_conv_args(x, w, b, stride, pad):
+    """ValueError with a plain sentence unless x, w, b, stride and pad make a convolution."""
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d needs x (N, C, H, W) and w (F, C, KH, KW), "
                          f"got x {x.shape} and w {w.shape}")
@@ -60,6 +87,13 @@ def pad2d(x, pad):
     return x_pad
 
 
+def unpad2d(x_pad, pad):
+    """The inverse of ``pad2d``: the middle of x_pad, without its ``pad`` border."""
+    if pad == 0:
+        return x_pad
+    return x_pad[:, :, pad:-pad, pad:-pad]
+
+
 def conv2d_forward_naive(x, w, b, stride=1, pad=0):
     """Convolution, the way the definition reads: one dot product per output element.
 
@@ -67,9 +101,9 @@ def conv2d_forward_naive(x, w, b, stride=1, pad=0):
 
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,)
     returns out: (N, F, H_out, W_out) with H_out = 1 + (H + 2*pad - KH) // stride, and a cache.
-    Slow (Python loops); it is the reference the fast version is tested against.
+    Slow (Python loops); it is the definition every faster version is tested against.
     """
-    _check_conv_args(x, w, b, stride, pad)
+    check_conv_args(x, w, b, stride, pad)
     xp = get_xp(x)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
@@ -83,8 +117,7 @@ def conv2d_forward_naive(x, w, b, stride=1, pad=0):
                 for j in range(W_out):
                     window = x_pad[n, :, i * stride:i * stride + KH, j * stride:j * stride + KW]
                     out[n, f, i, j] = (window * w[f]).sum() + b[f]
-    cache = (x_pad, w, stride, pad)
-    return out, cache
+    return out, ConvCache(x, w, stride, pad)
 
 
 def conv2d_backward_naive(dout, cache):
@@ -93,8 +126,10 @@ def conv2d_backward_naive(dout, cache):
     Each output element was ``sum(window * w[f]) + b[f]``, so it sends ``dout * w[f]`` back to
     its window of the input, ``dout * window`` to ``w[f]``, and ``dout`` to ``b[f]``.
     """
-    x_pad, w, stride, pad = cache
+    expect_cache(cache, ConvCache, "conv2d_backward_naive")
+    x, w, stride, pad = cache
     xp = get_xp(dout)
+    x_pad = pad2d(x, pad)
     N, F, H_out, W_out = dout.shape
     _, _, KH, KW = w.shape
     dx_pad = xp.zeros_like(x_pad)
@@ -107,19 +142,15 @@ def conv2d_backward_naive(dout, cache):
                     dx_pad[n, :, hs:hs + KH, ws:ws + KW] += dout[n, f, i, j] * w[f]
                     dw[f] += dout[n, f, i, j] * x_pad[n, :, hs:hs + KH, ws:ws + KW]
     db = dout.sum(axis=(0, 2, 3))
-    return _unpad(dx_pad, pad), dw, db
+    return unpad2d(dx_pad, pad), dw, db
 
 
-def im2col(x_pad, KH, KW, stride, H_out, W_out, images_last=False, ones_row=False):
+def im2col(x_pad, KH, KW, stride, H_out, W_out):
     """Lay every receptive field of x_pad out as a column: (N, C*KH*KW, H_out*W_out).
 
     ``as_strided`` makes a 6-D *view* (no copy) whose element [n, c, p, q, i, j] is
     x_pad[n, c, i*stride + p, j*stride + q]; the reshape then copies it once into columns.
     Row index of a column = c*KH*KW + p*KW + q, which is the order of ``w.reshape(F, -1)``.
-    ``images_last=True`` puts the images side by side instead: one wide matrix
-    (C*KH*KW, N*H_out*W_out), for the weight gradient's single product over a block of images.
-    ``ones_row=True`` appends a row of ones, (N, C*KH*KW + 1, H_out*W_out): the bias trick
-    (``conv2d_forward``).
     """
     xp = get_xp(x_pad)
     N, C, _, _ = x_pad.shape
@@ -127,15 +158,7 @@ def im2col(x_pad, KH, KW, stride, H_out, W_out, images_last=False, ones_row=Fals
     windows = xp.lib.stride_tricks.as_strided(
         x_pad, shape=(N, C, KH, KW, H_out, W_out),
         strides=(sN, sC, sH, sW, stride * sH, stride * sW))
-    if images_last:   # [c, p, q, n, i, j]: still a view; the reshape copies
-        return windows.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * H_out * W_out)
-    if not ones_row:
-        return windows.reshape(N, C * KH * KW, H_out * W_out)  # the one copy
-    cols = xp.empty((N, C * KH * KW + 1, H_out * W_out), dtype=x_pad.dtype)
-    # the one copy, into all rows but the last (a view: the reshape only splits their axes)
-    cols[:, :-1].reshape(windows.shape)[...] = windows
-    cols[:, -1] = 1
-    return cols
+    return windows.reshape(N, C * KH * KW, H_out * W_out)
 
 
 def col2im(dcols, x_pad_shape, KH, KW, stride, H_out, W_out):
@@ -154,158 +177,42 @@ def col2im(dcols, x_pad_shape, KH, KW, stride, H_out, W_out):
     return dx_pad
 
 
-def _unpad(x_pad, pad):
-    if pad == 0:
-        return x_pad
-    return x_pad[:, :, pad:-pad, pad:-pad]
-
-
-# How many values one block of columns may hold (4 MB of float32) when the product has the
-# machine's cores to itself: small enough to stay in the CPU's caches between the copy that
-# builds it and the product that reads it, and to be reused by malloc instead of freshly mapped
-# (and zeroed) for every layer. Threads that share the cores, each with its own products (the
-# workers of training.BatchGradients), share the caches too: ``cols_block`` gives each its part.
-COLS_BLOCK = 1 << 20
-_THREAD = threading.local()     # this thread's block size, where cols_block set one
-
-
-@contextlib.contextmanager
-def cols_block(values):
-    """Blocks of columns of ``values`` values, in this thread only, within the ``with``."""
-    before = getattr(_THREAD, "cols_block", None)
-    _THREAD.cols_block = values
-    try:
-        yield
-    finally:
-        _THREAD.cols_block = before
-
-
-def _blocks(N, H_out, per_row):
-    """Split the output into blocks (n0, n1, i0, i1) = images n0:n1, output rows i0:i1, whose
-    column matrix holds about COLS_BLOCK values (``per_row`` values per output row), or what
-    ``cols_block`` set for this thread."""
-    rows = max(1, (getattr(_THREAD, "cols_block", None) or COLS_BLOCK) // per_row)
-    if rows >= H_out:  # whole images fit: several images per block
-        images = rows // H_out
-        for n0 in range(0, N, images):
-            yield n0, min(N, n0 + images), 0, H_out
-    else:              # a band of rows of one image per block
-        for n in range(N):
-            for i0 in range(0, H_out, rows):
-                yield n, n + 1, i0, min(H_out, i0 + rows)
-
-
 def conv2d_forward(x, w, b, stride=1, pad=0):
-    """Convolution as matrix products (im2col). Same signature and result as the naive one.
+    """Convolution as one matrix product per image (im2col). Same result as the naive one.
 
     out[n] = w.reshape(F, C*KH*KW) @ cols[n] + b, where cols[n] holds the receptive fields of
-    image n as columns (see ``im2col``). The columns repeat every input value KH*KW times, so
-    for a big layer (conv1_2 of VGG19: 115 MB) they are built and multiplied block by block:
-    a band of output rows needs only the input rows under it.
-    The bias rides along in the product (the "bias trick"): w gets b as one more column and
-    the columns a row of ones, so [w | b] @ [cols; 1] = w @ cols + b without a separate pass
-    over the output (2-7% of a VGG19 layer here). ``b=None``: no bias.
-    x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) or None -> out: (N, F, H_out, W_out), cache
+    image n as columns (see ``im2col``).
+    x: (N, C, H, W), w: (F, C, KH, KW), b: (F,) -> out: (N, F, H_out, W_out), cache
     """
-    _check_conv_args(x, w, b, stride, pad)
-    xp = get_xp(x)
+    check_conv_args(x, w, b, stride, pad)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     H_out = conv_output_size(H, KH, stride, pad)
     W_out = conv_output_size(W, KW, stride, pad)
-    m = _winograd_tile(w, stride, (H_out, W_out))
-    if m:
-        return winograd.conv3x3(x, w, b, pad, m), (x, w, stride, pad)
-    x_pad = pad2d(x, pad)
-    w2 = w.reshape(F, C * KH * KW)
-    if b is not None:
-        w2 = xp.concatenate([w2, b[:, None]], axis=1)             # [w | b]
-    out = xp.empty((N, F, H_out, W_out), dtype=x.dtype)
-    for n0, n1, i0, i1 in _blocks(N, H_out, C * KH * KW * W_out):
-        band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]  # input rows under out rows i0:i1
-        cols = im2col(band, KH, KW, stride, i1 - i0, W_out, ones_row=b is not None)  # (n, C*KH*KW [+1], rows*W_out)
-        out_block = out[n0:n1, :, i0:i1].reshape(n1 - n0, F, (i1 - i0) * W_out)  # a view
-        xp.matmul(w2, cols, out=out_block)
-    cache = (x, w, stride, pad)  # x, not x_pad: the padded copy is freed now, and rebuilt
-    return out, cache            # in backward only if dw is asked for
+    cols = im2col(pad2d(x, pad), KH, KW, stride, H_out, W_out)     # (N, C*KH*KW, H_out*W_out)
+    out = w.reshape(F, -1) @ cols + b[:, None]                      # (N, F, H_out*W_out)
+    return out.reshape(N, F, H_out, W_out), ConvCache(x, w, stride, pad)
 
 
-def _winograd_tile(w, stride, out_shape):
-    """Winograd's tile side (4 or 2) for this convolution, or None for im2col."""
-    if CONV_ALGORITHM == "auto":
-        return winograd.tile_size(w.shape, stride, out_shape)
-    if CONV_ALGORITHM not in _FORCED_TILE:
-        raise ValueError(f"layers.CONV_ALGORITHM: unknown {CONV_ALGORITHM!r}")
-    fits = w.shape[2] == w.shape[3] == 3 and stride == 1
-    return _FORCED_TILE[CONV_ALGORITHM] if fits else None
-
-
-def conv2d_backward_data_as_conv(dout, w, pad):
-    """dx for a stride-1 convolution, computed as another convolution ("full" correlation).
-
-    Input pixel x[c, h, v] was multiplied by w[f, c, p, q] to make out[f, h - p + pad, v - q + pad],
-    so dx[c, h, v] = sum_{f, p, q} dout[f, h - p + pad, v - q + pad] * w[f, c, p, q]:
-    a correlation of dout with the kernel flipped in space and transposed (F <-> C), padded by
-    K - 1 - pad. It equals col2im(w^T @ dout) but reuses the fast forward path and never builds
-    the (C*KH*KW, H*W) gradient-of-columns matrix. Its im2col copies F*K*K values per pixel
-    where col2im reads and writes C*K*K scattered ones, so ``conv2d_backward`` uses it when
-    F <= 2*C (square kernel, pad < K; measured: as fast or faster at every VGG19 and world-model
-    shape with F = 2C, e.g. 64 -> 128 channels on 25 images of 112 px 0.41 -> 0.36-0.38 s) and
-    col2im otherwise (e.g. conv1_1, whose C = 3).
-    """
-    xp = get_xp(dout)
-    F, C, KH, KW = w.shape
-    dx_shape = (dout.shape[2] + KH - 1 - 2 * pad, dout.shape[3] + KW - 1 - 2 * pad)
-    m = _winograd_tile(w, 1, dx_shape)  # the same rule as forward (it is symmetric in F and C)
-    if m:
-        return winograd.conv3x3_backward_data(dout, w, pad, m)   # flips nothing: see there
-    w_flip = xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, KH, KW)
-    dx, _ = conv2d_forward(dout, w_flip, None, stride=1, pad=KH - 1 - pad)
-    return dx
-
-
-def conv2d_backward(dout, cache, param_grads=True, input_grad=True):
+def conv2d_backward(dout, cache):
     """Backward pass of ``conv2d_forward``: returns (dx, dw, db).
 
-    With out = W @ cols + b (W = w.reshape(F, -1)):
-      dcols = W^T @ dout, then dx = col2im(dcols)      (the gradient for the input)
-      dW    = sum_n dout[n] @ cols[n]^T,  db = sum of dout over n, i, j
-    ``param_grads=False`` skips dw and db (returned as None): saliency maps and feature
-    visualization only need dx, and dw costs as much as dx does. ``input_grad=False`` skips dx
-    (returned as None): training never needs the gradient of the images themselves.
+    With out[n] = W @ cols[n] + b (W = w.reshape(F, -1)):
+      dcols[n] = W^T @ dout[n], then dx = col2im(dcols)      (the gradient for the input)
+      dW = sum_n dout[n] @ cols[n]^T,  db = sum of dout over n, i, j
     """
+    expect_cache(cache, ConvCache, "conv2d_backward")
     x, w, stride, pad = cache
-    xp = get_xp(dout)
     N, F, H_out, W_out = dout.shape
     _, C, KH, KW = w.shape
-    dout2 = dout.reshape(N, F, H_out * W_out)
-    if not input_grad:
-        dx = None
-    elif stride == 1 and KH == KW and pad < KH and F <= 2 * C:
-        dx = conv2d_backward_data_as_conv(dout, w, pad)
-    else:
-        x_pad_shape = (N, C, x.shape[2] + 2 * pad, x.shape[3] + 2 * pad)
-        dcols = w.reshape(F, -1).T @ dout2                # (N, C*KH*KW, H_out*W_out)
-        dx = _unpad(col2im(dcols, x_pad_shape, KH, KW, stride, H_out, W_out), pad)
-    if not param_grads:
-        return dx, None, None
-    # dW = sum_n dout[n] @ cols[n]^T, with the columns rebuilt block by block (as in forward).
-    # The sum over a block's images is one product, images side by side in both factors: its
-    # inner dimension is n*rows*W_out, where n separate products would each have rows*W_out,
-    # too thin on an 8x8 map (64) for the BLAS to run at speed or to split over its threads.
-    # It is computed transposed, dW^T = cols @ dout^T (C*KH*KW x F): BLAS works in tiles of
-    # the output's rows, and C*KH*KW rows fill them where F = 16 rows is one tile (measured:
-    # 1.2-1.9 times faster on the world model's shapes, most for the fewest filters; 3-19% on
-    # VGG19's).
     x_pad = pad2d(x, pad)
-    dw_t = xp.zeros((C * KH * KW, F), dtype=dout.dtype)
-    for n0, n1, i0, i1 in _blocks(N, H_out, C * KH * KW * W_out):
-        band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]
-        cols = im2col(band, KH, KW, stride, i1 - i0, W_out, images_last=True)  # (C*KH*KW, n*rows*W_out)
-        dout_block = dout[n0:n1, :, i0:i1].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*rows*W_out)
-        dw_t += cols @ dout_block.T
+    dout2 = dout.reshape(N, F, H_out * W_out)
+    dcols = w.reshape(F, -1).T @ dout2                              # (N, C*KH*KW, H_out*W_out)
+    dx = unpad2d(col2im(dcols, x_pad.shape, KH, KW, stride, H_out, W_out), pad)
+    cols = im2col(x_pad, KH, KW, stride, H_out, W_out)
+    dw = (dout2 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
     db = dout.sum(axis=(0, 2, 3))
-    return dx, xp.ascontiguousarray(dw_t.T).reshape(w.shape), db
+    return dx, dw, db
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,51 +230,17 @@ def relu_forward(x):
     return out, out
 
 
-def relu_backward(dout, cache, rule="plain"):
-    """dx = dout where x > 0, else 0.
-
-    ``rule="guided"`` is the guided-backprop rule (Springenberg et al. 2015, "Striving for
-    Simplicity"): additionally zero the gradient where dout < 0, so only evidence *for* the
-    target passes down. It is not the true gradient; saliency's ``guided`` method uses it.
-    ``rule="redirect"`` is feature visualization's remedy for dead ReLUs (``_relu_redirect``).
-    """
+def relu_backward(dout, cache):
+    """dx = dout where x > 0, else 0 (``cache`` is the forward pass's output)."""
     out = cache
-    if rule == "plain":
-        return dout * (out > 0)
-    if rule == "guided":
-        return dout * ((out > 0) & (dout > 0))
-    if rule == "redirect":
-        return _relu_redirect(dout, out)
-    raise ValueError(f"unknown relu backward rule {rule!r}")
-
-
-def _relu_redirect(dout, out):
-    """Lucid's "redirected" ReLU gradient, for feature visualization only.
-
-    When every unit of this ReLU is off (out = 0) for an image, the true gradient is zero and
-    gradient ascent is stuck on a grey image. For such an image only, let the gradient through
-    wherever it would push the input *up* (dout > 0), so the units can come back to life; once
-    any unit is on, the true gradient is used again.
-    """
-    xp = get_xp(dout)
-    plain = dout * (out > 0)
-    dead = ~plain.reshape(len(plain), -1).any(axis=1)           # (N,): nothing got through
-    if not bool(dead.any()):
-        return plain
-    redirected = dout * ((out > 0) | (dout > 0))
-    return xp.where(dead.reshape((-1,) + (1,) * (dout.ndim - 1)), redirected, plain)
+    return dout * (out > 0)
 
 
 # ----------------------------------------------------------------------------------------------
 # Max pooling
 
-# Input values per block of planes (512 KB of float32). Pooling reads each input plane K*K
-# times, once per window position; done a few planes at a time, the later reads hit the CPU's
-# cache instead of memory (measured on conv1's output, 64 x 224 x 224: backward 13.4 -> 7.0 ms).
-POOL_BLOCK = 1 << 17
 
-
-def _pool_windows(x, kernel, stride, H_out, W_out):
+def pool_windows(x, kernel, stride, H_out, W_out):
     """The K*K strided views of x, one per window position (p, q), in row-major order.
 
     View (p, q) holds, for every output (i, j), the input x[..., i*stride + p, j*stride + q].
@@ -376,36 +249,22 @@ def _pool_windows(x, kernel, stride, H_out, W_out):
             for p in range(kernel) for q in range(kernel)]
 
 
-def _plane_blocks(x):
-    """Slices of the N*C planes of x (N, C, H, W), a block of POOL_BLOCK values each (one block
-    on a GPU, where a kernel launch per block would cost more than the caches save)."""
-    planes, size = x.shape[0] * x.shape[1], x.shape[2] * x.shape[3]
-    step = max(1, POOL_BLOCK // size) if device_of(x) == "cpu" else planes
-    return [slice(p, p + step) for p in range(0, planes, step)]
-
-
 def maxpool2d_forward(x, kernel=2, stride=2):
     """Max over each KxK window, windows ``stride`` apart (no padding).
 
     x: (N, C, H, W) -> out: (N, C, H_out, W_out), H_out = 1 + (H - kernel) // stride.
-    A running maximum over the K*K strided views: K*K - 1 vectorized ``maximum`` calls, a block
-    of planes at a time. The cache keeps x and out; backward finds each window's winner from them.
+    A running maximum over the K*K strided views of x (``pool_windows``).
     """
     xp = get_xp(x)
     N, C, H, W = x.shape
     if kernel < 1 or stride < 1 or H < kernel or W < kernel:
         raise ValueError(f"maxpool2d: kernel {kernel}, stride {stride} does not fit {H}x{W}")
-    H_out = 1 + (H - kernel) // stride
-    W_out = 1 + (W - kernel) // stride
-    out = xp.empty((N, C, H_out, W_out), dtype=x.dtype)
-    x_planes, out_planes = x.reshape(N * C, H, W), out.reshape(N * C, H_out, W_out)
-    for block in _plane_blocks(x):
-        o = out_planes[block]
-        views = _pool_windows(x_planes[block], kernel, stride, H_out, W_out)
-        o[...] = views[0]
-        for view in views[1:]:
-            xp.maximum(o, view, out=o)
-    return out, (x, out, kernel, stride)
+    H_out, W_out = pool_output_size(H, kernel, stride), pool_output_size(W, kernel, stride)
+    views = pool_windows(x, kernel, stride, H_out, W_out)
+    out = views[0].copy()
+    for view in views[1:]:
+        out = xp.maximum(out, view)
+    return out, PoolCache(x, out, kernel, stride)
 
 
 def maxpool2d_backward(dout, cache):
@@ -413,33 +272,19 @@ def maxpool2d_backward(dout, cache):
 
     The winner is the first position, in row-major window order, whose value equals the max;
     so ties go to the earliest position (as in PyTorch's CPU kernel) and exactly one input per
-    window gets the gradient: position k wins where it equals the max and no earlier position
-    has claimed the window (``wins > claimed`` is "wins and not claimed" on booleans).
-    Overlapping windows (stride < kernel) accumulate.
+    window gets the gradient. Overlapping windows (stride < kernel) accumulate.
     """
+    expect_cache(cache, PoolCache, "maxpool2d_backward")
     x, out, kernel, stride = cache
     xp = get_xp(dout)
-    N, C, H_out, W_out = dout.shape
-    H, W = x.shape[2:]
-    overlap = stride < kernel
-    tiled = stride == kernel and H == H_out * kernel and W == W_out * kernel  # every input in one window
-    dx = xp.empty(x.shape, dtype=dout.dtype) if tiled else xp.zeros(x.shape, dtype=dout.dtype)
-    planes = [a.reshape((N * C,) + a.shape[2:]) for a in (x, dx, out, dout)]
-    for block in _plane_blocks(x):
-        x_b, dx_b, out_b, dout_b = (a[block] for a in planes)
-        claimed = None                                      # this window's winner already found
-        for view, dx_view in zip(_pool_windows(x_b, kernel, stride, H_out, W_out),
-                                 _pool_windows(dx_b, kernel, stride, H_out, W_out)):
-            wins = view == out_b
-            if claimed is None:
-                claimed = wins
-            else:
-                xp.greater(wins, claimed, out=wins)
-                claimed = claimed | wins
-            if overlap:
-                dx_view += dout_b * wins
-            else:                                           # each input written at most once
-                xp.multiply(dout_b, wins, out=dx_view)
+    H_out, W_out = dout.shape[2:]
+    dx = xp.zeros(x.shape, dtype=dout.dtype)
+    claimed = xp.zeros(out.shape, dtype=bool)              # this window's winner already found
+    for view, dx_view in zip(pool_windows(x, kernel, stride, H_out, W_out),
+                             pool_windows(dx, kernel, stride, H_out, W_out)):
+        wins = (view == out) & ~claimed
+        claimed |= wins
+        dx_view += dout * wins
     return dx
 
 
@@ -456,6 +301,12 @@ def flatten_backward(dout, cache):
     return dout.reshape(cache)
 
 
+def flat_index(shape, c, i, j):
+    """Where element (c, i, j) of a (C, H, W) map lands in ``flatten_forward``'s output."""
+    _, H, W = shape
+    return (c * H + i) * W + j
+
+
 def linear_forward(x, w, b):
     """out = x @ w^T + b.   x: (N, D_in), w: (D_out, D_in), b: (D_out,) -> (N, D_out)"""
     if x.ndim != 2 or x.shape[1] != w.shape[1]:
@@ -464,7 +315,8 @@ def linear_forward(x, w, b):
 
 
 def linear_backward(dout, cache, param_grads=True):
-    """dx = dout @ w,  dw = dout^T @ x,  db = sum_n dout.  Returns (dx, dw, db)."""
+    """dx = dout @ w,  dw = dout^T @ x,  db = sum_n dout.  Returns (dx, dw, db).
+    ``param_grads=False`` skips dw and db (returned as None)."""
     x, w = cache
     dx = dout @ w
     if not param_grads:
@@ -474,6 +326,14 @@ def linear_backward(dout, cache, param_grads=True):
 
 # ----------------------------------------------------------------------------------------------
 # Loss
+
+
+def one_hot(labels, classes, dtype):
+    """(N,) integer labels -> (N, classes) rows of zeros with a one at each label."""
+    xp = get_xp(labels)
+    rows = xp.zeros((len(labels), classes), dtype=dtype)
+    rows[xp.arange(len(labels)), labels] = 1
+    return rows
 
 
 def softmax_cross_entropy(logits, y):

@@ -12,14 +12,14 @@ ran, frees each cache as soon as it is used, and computes parameter gradients on
 ``grads`` dict is passed: saliency maps and feature visualization need just ``dx``, and
 skipping ``dw`` halves the cost of a convolution's backward pass.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import layers as L
-from . import winograd
 from .backend import device_of, to_device
-from .memory import keep_freed_memory
+from .fast.cpu import CPU
+from .fast.memory import keep_freed_memory
 
 
 KINDS = ("conv", "relu", "pool", "flatten", "linear")
@@ -27,7 +27,11 @@ KINDS = ("conv", "relu", "pool", "flatten", "linear")
 
 @dataclass
 class Layer:
-    """One named layer: its kind, its parameters (conv and linear) and its settings."""
+    """One named layer: its kind, its parameters (conv and linear) and its settings.
+
+    ``kept`` is where an engine may keep work that depends on the weights alone (the Winograd
+    filter transforms of ``minicnn.fast``): a dict while the weights are frozen
+    (``Network.freeze``), None otherwise. Giving the layer new weights drops it."""
     name: str
     kind: str
     w: object = None          # conv: (F, C, KH, KW); linear: (out, in)
@@ -35,12 +39,50 @@ class Layer:
     stride: int = 1           # conv and pool
     pad: int = 0              # conv
     kernel: int = 2           # pool
+    kept: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}, expected one of {KINDS}")
         if self.kind in ("conv", "linear") and (self.w is None or self.b is None):
             raise ValueError(f"layer {self.name!r}: a {self.kind} layer needs w and b")
+
+    def __setattr__(self, name, value):
+        if name in ("w", "b"):
+            object.__setattr__(self, "kept", None)     # what was kept belonged to the old weights
+        object.__setattr__(self, name, value)
+
+
+def engine_for(device):
+    """The default engine of a device: ``fast.cpu.CPU()`` for 'cpu', ``fast.cuda.Kernels()``
+    for 'cuda' (imported only then: it compiles the CUDA kernels on first use)."""
+    if device == "cuda":
+        from .fast.cuda import Kernels
+        return Kernels()
+    return CPU()
+
+
+class Reference:
+    """An engine that runs every layer with the textbook functions of ``minicnn.layers``
+    (slow: for checking the fast engines, and for reading). ``net.engine = Reference()``."""
+    device = "any"
+
+    def __repr__(self):
+        return "Reference()"
+
+    @staticmethod
+    def conv2d_forward(x, w, b, stride=1, pad=0, kept=None):
+        return L.conv2d_forward(x, w, b, stride, pad)
+
+    @staticmethod
+    def conv2d_backward(dout, cache, param_grads=True, input_grad=True, kept=None):
+        dx, dw, db = L.conv2d_backward(dout, cache)
+        return (dx if input_grad else None,) + ((dw, db) if param_grads else (None, None))
+
+    relu_forward = staticmethod(L.relu_forward)
+    relu_backward = staticmethod(L.relu_backward)
+    maxpool2d_forward = staticmethod(L.maxpool2d_forward)
+    maxpool2d_backward = staticmethod(L.maxpool2d_backward)
 
 
 class Network:
@@ -55,7 +97,7 @@ class Network:
         self.input_shape = input_shape      # (C, H, W) the network was built for, if known
         self.class_names = class_names
         self.meta = dict(meta or {})
-        self.conv_backend = None            # minicnn.cuda.Kernels on the GPU; None = layers.py
+        self.engine = engine_for("cpu")     # how layers run: fast.cpu.CPU, fast.cuda.Kernels, Reference
         self.frozen = False                 # weights read-only (freeze): set by freeze / unfreeze
         self._tape = []                     # (layer, cache) of the last recorded forward pass
         self.activations = {}               # outputs of the layers named in forward(keep=...)
@@ -92,13 +134,10 @@ class Network:
             if layer.w is not None:
                 layer.w = to_device(layer.w, device)
                 layer.b = to_device(layer.b, device)
-        self.conv_backend = None
+        self.engine = engine_for(device)        # on the GPU the CUDA kernels take over
         self._tape, self.activations = [], {}   # caches of the old device: stale, dropped
         if self.frozen and device == "cpu":
             self.freeze()                       # the new NumPy arrays too
-        if device == "cuda":
-            from .cuda import Kernels  # the raw CUDA kernels take over conv, pool and relu
-            self.conv_backend = Kernels()
         return self
 
     # -- frozen weights -------------------------------------------------------------------------
@@ -107,8 +146,9 @@ class Network:
         """Make every weight array read-only (NumPy's ``writeable`` flag); returns the network.
 
         Weights that cannot change let the work that depends on them alone be done once: the
-        Winograd filter transforms are then made on the first pass and kept for the next ones
-        (``winograd.kept_filter_transform``). Networks loaded from a file come frozen;
+        Winograd filter transforms are then made on the first pass and kept for the next ones,
+        in each conv layer's ``kept`` (``fast.winograd.kept_filter_transform``), which dies with
+        the layer. Networks loaded from a file come frozen;
         ``training.train`` unfreezes. A weight array that views another one's memory is copied
         first, so that nothing else can write it. (On a GPU there is no such flag: CuPy arrays
         stay writable and are transformed on every call.)
@@ -118,14 +158,18 @@ class Network:
                 a = a.copy()
                 setattr(layer, name, a)
             a.flags.writeable = False
+        for layer in self.layers:
+            if layer.kind == "conv" and isinstance(layer.w, np.ndarray) and layer.kept is None:
+                layer.kept = {}
         self.frozen = True
         return self
 
     def unfreeze(self):
         """Make the weights writable again (to train or edit them); returns the network."""
+        for layer in self.layers:
+            layer.kept = None                           # the weights may change from now on
         for layer, name, a in self._host_weights():
             if not a.flags.writeable:
-                winograd.forget(a)
                 try:
                     a.flags.writeable = True
                 except ValueError:                      # read-only memory it does not own
@@ -148,9 +192,9 @@ class Network:
         ``keep`` (a set of layer names) additionally records those layers' outputs in
         ``self.activations``.
         """
-        keep_freed_memory()                     # big activations reuse freed pages (minicnn.memory)
+        keep_freed_memory()                     # big activations reuse freed pages (minicnn.fast.memory)
         last = len(self.layers) - 1 if until is None else self.position(until)
-        ops = self.conv_backend or L
+        ops = self.engine
         self._tape = []
         self.activations = {}
         for layer in self.layers[:last + 1]:
@@ -162,13 +206,14 @@ class Network:
                 self.activations[layer.name] = x
         return x
 
-    def backward(self, dout, grads=None, relu_rule="plain", stop_at=None, input_grad=True, inject=None):
+    def backward(self, dout, grads=None, relu=None, stop_at=None, input_grad=True, inject=None):
         """Propagate ``dout`` (d score / d output of the last forward) back to the input.
 
         Returns dx, shaped like the input. If ``grads`` is a dict, it is filled with
         ``grads[name] = (dw, db)`` for every conv and linear layer passed through; otherwise no
-        parameter gradient is computed. ``relu_rule="guided"`` switches every ReLU to the
-        guided-backprop rule (see ``layers.relu_backward``). ``stop_at=NAME`` stops early and
+        parameter gradient is computed. ``relu``, a function ``(dout, out) -> dx``, replaces the
+        true gradient of every ReLU (guided backprop's rule, in saliency; the redirected ReLU, in
+        feature visualization). ``stop_at=NAME`` stops early and
         returns d score / d (output of layer NAME) instead (Grad-CAM needs it).
         ``inject={NAME: g}`` adds g to the gradient arriving at the output of layer NAME (a
         score that also reads lower layers: the chain rule sums the paths). ``input_grad=False``
@@ -182,7 +227,7 @@ class Network:
         for name in [stop_at] + list(inject or ()):
             if name is not None and name not in ran:
                 raise KeyError(f"{name!r}: not among the layers the last forward ran")
-        ops = self.conv_backend or L
+        ops = self.engine
         want_params = grads is not None
         tape, self._tape = self._tape, []
         for k in range(len(tape) - 1, -1, -1):
@@ -191,7 +236,7 @@ class Network:
                 break
             if inject and layer.name in inject:
                 dout = dout + inject[layer.name]
-            dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu_rule,
+            dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu,
                                          input_grad=input_grad or k > 0)
             del cache                           # ... and so does this loop: its memory is free now
             if want_params and dw is not None:
@@ -253,7 +298,7 @@ class Network:
 
 def _forward_one(ops, layer, x):
     if layer.kind == "conv":
-        return ops.conv2d_forward(x, layer.w, layer.b, layer.stride, layer.pad)
+        return ops.conv2d_forward(x, layer.w, layer.b, layer.stride, layer.pad, kept=layer.kept)
     if layer.kind == "relu":
         return ops.relu_forward(x)
     if layer.kind == "pool":
@@ -263,12 +308,12 @@ def _forward_one(ops, layer, x):
     return L.linear_forward(x, layer.w, layer.b)
 
 
-def _backward_one(ops, layer, dout, cache, param_grads, relu_rule, input_grad=True):
+def _backward_one(ops, layer, dout, cache, param_grads, relu, input_grad=True):
     """Returns (dx, dw, db); dw and db are None for layers without parameters."""
     if layer.kind == "conv":
-        return ops.conv2d_backward(dout, cache, param_grads=param_grads, input_grad=input_grad)
+        return ops.conv2d_backward(dout, cache, param_grads=param_grads, input_grad=input_grad, kept=layer.kept)
     if layer.kind == "relu":
-        return ops.relu_backward(dout, cache, rule=relu_rule), None, None
+        return (ops.relu_backward(dout, cache) if relu is None else relu(dout, cache)), None, None
     if layer.kind == "pool":
         return ops.maxpool2d_backward(dout, cache), None, None
     if layer.kind == "flatten":
@@ -284,7 +329,7 @@ def _shape_after(layer, shape):
                 L.conv_output_size(W, KW, layer.stride, layer.pad))
     if layer.kind == "pool":
         C, H, W = shape
-        return (C, 1 + (H - layer.kernel) // layer.stride, 1 + (W - layer.kernel) // layer.stride)
+        return (C, L.pool_output_size(H, layer.kernel, layer.stride), L.pool_output_size(W, layer.kernel, layer.stride))
     if layer.kind == "flatten":
         size = 1
         for s in shape:

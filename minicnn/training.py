@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import layers as L
+from .fast.cpu import COLS_BLOCK, CPU
 from .backend import to_device, to_numpy
 from .models import build
 from .network import Network
@@ -65,7 +66,7 @@ class BatchGradients:
     shared out: on 2 cores each worker's products get one BLAS thread (threadpoolctl), so the
     two workers do not also split every product between them and fight over the cores; on 16,
     8 each. So are the caches: each worker builds its im2col columns in blocks of
-    ``layers.COLS_BLOCK / workers`` values (``layers.cols_block``; measured on the world model's
+    ``COLS_BLOCK / workers`` values (its own engine, ``fast.cpu.CPU(cols_block=...)``; measured on the world model's
     step, 2 cores: 1.08-1.23 times torch's time in three runs, against 1.19-1.36 with whole
     blocks). BLAS's thread count changes the last digits of a product, so the bits of a run
     depend on ``workers`` and on the machine, never on which thread finishes first.
@@ -75,6 +76,8 @@ class BatchGradients:
         self.workers = 1 if net.device != "cpu" else max(1, int(workers))  # a GPU is one device
         self.views = [net] if self.workers == 1 else [
             Network(net.layers, net.input_shape, net.class_names, net.meta) for _ in range(self.workers)]
+        for view in self.views if self.workers > 1 else []:
+            view.engine = CPU(cols_block=COLS_BLOCK // self.workers)   # each worker its part of the caches
         self.pool = self.limit = None
         if self.workers > 1:
             try:
@@ -95,18 +98,13 @@ class BatchGradients:
             results = [self._share(*job) for job in jobs]
         else:
             with self.limit.limit(limits=self.blas_threads, user_api="blas"):
-                results = list(self.pool.map(lambda job: self._worker_share(*job), jobs))
+                results = list(self.pool.map(lambda job: self._share(*job), jobs))
         loss = sum(r[0] for r in results)
         logits = np.concatenate([r[1] for r in results])
         grads = results[0][2]
         for _, _, more in results[1:]:
             grads = [(dw + dw2, db + db2) for (dw, db), (dw2, db2) in zip(grads, more)]
         return loss, logits, grads
-
-    def _worker_share(self, view, x, y, weight):
-        """``_share`` in a worker thread, with its part of the caches."""
-        with L.cols_block(L.COLS_BLOCK // self.workers):
-            return self._share(view, x, y, weight)
 
     @staticmethod
     def _share(view, x, y, weight):

@@ -44,8 +44,7 @@ def test_a_job_worker_times_its_job_and_keeps_its_output(tmp_path):
 
 def test_convs_times_every_3x3_shape_by_each_algorithm_and_names_the_rules_pick():
     """python -m minicnn.bench --convs, on a small VGG: one row per distinct 3x3 shape, every
-    algorithm timed, the pick of winograd.tile_size, and the algorithm switch put back."""
-    from minicnn import layers as L
+    algorithm timed, and the pick of winograd.tile_size."""
     from minicnn.bench.convs import bench_convs
     from minicnn.vgg19 import make_vgg
     net = make_vgg(((64, 64, 64), (256, 256)), (), 10, (3, 12, 12), notop=True)
@@ -53,7 +52,6 @@ def test_convs_times_every_3x3_shape_by_each_algorithm_and_names_the_rules_pick(
     assert [(r["layer"], r["rule"]) for r in rows] == [("conv1_1", None), ("conv1_2", 4),   # conv1_3: as conv1_2
                                                        ("conv2_1", None), ("conv2_2", 2)]   # 6 px: not 4 | 6
     assert all(t > 0 for r in rows for name in ("im2col", "F(2x2)", "F(4x4)") for t in r[name])
-    assert L.CONV_ALGORITHM == "auto"
 
 
 @pytest.mark.parametrize("args", [["--jobs"], ["--convs"]])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minicnn import layers as L
-from minicnn import winograd
+from minicnn.fast import winograd
 from minicnn.backend import cuda_available
 from minicnn.gradcheck import rel_error
 
@@ -46,7 +46,7 @@ def data(case, seed=0):
 @pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 def test_forward_kernels(case, version):
     import cupy as cp
-    from minicnn import cuda
+    from minicnn.fast import cuda
     x, w, b, stride, pad = data(case)
     ref, _ = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, pad)
     out, _ = cuda.conv2d_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b), stride, pad, version=version)
@@ -58,7 +58,7 @@ def test_v5_tiles_on_any_layer(case):
     """v5's kernel itself, also where version 5 would hand the layer to v4 (under 128 filters):
     the bench times it there to show why."""
     import cupy as cp
-    from minicnn import cuda
+    from minicnn.fast import cuda
     x, w, b, stride, pad = data(case)
     ref, _ = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, pad)
     F, _, K, _ = w.shape
@@ -68,13 +68,13 @@ def test_v5_tiles_on_any_layer(case):
 
 
 def test_version_5_runs_v5_from_128_filters():
-    from minicnn import cuda
+    from minicnn.fast import cuda
     assert [cuda.gemm_version(5, f) for f in (3, 64, 127, 128, 512)] == [4, 4, 4, 5, 5]
     assert cuda.gemm_version(4, 512) == 4 and cuda.gemm_version(3, 512) == 3
 
 
 def test_winograd_rule_on_the_gpu():
-    from minicnn import cuda
+    from minicnn.fast import cuda
     w = (128, 128, 3, 3)
     assert cuda.winograd_tile(8, w, 1, 1, (16, 16)) == 4
     assert cuda.winograd_tile(7, w, 1, 1, (16, 16)) is None                   # too few images
@@ -94,11 +94,11 @@ def test_winograd_on_the_gpu_equals_numpy(N, C, H, W, F, pad, winograd_runs, mon
     on the GPU where the rule says so (seen: the calls are counted), equal to NumPy in float64;
     one image fewer than the rule's batch and they run on the kernels."""
     import cupy as cp
-    from minicnn import cuda
+    from minicnn.fast import cuda
     calls = []
-    monkeypatch.setattr(cuda, "conv3x3", lambda *a: calls.append("forward") or winograd.conv3x3(*a))
+    monkeypatch.setattr(cuda, "conv3x3", lambda *a, **k: calls.append("forward") or winograd.conv3x3(*a, **k))
     monkeypatch.setattr(cuda, "conv3x3_backward_data",
-                        lambda *a: calls.append("dx") or winograd.conv3x3_backward_data(*a))
+                        lambda *a, **k: calls.append("dx") or winograd.conv3x3_backward_data(*a, **k))
     for n in (N, cuda.WINOGRAD_MIN_BATCH - 1):
         x, w, b, _, _ = data((n, C, H, W, F, 3, 1, pad), seed=4)
         out64, cache64 = L.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, pad)
@@ -117,7 +117,7 @@ def test_winograd_on_the_gpu_equals_numpy(N, C, H, W, F, pad, winograd_runs, mon
 @pytest.mark.parametrize("version", [1, 3, 4, 5])
 def test_backward_kernels(case, version):
     import cupy as cp
-    from minicnn import cuda
+    from minicnn.fast import cuda
     x, w, b, stride, pad = data(case, seed=1)
     x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)
     out, cache = L.conv2d_forward(x64, w64, b64, stride, pad)
@@ -134,7 +134,7 @@ def test_backward_kernels(case, version):
 @pytest.mark.parametrize("kernel,stride", [(2, 2), (3, 2), (3, 1)])
 def test_pool_and_relu_kernels(kernel, stride):
     import cupy as cp
-    from minicnn import cuda
+    from minicnn.fast import cuda
     rng = np.random.default_rng(3)
     x = rng.integers(0, 4, (2, 3, 13, 11)).astype(np.float32)   # many ties
     out, cache = L.maxpool2d_forward(x, kernel, stride)
@@ -148,9 +148,12 @@ def test_pool_and_relu_kernels(kernel, stride):
     gr, grc = cuda.relu_forward(cp.asarray(y))
     assert np.array_equal(cp.asnumpy(gr), r)
     d = rng.standard_normal(y.shape).astype(np.float32)
-    for rule in ("plain", "guided"):
-        assert np.array_equal(cp.asnumpy(cuda.relu_backward(cp.asarray(d), grc, rule)),
-                              L.relu_backward(d, rc, rule))
+    assert np.array_equal(cp.asnumpy(cuda.relu_backward(cp.asarray(d), grc)), L.relu_backward(d, rc))
+    from minicnn.saliency.methods import guided_relu        # a rule of saliency's, on CuPy arrays
+    assert np.array_equal(cp.asnumpy(guided_relu(cp.asarray(d), grc)), guided_relu(d, rc))
+    from minicnn.layers import PoolCache                     # the GPU's pool cache is its own type
+    with pytest.raises(TypeError, match="GpuPoolCache"):
+        cuda.maxpool2d_backward(cp.asarray(dout), PoolCache(*[cp.asarray(a) for a in cache[:2]], kernel, stride))
 
 
 def test_vgg19_forward_saliency_and_vis_step_match_cpu():

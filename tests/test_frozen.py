@@ -1,11 +1,13 @@
 """Frozen networks: read-only weights, whose Winograd filter transforms are made once and kept
-(Network.freeze, winograd.kept_filter_transform); loading freezes, training unfreezes."""
+(Network.freeze, fast.winograd.kept_filter_transform, Layer.kept); loading freezes, training
+unfreezes."""
 import gc
+import weakref
 
 import numpy as np
 import pytest
 
-from minicnn import winograd
+from minicnn.fast import winograd
 from minicnn.vgg19 import make_vgg
 
 
@@ -69,28 +71,32 @@ def test_freeze_copies_a_weight_that_views_writable_memory():
     assert np.array_equal(net.layer("conv1_1").w, wide_net().layer("conv1_1").w)
 
 
-def test_a_transform_is_let_go_with_its_weights(monkeypatch):
-    monkeypatch.setattr(winograd, "_KEPT", {})
-    w = np.random.default_rng(0).standard_normal((64, 64, 3, 3), dtype=np.float32)
-    w.flags.writeable = False
-    u = winograd.kept_filter_transform(w, 4)
-    assert winograd.kept_filter_transform(w, 4) is u and len(winograd._KEPT) == 1
-    del w
+def test_the_layer_owns_its_transforms_and_lets_them_go(transforms):
+    """The transforms live in the frozen layer (``Layer.kept``), not in a process-wide table:
+    new weights drop them, and they are freed with the network."""
+    x = np.random.default_rng(1).standard_normal((1, 64, 8, 8), dtype=np.float32)
+    net = wide_net().freeze()
+    saliency(net, x)
+    layer = net.layer("conv1_2")
+    assert sorted(layer.kept) == [(4, False), (4, True)]
+    alive = weakref.ref(layer.kept[(4, False)])
+    layer.w = np.ascontiguousarray(layer.w[::-1])         # new weights (writable): nothing kept
+    assert layer.kept is None and alive() is None
+    transforms.clear()
+    saliency(net, x)
+    assert len(transforms) == 2                           # conv1_1 kept its two; conv1_2 made anew
+    first = weakref.ref(net.layer("conv1_1").kept[(4, False)])
+    del net, layer
     gc.collect()
-    assert winograd._KEPT == {}
+    assert first() is None
 
 
-def test_kept_transforms_stay_under_their_budget(monkeypatch):
-    monkeypatch.setattr(winograd, "_KEPT", {})
-    rng = np.random.default_rng(0)
-    ws = [rng.standard_normal((64, 64, 3, 3), dtype=np.float32) for _ in range(4)]
-    size = winograd.filter_transform(ws[0], 4).nbytes
-    monkeypatch.setattr(winograd, "KEEP_BYTES", 2 * size)
-    for w in ws:
-        w.flags.writeable = False
-        winograd.kept_filter_transform(w, 4)
-    assert sorted(key[0] for key in winograd._KEPT) == sorted(id(w) for w in ws[:2])   # the first two
-    assert winograd.kept_filter_transform(ws[3], 4) is not winograd.kept_filter_transform(ws[3], 4)  # made anew
+def test_unfreeze_drops_what_was_kept():
+    net = wide_net().freeze()
+    saliency(net, np.ones((1, 64, 8, 8), dtype=np.float32))
+    assert all(layer.kept for layer in net.layers if layer.kind == "conv")
+    net.unfreeze()
+    assert all(layer.kept is None for layer in net.layers)
 
 
 def test_loaded_networks_come_frozen_and_train_unfreezes(tmp_path):

@@ -1,4 +1,4 @@
-"""minicnn.memory: with freed memory kept, a big array's pages stay with the process when it is
+"""minicnn.fast.memory: with freed memory kept, a big array's pages stay with the process when it is
 freed (for the next array to reuse) instead of going back to the kernel (Linux with glibc;
 skipped elsewhere)."""
 import os
@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from minicnn import memory
+from minicnn.fast import memory
 
 CODE = """
 import sys
 import numpy as np
-from minicnn.memory import keep_freed_memory, release_memory
+from minicnn.fast.memory import keep_freed_memory, release_memory
 def rss():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024

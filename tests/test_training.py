@@ -38,19 +38,16 @@ def test_batch_gradients_match_torch_however_the_batch_is_shared(golden, workers
 
 
 def test_each_worker_builds_its_columns_in_its_part_of_the_block(golden, monkeypatch):
-    """Two workers share the caches: each one's blocks of columns hold COLS_BLOCK / 2 values
-    (layers.cols_block, in the worker's thread only: the caller's blocks stay whole)."""
-    from minicnn import layers as L
+    """Two workers share the caches: each runs on its own engine, whose blocks of columns hold
+    COLS_BLOCK / 2 values; the caller's network keeps its whole blocks."""
+    from minicnn.fast.cpu import COLS_BLOCK, CPU
     g, t = golden
     net = golden_network(g, np.float32)
-    with L.cols_block(100):                                   # 50 values a row: 2 rows a block
-        assert list(L._blocks(2, 3, 50)) == [(0, 1, 0, 2), (0, 1, 2, 3), (1, 2, 0, 2), (1, 2, 2, 3)]
-    assert list(L._blocks(2, 3, 50)) == [(0, 2, 0, 3)]         # back to whole images
-    seen, real = [], L._blocks
-    monkeypatch.setattr(L, "_blocks", lambda *a: seen.append(getattr(L._THREAD, "cols_block", None)) or real(*a))
+    seen, real = [], CPU._blocks
+    monkeypatch.setattr(CPU, "_blocks", lambda self, *a: seen.append(self.cols_block) or real(self, *a))
     with BatchGradients(net, 2) as gradients:
         gradients(t["input"], t["labels"])
-    assert seen and set(seen) == {L.COLS_BLOCK // 2}
+    assert seen and set(seen) == {COLS_BLOCK // 2}
     seen.clear()
     net.forward(t["input"])
-    assert seen and set(seen) == {None}
+    assert seen and set(seen) == {COLS_BLOCK}

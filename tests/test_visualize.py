@@ -161,10 +161,11 @@ def test_blur_keeps_flat_images_and_smooths_noise():
 
 
 def test_redirected_relu_revives_dead_units():
+    from minicnn.visualize.render import redirected_relu
     out = np.zeros((2, 4))                  # image 0: every unit dead
     out[1, 2] = 1.0                         # image 1: one unit alive
     dout = np.array([[1.0, -2.0, 3.0, -4.0], [1.0, -2.0, 3.0, -4.0]])
-    g = L.relu_backward(dout, out, rule="redirect")
+    g = redirected_relu(dout, out)
     assert np.array_equal(g[0], [1.0, 0.0, 3.0, 0.0])   # pushes up only where it would help
     assert np.array_equal(g[1], [0.0, 0.0, 3.0, 0.0])   # alive image: the true gradient
 

@@ -53,7 +53,7 @@ def _worker(framework, repeat, out_npz):
 
 def spawn_worker(framework, worker_args):
     """``python -m minicnn.bench WORKER_ARGS`` in a fresh process; its last line, parsed as JSON.
-    A reference framework runs as its users run it: malloc left alone (minicnn.memory's settings
+    A reference framework runs as its users run it: malloc left alone (minicnn.fast.memory's settings
     would speed it up too)."""
     env = dict(os.environ)
     if framework != "minicnn":

@@ -69,7 +69,7 @@ def _gpu_time(fn, repeat, sync_torch=False, groups=5):
 def validate():
     """Every kernel version against NumPy on a VGG19-like layer (odd size, two filter tiles)."""
     cp = cupy()
-    from .. import cuda
+    from ..fast import cuda
     from .. import layers as L
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 64, 57, 57)).astype(np.float32)
@@ -96,7 +96,7 @@ def validate():
 
 def bench_layers(repeat, torch):
     cp = cupy()
-    from .. import cuda
+    from ..fast import cuda
     rows = []
     for name, C, F, H in LAYERS:
         rng = np.random.default_rng(1)
@@ -125,7 +125,7 @@ def bench_layers(repeat, torch):
 
 def bench_network(repeat, torch):
     cp = cupy()
-    from .. import cuda
+    from ..fast import cuda
     from .jobs import as_numpy, minicnn_jobs, torch_jobs
     from ..vgg19 import vgg19
     cpu_net = vgg19(seed=0)
@@ -134,9 +134,9 @@ def bench_network(repeat, torch):
     jobs = minicnn_jobs(net, cp.asarray(x))
     results = {}
     for version in cuda.CONV_VERSIONS:
-        net.conv_backend = cuda.Kernels(version=version)
+        net.engine = cuda.Kernels(version=version)
         results[f"minicnn v{version}"] = {"forward": _gpu_time(jobs["forward"], repeat)}
-    net.conv_backend = cuda.Kernels()
+    net.engine = cuda.Kernels()
     results[f"minicnn v{cuda.DEFAULT_VERSION}"].update(saliency=_gpu_time(jobs["saliency"], repeat),
                                                        vis_step=_gpu_time(jobs["vis_step"], repeat))
     if torch is not None:
@@ -150,7 +150,7 @@ def bench_network(repeat, torch):
 def bench_cuda(repeat=20, json_out=None):
     from ..backend import check_device
     check_device("cuda")
-    from .. import cuda
+    from ..fast import cuda
     cp = cupy()
     try:
         from .jobs import torch_setup
@@ -205,8 +205,8 @@ def bench_gpu_convs(repeat=10, batches=(1, 8, 25)):
     from ..backend import check_device
     check_device("cuda")
     cp = cupy()
-    from .. import cuda
-    from ..winograd import conv3x3, conv3x3_backward_data
+    from ..fast import cuda
+    from ..fast.winograd import conv3x3, conv3x3_backward_data
     print(f"VGG19's 3x3 convolutions on the GPU, ms per call ({repeat} runs after warm-up, median of 5 groups): "
           f"forward / dx; kernels v{cuda.DEFAULT_VERSION} vs Winograd F(4x4), F(2x2)")
     print(f"{'layer':8s} {'batch':>5s} {'kernels':>15s} {'F(4x4)':>15s} {'F(2x2)':>15s}  rule")

@@ -13,7 +13,7 @@ the field would reach for, on the same machine, alternating:
     vis-step          VGG19: forward to conv3_3 + backward            vs torch
 
 Each framework runs in its own fresh process (as in the rest of minicnn.bench), alternating:
-so the reference runs with its own memory allocator settings, not minicnn's (minicnn.memory).
+so the reference runs with its own memory allocator settings, not minicnn's (minicnn.fast.memory).
 A row whose reference is not installed is skipped with a one-line reason. Weights are random
 (seeded) and the same in both. With ``--device cuda`` both run on the GPU (torch through cuDNN,
 float32, TF32 off) and each timed run ends with the result on the host, so that it includes

@@ -30,18 +30,26 @@ def batch_limit(net, batch):
 # The one primitive: d score[target] / d pixels
 
 
-def target_gradient(net, pixels, targets, relu_rule="plain"):
+def guided_relu(dout, out):
+    """Guided backpropagation's ReLU rule (Springenberg et al. 2015): the true gradient where
+    the unit is on (out > 0), and additionally zero where dout < 0, so that only evidence *for*
+    the target passes down. Not a gradient; given to the backward pass as its ReLU rule."""
+    return dout * ((out > 0) & (dout > 0))
+
+
+def target_gradient(net, pixels, targets, relu=None):
     """(output, d score[n] / d pixels[n]) for a batch of RGB pixels (N, 3, H, W): the score of
     image n is the logit of class targets[n], or the unit targets[n]'s activation (the forward
     pass then stops at the unit's layer, and ``output`` is that layer's).
 
     One forward pass and one backward pass of the score's gradient, no parameter gradients.
     Images in a batch are independent, so one backward pass gives every image's own gradient.
-    Arrays stay on the network's device.
+    Arrays stay on the network's device. ``relu``: a rule for the ReLUs' backward pass
+    (``guided_relu``), or None for the true gradient.
     """
     prep = net.meta["preprocessing"]
     out = net.forward(preprocess(pixels, prep), until=until(targets))
-    dx = net.backward(seed(out, targets), relu_rule=relu_rule)
+    dx = net.backward(seed(out, targets), relu=relu)
     return out, preprocess_backward(dx, prep)
 
 
@@ -137,10 +145,10 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
 def guided(net, pixels, targets):
     """Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity: The All
     Convolutional Net": guided backpropagation. The backward pass through every ReLU also
-    zeroes negative gradients (``relu_rule="guided"``), passing down only evidence *for* the
+    zeroes negative gradients (``guided_relu``), passing down only evidence *for* the
     class. Sharp, image-like maps; but not a true gradient (see the sanity check).
     """
-    logits, grad = target_gradient(net, pixels, targets, relu_rule="guided")
+    logits, grad = target_gradient(net, pixels, targets, relu=guided_relu)
     return {"logits": logits, "attribution": grad, "saliency": _saliency(grad)}
 
 

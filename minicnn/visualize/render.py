@@ -7,7 +7,7 @@ from warnings import warn
 
 import numpy as np
 
-from ..backend import to_device, to_numpy, xp_for
+from ..backend import get_xp, to_device, to_numpy, xp_for
 from ..errors import UsageError
 from ..optim import SGD, Adam
 from ..preprocess import preprocess, preprocess_backward
@@ -15,6 +15,24 @@ from .objectives import INPUT
 from .transforms import blur
 
 REDIRECT_STEPS = 16
+
+
+def redirected_relu(dout, out):
+    """Lucid's "redirected" ReLU gradient, feature visualization's remedy for dead ReLUs; given
+    to the backward pass as its ReLU rule (``backward(..., relu=redirected_relu)``).
+
+    When every unit of this ReLU is off (out = 0) for an image, the true gradient is zero and
+    gradient ascent is stuck on a grey image. For such an image only, let the gradient through
+    wherever it would push the input *up* (dout > 0), so the units can come back to life; once
+    any unit is on, the true gradient is used again.
+    """
+    xp = get_xp(dout)
+    plain = dout * (out > 0)
+    dead = ~plain.reshape(len(plain), -1).any(axis=1)           # (N,): nothing got through
+    if not bool(dead.any()):
+        return plain
+    redirected = dout * ((out > 0) | (dout > 0))
+    return xp.where(dead.reshape((-1,) + (1,) * (dout.ndim - 1)), redirected, plain)
 
 
 def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), size=None,
@@ -47,7 +65,7 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
     try:   # Ctrl-C: with interruptible, stop here and keep the images so far
         for step in range(steps):
             # Lucid's remedy for dead ReLUs: redirected ReLU gradients for the first 16 steps only
-            relu_rule = "redirect" if redirect_relu and step < REDIRECT_STEPS else "plain"
+            relu = redirected_relu if redirect_relu and step < REDIRECT_STEPS else None
             pixels, param_cache = param.forward(params)
             x, caches = pixels, []
             for t in transforms:
@@ -63,7 +81,7 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
                 dx = xp.zeros_like(pixels)
             else:
                 inject = {layer: dacts[layer] for layer in layers if layer != deepest}
-                dx = preprocess_backward(net.backward(dacts[deepest], relu_rule=relu_rule, inject=inject), prep)
+                dx = preprocess_backward(net.backward(dacts[deepest], relu=relu, inject=inject), prep)
                 if step == REDIRECT_STEPS and not bool((dx != 0).any()):
                     warn("the gradient is exactly 0: every path to this unit is switched off (dead ReLUs); "
                          "try the pre-ReLU layer, another seed, or a larger --lr")

@@ -1,7 +1,9 @@
 """Launchers for the raw CUDA kernels of kernels/conv2d.cu (through cupy.RawModule).
 
-Same functions, signatures and caches as minicnn/layers.py, for cupy arrays: a Network moved
-to the GPU (``net.to("cuda")``) calls these instead, and everything stays on the GPU. One small
+Same functions and signatures as minicnn/layers.py, for cupy arrays: a Network moved to the GPU
+(``net.to("cuda")``) runs on a ``Kernels`` object, and everything stays on the GPU. The conv
+cache is the reference's ``ConvCache``; max-pool's is its own ``GpuPoolCache`` (the winners'
+indices), which no other backward pass accepts. One small
 launcher per kernel: check the arguments (float32, C-contiguous, on the GPU), allocate the
 output, compute the grid in named variables, pass every scalar as a 32-bit int.
 
@@ -9,20 +11,23 @@ output, compute the grid in named variables, pass every scalar as a 32-bit int.
 GEMM with cheaper loads, 5 v4's loads with 128x128 tiles, the default: v5 for layers with at least
 128 filters, v4 below); ``weight_version`` the weight-gradient kernel (1 naive, 2 implicit GEMM,
 the default). A network runs through a ``Kernels`` object that carries its
-choice: ``net.to("cuda")`` uses the defaults, ``net.conv_backend = Kernels(version=2)`` another.
+choice: ``net.to("cuda")`` uses the defaults, ``net.engine = Kernels(version=2)`` another.
 Tile sizes are the #defines of the .cu file, read from it (``TILE``): one place for each number.
 
 For batches of images the wide 3x3 layers go to Winograd's F(4x4, 3x3) instead
-(``winograd_tile``): minicnn/winograd.py, the same NumPy/CuPy code as on the CPU, whose products
+(``winograd_tile``): minicnn/fast/winograd.py, the same NumPy/CuPy code as on the CPU, whose products
 CuPy hands to cuBLAS. ``Kernels(winograd=False)`` turns that off.
 """
 import functools
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 
-from .backend import cupy as _cupy_module
+from ..backend import cupy as _cupy_module
+from ..layers import ConvCache, check_conv_args, conv_output_size, expect_cache, pool_output_size
+from . import ceil_div
 from .winograd import conv3x3, conv3x3_backward_data, tile_size
 
 CONV_VERSIONS = (1, 2, 3, 4, 5)
@@ -38,9 +43,9 @@ _module = None
 
 def kernel_source_path():
     """kernels/conv2d.cu in a checkout, minicnn/kernels/conv2d.cu in an installed package."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for path in (os.path.join(here, "kernels", "conv2d.cu"),
-                 os.path.join(os.path.dirname(here), "kernels", "conv2d.cu")):
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))       # minicnn/
+    for path in (os.path.join(package, "kernels", "conv2d.cu"),
+                 os.path.join(os.path.dirname(package), "kernels", "conv2d.cu")):
         if os.path.exists(path):
             return path
     raise FileNotFoundError("kernels/conv2d.cu not found next to the minicnn package")
@@ -114,21 +119,20 @@ def winograd_tile(batch, w_shape, stride, pad, out_shape):
 def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION, winograd=True):
     """out = conv(x, w) + b on the GPU, with kernel version 1 to 5 (default 5); or by Winograd
     F(4x4, 3x3) where ``winograd`` and ``winograd_tile`` say so."""
-    from .layers import _check_conv_args, conv_output_size
     _check_version(version, CONV_VERSIONS, "forward")
     cp = _cp()
     x = cp.ascontiguousarray(x)
     _check(x, w, b)
-    _check_conv_args(x, w, b, stride, pad)
+    check_conv_args(x, w, b, stride, pad)
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     H_out, W_out = conv_output_size(H, KH, stride, pad), conv_output_size(W, KW, stride, pad)
     if winograd and winograd_tile(N, w.shape, stride, pad, (H_out, W_out)):
-        return conv3x3(x, w, b, pad, 4), (x, w, stride, pad)
+        return conv3x3(x, w, b, pad, 4), ConvCache(x, w, stride, pad)
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out)
     if version == 1:
         out = cp.empty((N, F, H_out, W_out), dtype=cp.float32)
-        blocks = (N * F * H_out * W_out + THREADS - 1) // THREADS   # one thread per output
+        blocks = ceil_div(N * F * H_out * W_out, THREADS)   # one thread per output
         _kernel("conv2d_forward_v1")((blocks,), (THREADS,), (x, w, b, out) + dims)
     elif version == 2:
         out = cp.empty((N, F, H_out, W_out), dtype=cp.float32)
@@ -138,14 +142,14 @@ def conv2d_forward(x, w, b, stride=1, pad=0, version=DEFAULT_VERSION, winograd=T
         if smem > 48 * 1024:
             raise ValueError(f"v2 needs {smem} bytes of shared memory for a {KH}x{KW} kernel "
                              f"with stride {stride}; use version 1 or 3")
-        grid = ((W_out + tile - 1) // tile, (H_out + tile - 1) // tile, N * ((F + fb - 1) // fb))
+        grid = (ceil_div(W_out, tile), ceil_div(H_out, tile), N * ceil_div(F, fb))
         _kernel("conv2d_forward_v2")(grid, (tile, tile), (x, w, b, out) + dims, shared_mem=smem)
     else:
         # v4 and v5 read the weights as (F, KH, KW, C): reduction order (p, q, c)
         version = gemm_version(version, F)
         w_kernel = cp.ascontiguousarray(w.transpose(0, 2, 3, 1)) if version >= 4 else w
         out = _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out)
-    return out, (x, w, stride, pad)
+    return out, ConvCache(x, w, stride, pad)
 
 
 def gemm_version(version, filters):
@@ -168,20 +172,16 @@ def _implicit_gemm(version, x, w_kernel, b, F, KH, KW, stride, pad, H_out, W_out
     BM, BN, BK = _gemm_tile(version)
     N, C, H, W = x.shape
     K, P = C * KH * KW, N * H_out * W_out
-    tiles = _ceil_div(P, BN) * _ceil_div(F, BM)                     # BM x BN output tiles
+    tiles = ceil_div(P, BN) * ceil_div(F, BM)                     # BM x BN output tiles
     # split the reduction when the tiles alone cannot fill the GPU (two blocks per SM)
     splits = max(1, min((2 * _sm_count()) // tiles, K // 256))
-    k_per_split = _ceil_div(_ceil_div(K, splits), BK) * BK          # a multiple of the slice depth
-    splits = _ceil_div(K, k_per_split)
+    k_per_split = ceil_div(ceil_div(K, splits), BK) * BK          # a multiple of the slice depth
+    splits = ceil_div(K, k_per_split)
     out = (cp.zeros if splits > 1 else cp.empty)((N, F, H_out, W_out), dtype=cp.float32)
-    grid = (_ceil_div(P, BN), _ceil_div(F, BM), splits)
+    grid = (ceil_div(P, BN), ceil_div(F, BM), splits)
     dims = _i32(N, C, H, W, F, KH, KW, stride, pad, H_out, W_out, k_per_split)
     _kernel(f"conv2d_forward_v{version}")(grid, (t["GEMM_THREADS"],), (x, w_kernel, b, out) + dims)
     return out
-
-
-def _ceil_div(a, b):
-    return (a + b - 1) // b
 
 
 def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
@@ -193,6 +193,7 @@ def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
     _check_version(version, CONV_VERSIONS, "forward")
     _check_version(weight_version, WEIGHT_VERSIONS, "weight-gradient")
     cp = _cp()
+    expect_cache(cache, ConvCache, "cuda.conv2d_backward")
     x, w, stride, pad = cache
     dout = cp.ascontiguousarray(dout)
     _check(dout)
@@ -205,7 +206,7 @@ def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
     elif winograd and winograd_tile(N, w.shape, stride, pad, (H, W)):
         dx = conv3x3_backward_data(dout, w, pad, 4)
     elif stride == 1 and KH == KW and pad < KH and C >= 16:
-        # dx = dout convolved with the flipped, transposed kernel (see layers.py)
+        # dx = dout convolved with the flipped, transposed kernel (see fast/cpu.py)
         zero_bias = cp.zeros(C, dtype=cp.float32)
         if version >= 4:                    # straight to the (C, KH, KW, F) layout: one copy
             w_flip = cp.ascontiguousarray(w.transpose(1, 2, 3, 0)[:, ::-1, ::-1, :])
@@ -215,23 +216,23 @@ def conv2d_backward(dout, cache, param_grads=True, version=DEFAULT_VERSION,
             dx, _ = conv2d_forward(dout, w_flip, zero_bias, 1, KH - 1 - pad, version)
     else:  # strided, or few input channels (conv1_1: a 3-row GEMM would waste its tiles)
         dx = cp.empty_like(x)
-        blocks = (x.size + THREADS - 1) // THREADS                   # one thread per input
+        blocks = ceil_div(x.size, THREADS)                   # one thread per input
         _kernel("conv2d_backward_data_v1")((blocks,), (THREADS,), (dout, w, dx) + dims)
     if not param_grads:
         return dx, None, None
     dw = cp.zeros_like(w)
     if weight_version == 1:
-        blocks = (w.size + THREADS - 1) // THREADS                   # one thread per weight
+        blocks = ceil_div(w.size, THREADS)                   # one thread per weight
         _kernel("conv2d_backward_weight_v1")((blocks,), (THREADS,), (x, dout, dw) + dims)
     else:
         t = tile_sizes()
         BM, BN, BR = t["W2_BM"], t["W2_BN"], t["W2_BR"]
         K, P = C * KH * KW, N * H_out * W_out
-        tiles = _ceil_div(K, BN) * _ceil_div(F, BM)
+        tiles = ceil_div(K, BN) * ceil_div(F, BM)
         splits = max(1, min((4 * _sm_count()) // tiles, P // 64))  # split the pixel sum
-        cols_per_split = _ceil_div(_ceil_div(P, splits), BR) * BR   # a multiple of the slice
-        splits = _ceil_div(P, cols_per_split)
-        grid = (_ceil_div(K, BN), _ceil_div(F, BM), splits)
+        cols_per_split = ceil_div(ceil_div(P, splits), BR) * BR   # a multiple of the slice
+        splits = ceil_div(P, cols_per_split)
+        grid = (ceil_div(K, BN), ceil_div(F, BM), splits)
         _kernel("conv2d_backward_weight_v2")(grid, (t["GEMM_THREADS"],), (x, dout, dw) + dims + _i32(cols_per_split))
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
@@ -245,24 +246,25 @@ def relu_forward(x):
     x = cp.ascontiguousarray(x)
     _check(x)
     out = cp.empty_like(x)
-    _kernel("relu_forward")(((x.size + THREADS - 1) // THREADS,), (THREADS,), (x, out) + _i32(x.size))
+    _kernel("relu_forward")((ceil_div(x.size, THREADS),), (THREADS,), (x, out) + _i32(x.size))
     return out, out
 
 
-def relu_backward(dout, cache, rule="plain"):
+def relu_backward(dout, cache):
     cp = _cp()
-    if rule == "redirect":
-        from .layers import _relu_redirect
-        return _relu_redirect(dout, cache)   # rare and cheap: plain cupy array operations
-    if rule not in ("plain", "guided"):
-        raise ValueError(f"unknown relu backward rule {rule!r}")
     out = cache
     dout = cp.ascontiguousarray(dout)
     _check(dout, out)
     dx = cp.empty_like(dout)
-    blocks = (dout.size + THREADS - 1) // THREADS
-    _kernel("relu_backward")((blocks,), (THREADS,), (dout, out, dx) + _i32(dout.size, rule == "guided"))
+    blocks = ceil_div(dout.size, THREADS)
+    _kernel("relu_backward")((blocks,), (THREADS,), (dout, out, dx) + _i32(dout.size, 0))   # 0: the true gradient
     return dx
+
+
+class GpuPoolCache(NamedTuple):
+    """Max-pool's cache on the GPU: the input's shape and each window's winner (an index)."""
+    x_shape: tuple
+    argmax: object
 
 
 def maxpool2d_forward(x, kernel=2, stride=2):
@@ -272,22 +274,23 @@ def maxpool2d_forward(x, kernel=2, stride=2):
     N, C, H, W = x.shape
     if kernel < 1 or stride < 1 or H < kernel or W < kernel:
         raise ValueError(f"maxpool2d: kernel {kernel}, stride {stride} does not fit {H}x{W}")
-    H_out, W_out = 1 + (H - kernel) // stride, 1 + (W - kernel) // stride
+    H_out, W_out = pool_output_size(H, kernel, stride), pool_output_size(W, kernel, stride)
     out = cp.empty((N, C, H_out, W_out), dtype=cp.float32)
     argmax = cp.empty((N, C, H_out, W_out), dtype=cp.int32)
-    blocks = (out.size + THREADS - 1) // THREADS                     # one thread per output
+    blocks = ceil_div(out.size, THREADS)                     # one thread per output
     _kernel("maxpool2d_forward")((blocks,), (THREADS,),
                                  (x, out, argmax) + _i32(N, C, H, W, kernel, stride, H_out, W_out))
-    return out, (x.shape, argmax)
+    return out, GpuPoolCache(x.shape, argmax)
 
 
 def maxpool2d_backward(dout, cache):
     cp = _cp()
+    expect_cache(cache, GpuPoolCache, "cuda.maxpool2d_backward")
     x_shape, argmax = cache
     dout = cp.ascontiguousarray(dout)
     _check(dout)
     dx = cp.zeros(x_shape, dtype=cp.float32)
-    blocks = (dout.size + THREADS - 1) // THREADS
+    blocks = ceil_div(dout.size, THREADS)
     _kernel("maxpool2d_backward")((blocks,), (THREADS,), (dout, argmax, dx) + _i32(dout.size))
     return dx
 
@@ -297,19 +300,24 @@ def maxpool2d_backward(dout, cache):
 
 
 class Kernels:
-    """The layer functions a Network calls on the GPU (``net.conv_backend``), with the kernel
-    versions fixed: ``Kernels()`` is the default (forward v5, weight gradient v2, Winograd
-    where ``winograd_tile`` says so)."""
+    """How a network's layers run on the GPU (``net.engine``), with the kernel versions fixed:
+    ``Kernels()`` is the default (forward v5, weight gradient v2, Winograd where
+    ``winograd_tile`` says so). The CPU's counterpart is ``minicnn.fast.cpu.CPU``."""
+    device = "cuda"
 
     def __init__(self, version=DEFAULT_VERSION, weight_version=DEFAULT_WEIGHT_VERSION, winograd=True):
         _check_version(version, CONV_VERSIONS, "forward")
         _check_version(weight_version, WEIGHT_VERSIONS, "weight-gradient")
         self.version, self.weight_version, self.winograd = version, weight_version, winograd
 
-    def conv2d_forward(self, x, w, b, stride=1, pad=0):
+    def __repr__(self):
+        return f"Kernels(version={self.version}, weight_version={self.weight_version}, winograd={self.winograd})"
+
+    def conv2d_forward(self, x, w, b, stride=1, pad=0, kept=None):
+        """``kept`` is ignored: CuPy arrays cannot be made read-only, so nothing is kept."""
         return conv2d_forward(x, w, b, stride, pad, version=self.version, winograd=self.winograd)
 
-    def conv2d_backward(self, dout, cache, param_grads=True, input_grad=True):
+    def conv2d_backward(self, dout, cache, param_grads=True, input_grad=True, kept=None):
         return conv2d_backward(dout, cache, param_grads, version=self.version, weight_version=self.weight_version,
                                input_grad=input_grad, winograd=self.winograd)
 

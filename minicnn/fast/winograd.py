@@ -23,7 +23,7 @@ own. So a bigger tile is better on both counts, except where it does not fit: a 
 needs 4 tiles of 4 (16 px, 31% wasted) but 7 of 2. Measured on this project's 2-core CPU
 (tutorial, "Fewer multiplications: Winograd"), the rule in ``tile_size``: m = 4 from 64
 channels in and out when the output's sides are multiples of 4, m = 2 from 256 channels
-otherwise, im2col below; ``layers.CONV_ALGORITHM`` overrides it.
+otherwise, im2col below; ``CPU(algorithm=...)`` overrides it.
 
 Rounding: float32 results differ from im2col's by a few units in the last place times sqrt(C)
 for m = 2; m = 4's transforms hold larger numbers (up to 8 and 1/24) and its error is about
@@ -31,11 +31,11 @@ for m = 2; m = 4's transforms hold larger numbers (up to 8 and 1/24) and its err
 compares both with float64).
 """
 import functools
-import weakref
 
 import numpy as np
 
-from .backend import device_of, get_xp
+from ..backend import device_of, get_xp
+from . import ceil_div
 
 # The transforms (Lavin & Gray 2016, sections 4.1 and 4.2), from the interpolation points
 # 0, 1, -1 (m = 2) and 0, 1, -1, 2, -2 (m = 4), and "infinity" (the last row and column).
@@ -70,7 +70,7 @@ def tile_size(w_shape, stride, out_shape, max_waste=None):
     if not (KH == KW == 3 and stride == 1):
         return None
     H, W = out_shape
-    covered = 16 * -(-H // 4) * -(-W // 4)                   # pixels of the tiles, rounded up
+    covered = 16 * ceil_div(H, 4) * ceil_div(W, 4)                  # pixels of the tiles, rounded up
     waste = MAX_WASTE if max_waste is None else max_waste
     if min(F, C) >= MIN_CHANNELS[4] and covered <= (1 + waste) * H * W:
         return 4
@@ -90,39 +90,23 @@ def filter_transform(w, m, flipped=False):
     return (gg @ w.reshape(F * C, 9).T).reshape(-1, F, C)
 
 
-# Filter transforms of weights that cannot change (``kept_filter_transform``), made once.
-# At most 1 GB of them (VGG19's, both directions: 0.47 GB); when that is full, later ones are
-# made on every call (dropping the oldest instead would drop each one just before its next use,
-# since passes use them in the same order every time). 0 keeps none.
-KEEP_BYTES = 1 << 30
-_KEPT = {}                  # (id(w), m, flipped) -> (U, the finalizer that drops it with w)
+def kept_filter_transform(w, m, flipped=False, kept=None):
+    """``filter_transform(w, m, flipped)``, made once and kept in ``kept`` when w cannot change.
 
-
-def kept_filter_transform(w, m, flipped=False):
-    """``filter_transform(w, m, flipped)``, made once and kept when w cannot change: a NumPy
-    array that owns its memory and is read-only (``Network.freeze``; networks loaded from a
-    file come frozen). Every later call with the same w, in this pass or the next, reuses it.
-    It pays: VGG19's transforms write 4 (m = 4) or 1.8 (m = 2) times the size of its conv
-    weights, about an eighth of a saliency pass on this project's CPU (tutorial, "Frozen
-    weights"). Any other w, a GPU array included, is transformed on every call."""
-    if not (isinstance(w, np.ndarray) and w.base is None and not w.flags.writeable):
+    ``kept`` is the dict a frozen layer owns (``Layer.kept``: ``Network.freeze`` makes it, and
+    it dies with the layer or when its weights are replaced); None, or a w that is not a
+    read-only NumPy array owning its memory, means the transform is made on every call. It pays:
+    VGG19's transforms write 4 (m = 4) or 1.8 (m = 2) times the size of its conv weights, about
+    an eighth of a saliency pass on this project's CPU (tutorial, "Frozen weights"). On a GPU
+    CuPy arrays have no read-only flag, so they are transformed on every call."""
+    if kept is None or not (isinstance(w, np.ndarray) and w.base is None and not w.flags.writeable):
         return filter_transform(w, m, flipped)
-    key = (id(w), m, flipped)
-    if key in _KEPT:
-        return _KEPT[key][0]
-    u = filter_transform(w, m, flipped)
-    u.flags.writeable = False                       # shared by every later call: nobody writes it
-    if sum(kept.nbytes for kept, _ in _KEPT.values()) + u.nbytes <= KEEP_BYTES:   # full: not kept
-        # when w is freed, so is its transform (and its id, which a new array may then reuse)
-        _KEPT[key] = (u, weakref.finalize(w, _KEPT.pop, key, None))
-    return u
-
-
-def forget(w):
-    """Drop the kept transforms of w (``Network.unfreeze``: w may change from now on)."""
-    for key in [key for key in _KEPT if key[0] == id(w)]:
-        _, finalizer = _KEPT.pop(key)
-        finalizer.detach()
+    key = (m, flipped)
+    if key not in kept:
+        u = filter_transform(w, m, flipped)
+        u.flags.writeable = False                   # shared by every later call: nobody writes it
+        kept[key] = u
+    return kept[key]
 
 
 @functools.lru_cache(maxsize=None)
@@ -134,18 +118,18 @@ def _transform(m, name, xp, dtype):
     return xp.asarray(matrix, dtype=dtype)
 
 
-def conv3x3(x, w, b, pad, m=4):
+def conv3x3(x, w, b, pad, m=4, kept=None):
     """out = conv2d(x, w, b, stride=1, pad) for a 3x3 ``w``, by F(m x m, 3x3); (N, F, H_out, W_out).
-    ``b=None``: no bias."""
-    return _tiles(x, kept_filter_transform(w, m), b, pad, m)
+    ``b=None``: no bias. ``kept``: see ``kept_filter_transform``."""
+    return _tiles(x, kept_filter_transform(w, m, kept=kept), b, pad, m)
 
 
-def conv3x3_backward_data(dout, w, pad, m=4):
+def conv3x3_backward_data(dout, w, pad, m=4, kept=None):
     """dx of ``conv3x3(x, w, b, pad)``: a convolution of dout with w turned by 180 degrees and
-    transposed (C <-> F), padded 2 - pad (as in ``layers.conv2d_backward_data_as_conv``). Neither
+    transposed (C <-> F), padded 2 - pad (as in ``CPU.backward_data_as_conv``). Neither
     is copied: the turn is in ``filter_transform(..., flipped=True)``, and the products read
     its U[k] transposed (a view, which BLAS reads as it is)."""
-    u = kept_filter_transform(w, m, flipped=True).transpose(0, 2, 1)      # ((m+2)^2, C, F): a view
+    u = kept_filter_transform(w, m, flipped=True, kept=kept).transpose(0, 2, 1)      # ((m+2)^2, C, F): a view
     return _tiles(dout, u, None, 2 - pad, m)
 
 
@@ -167,7 +151,7 @@ def _tiles(x, u, b, pad, m):
     N, C, H, W = x.shape
     F = u.shape[1]
     H_out, W_out = H + 2 * pad - 2, W + 2 * pad - 2
-    rows, cols = -(-H_out // m), -(-W_out // m)                      # tiles, rounded up
+    rows, cols = ceil_div(H_out, m), ceil_div(W_out, m)                   # tiles, rounded up
     x_pad = xp.zeros((N, C, m * rows + 2, m * cols + 2), dtype=x.dtype)
     x_pad[:, :, pad:pad + H, pad:pad + W] = x          # zeros around, and below/right of a ragged size
     out = xp.empty((N, F, m * rows, m * cols), dtype=x.dtype)

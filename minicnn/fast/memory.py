@@ -11,7 +11,7 @@ batch) about a third of its time: 17 s against 12 s with the settings below (tut
 ``keep_freed_memory()`` tells malloc to serve blocks up to 1 GB from its heap, to grow the heap
 in steps of 256 MB, and not to hand freed memory back to the kernel: the arrays of the next
 pass reuse the pages of the last one. The price: the process keeps the heap at its peak size
-until it ends, or until ``release_memory()``. ``Network.forward`` calls ``keep_freed_memory()``
+until it ends, or until ``release_memory()``. Every pass of a Network calls ``keep_freed_memory()``
 (the first call does the work), so every job that runs a network gets it; with other C
 libraries (macOS, Windows) both functions do nothing. Set ``MINICNN_KEEP_MEMORY=0`` to leave
 malloc alone.
