@@ -8,7 +8,6 @@ import numpy as np
 
 from .backend import to_device, to_numpy
 from .errors import WeightsError
-from .preprocess import preprocess
 
 
 def softmax(logits):
@@ -39,12 +38,11 @@ def check_finite(logits, net):
 def classify(net, pixels, batch=32):
     """Class logits for RGB pixels (N, 3, H, W) in [0, 1], batched; returns numpy (N, K)."""
     require_classifier(net)
-    prep = net.meta["preprocessing"]
     out = []
     for i in range(0, len(pixels), batch):
-        x = to_device(preprocess(pixels[i:i + batch], prep), net.device)
+        x = to_device(pixels[i:i + batch], net.device)
         with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
-            logits = net.forward(x, record=False)
+            logits = net.forward(x)
         out.append(to_numpy(check_finite(logits, net)))
     return np.concatenate(out)
 

@@ -1,16 +1,17 @@
 """A network: an ordered list of named layers, run forward to any layer and backward from it.
 
     net = Network([Layer("conv1", "conv", w=..., b=..., pad=1), Layer("relu1", "relu"), ...])
-    act = net.forward(x, until="conv1")      # runs conv1 and stops, keeping the caches
-    dx = net.backward(dact)                  # d(score)/dx, where dact = d(score)/d(act)
+    logits = net.forward(pixels)             # inference: nothing kept
+    p = net.run(pixels, until="conv1")       # a Pass: p.output, and the tape for one backward
+    dpixels = p.backward(dact)               # d(score)/d pixels, where dact = d(score)/d(p.output)
     grads = {}
-    dx = net.backward(dact, grads=grads)     # also fills grads["conv1"] = (dw, db) ...
+    p.backward(dact, grads=grads)            # also fills grads["conv1"] = (dw, db) ...
 
-``forward`` records a tape (each layer's cache) for ``backward``; inference passes
-``record=False`` and keeps nothing. ``backward`` starts from the last layer the last ``forward``
-ran, frees each cache as soon as it is used, and computes parameter gradients only when a
-``grads`` dict is passed: saliency maps and feature visualization need just ``dx``, and
-skipping ``dw`` halves the cost of a convolution's backward pass.
+The tape belongs to the pass, not to the network: a network holds only its layers, its
+preprocessing and its engine, and serves any number of passes (and threads) at once. The
+model's preprocessing is part of it: callers give RGB pixels in [0, 1] and get gradients with
+respect to those pixels. Layers run on ``net.engine`` (``minicnn.fast``: the CPU engine, or the
+CUDA kernels after ``net.to("cuda")``; ``Reference()`` runs the textbook layers).
 """
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from . import layers as L
 from .backend import device_of, to_device
 from .fast.cpu import CPU
 from .fast.memory import keep_freed_memory
+from .preprocess import preprocess, preprocess_backward
 
 
 KINDS = ("conv", "relu", "pool", "flatten", "linear")
@@ -99,8 +101,6 @@ class Network:
         self.meta = dict(meta or {})
         self.engine = engine_for("cpu")     # how layers run: fast.cpu.CPU, fast.cuda.Kernels, Reference
         self.frozen = False                 # weights read-only (freeze): set by freeze / unfreeze
-        self._tape = []                     # (layer, cache) of the last recorded forward pass
-        self.activations = {}               # outputs of the layers named in forward(keep=...)
 
     # -- naming ---------------------------------------------------------------------------------
 
@@ -135,7 +135,6 @@ class Network:
                 layer.w = to_device(layer.w, device)
                 layer.b = to_device(layer.b, device)
         self.engine = engine_for(device)        # on the GPU the CUDA kernels take over
-        self._tape, self.activations = [], {}   # caches of the old device: stale, dropped
         if self.frozen and device == "cpu":
             self.freeze()                       # the new NumPy arrays too
         return self
@@ -184,71 +183,49 @@ class Network:
 
     # -- forward and backward -------------------------------------------------------------------
 
-    def forward(self, x, until=None, keep=None, record=True):
-        """Run layers in order on x (N, C, H, W), up to and including layer ``until``.
+    @property
+    def preprocessing(self):
+        """What the model does to RGB pixels in [0, 1] before its first layer (the weights'
+        source's convention, ``minicnn.preprocess``), or None: the input is given as the first
+        layer takes it (networks built by hand)."""
+        return self.meta.get("preprocessing")
 
-        Caches are kept for ``backward`` unless ``record=False`` (inference: each cache is
-        dropped as soon as its layer is done, so memory holds about two activations at a time).
-        ``keep`` (a set of layer names) additionally records those layers' outputs in
-        ``self.activations``.
+    def run(self, pixels, until=None, keep=(), record=True, engine=None):
+        """One forward pass on pixels (N, 3, H, W), up to and including layer ``until``: a ``Pass``.
+
+        The pixels go through the model's ``preprocessing`` first, and the pass's backward
+        returns d score / d pixels. ``keep`` (layer names): their outputs come back in
+        ``Pass.activations``. ``record=False`` (inference) keeps no tape: each cache is dropped
+        as soon as its layer is done, so memory holds about two activations at a time.
+        ``engine`` runs this pass on another engine than ``self.engine`` (a worker thread's).
+        The network itself is not changed: it can serve several passes, and threads, at once.
         """
         keep_freed_memory()                     # big activations reuse freed pages (minicnn.fast.memory)
         last = len(self.layers) - 1 if until is None else self.position(until)
-        ops = self.engine
-        self._tape = []
-        self.activations = {}
+        engine = engine or self.engine
+        prep = self.preprocessing
+        x = pixels if prep is None else preprocess(pixels, prep)
+        tape, activations, keep = [], {}, keep or ()
         for layer in self.layers[:last + 1]:
-            x, cache = _forward_one(ops, layer, x)
+            x, cache = _forward_one(engine, layer, x)
             if record:
-                self._tape.append((layer, cache))
+                tape.append((layer, cache))
             del cache
-            if keep and layer.name in keep:
-                self.activations[layer.name] = x
-        return x
+            if layer.name in keep:
+                activations[layer.name] = x
+        return Pass(x, activations, tape if record else None, engine, prep)
 
-    def backward(self, dout, grads=None, relu=None, stop_at=None, input_grad=True, inject=None):
-        """Propagate ``dout`` (d score / d output of the last forward) back to the input.
-
-        Returns dx, shaped like the input. If ``grads`` is a dict, it is filled with
-        ``grads[name] = (dw, db)`` for every conv and linear layer passed through; otherwise no
-        parameter gradient is computed. ``relu``, a function ``(dout, out) -> dx``, replaces the
-        true gradient of every ReLU (guided backprop's rule, in saliency; the redirected ReLU, in
-        feature visualization). ``stop_at=NAME`` stops early and
-        returns d score / d (output of layer NAME) instead (Grad-CAM needs it).
-        ``inject={NAME: g}`` adds g to the gradient arriving at the output of layer NAME (a
-        score that also reads lower layers: the chain rule sums the paths). ``input_grad=False``
-        (training) skips the gradient of the input image itself: a first conv layer computes
-        only its parameter gradients, and None is returned. Each cache is freed as soon as it
-        is used, so memory shrinks during the backward pass; the tape is empty afterwards.
-        """
-        if not self._tape:
-            raise RuntimeError("backward() needs a recorded forward() first")
-        ran = [layer.name for layer, _ in self._tape]
-        for name in [stop_at] + list(inject or ()):
-            if name is not None and name not in ran:
-                raise KeyError(f"{name!r}: not among the layers the last forward ran")
-        ops = self.engine
-        want_params = grads is not None
-        tape, self._tape = self._tape, []
-        for k in range(len(tape) - 1, -1, -1):
-            layer, cache = tape.pop()           # the tape lets go of the cache ...
-            if layer.name == stop_at:
-                break
-            if inject and layer.name in inject:
-                dout = dout + inject[layer.name]
-            dout, dw, db = _backward_one(ops, layer, dout, cache, want_params, relu,
-                                         input_grad=input_grad or k > 0)
-            del cache                           # ... and so does this loop: its memory is free now
-            if want_params and dw is not None:
-                grads[layer.name] = (dw, db)
-        return dout
+    def forward(self, pixels, until=None):
+        """The output of layer ``until`` (default: the last) for pixels (N, 3, H, W); nothing is
+        kept for a backward pass (``run`` keeps it)."""
+        return self.run(pixels, until, record=False).output
 
     # -- from Python: call, predict, summary -------------------------------------------------
 
-    def __call__(self, x):
-        """Logits (or the last layer's output) for a batch x (N, C, H, W) already preprocessed;
-        nothing is recorded for a backward pass."""
-        return self.forward(x, record=False)
+    def __call__(self, pixels):
+        """Logits (or the last layer's output) for a batch of pixels (N, 3, H, W); nothing is
+        recorded for a backward pass."""
+        return self.forward(pixels)
 
     def predict(self, images, top=5):
         """The ``top`` classes of each image: [(index, name, probability), ...] for one image,
@@ -294,6 +271,58 @@ class Network:
         for layer in self.layers[:self.position(name) + 1]:
             shape = _shape_after(layer, shape)
         return shape
+
+
+class Pass:
+    """One forward pass of a network: its ``output``, the ``activations`` it was asked to keep,
+    and (when recorded) its tape of caches, which one ``backward`` uses up.
+
+        p = net.run(pixels, until="conv3_3", keep={"conv2_2"})
+        score = p.output[:, 5].mean()
+        dpixels = p.backward(dout)          # d score / d pixels, where dout = d score / d output
+    """
+
+    def __init__(self, output, activations, tape, engine, preprocessing):
+        self.output, self.activations = output, activations
+        self._tape, self._engine, self._prep = tape, engine, preprocessing
+
+    def backward(self, dout, grads=None, relu=None, stop_at=None, inject=None, input_grad=True):
+        """Propagate ``dout`` (d score / d output) back to the pixels: returns d score / d pixels.
+
+        If ``grads`` is a dict, it is filled with ``grads[name] = (dw, db)`` for every conv and
+        linear layer passed through; otherwise no parameter gradient is computed (saliency and
+        feature visualization need only the pixels' gradient, and skipping dw halves a
+        convolution's backward pass). ``relu``, a function ``(dout, out) -> dx``, replaces the
+        true gradient of every ReLU: guided backprop's rule (saliency), the redirected ReLU
+        (feature visualization). ``stop_at=NAME`` stops early and returns d score / d (output
+        of layer NAME) instead (Grad-CAM). ``inject={NAME: g}`` adds g to the gradient arriving
+        at the output of layer NAME (a score that also reads lower layers: the chain rule sums
+        the paths). ``input_grad=False`` (training) skips the gradient of the input itself, and
+        None is returned. Each cache is freed as soon as it is used: memory shrinks on the way
+        back, and the tape is empty afterwards.
+        """
+        if not self._tape:
+            raise RuntimeError("backward() needs a recorded pass (net.run(..., record=True)), used once")
+        ran = [layer.name for layer, _ in self._tape]
+        for name in [stop_at] + list(inject or ()):
+            if name is not None and name not in ran:
+                raise KeyError(f"{name!r}: not among the layers this pass ran")
+        want_params = grads is not None
+        tape, self._tape = self._tape, []
+        for k in range(len(tape) - 1, -1, -1):
+            layer, cache = tape.pop()           # the tape lets go of the cache ...
+            if layer.name == stop_at:
+                return dout
+            if inject and layer.name in inject:
+                dout = dout + inject[layer.name]
+            dout, dw, db = _backward_one(self._engine, layer, dout, cache, want_params, relu,
+                                         input_grad=input_grad or k > 0)
+            del cache                           # ... and so does this loop: its memory is free now
+            if want_params and dw is not None:
+                grads[layer.name] = (dw, db)
+        if dout is None or self._prep is None:
+            return dout
+        return preprocess_backward(dout, self._prep)
 
 
 def _forward_one(ops, layer, x):

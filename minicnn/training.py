@@ -20,9 +20,7 @@ from . import layers as L
 from .fast.cpu import COLS_BLOCK, CPU
 from .backend import to_device, to_numpy
 from .models import build
-from .network import Network
 from .optim import Adam
-from .preprocess import preprocess
 
 
 def shapes_network(seed=0):
@@ -32,12 +30,10 @@ def shapes_network(seed=0):
 
 def evaluate(net, images, labels, batch=256):
     """Accuracy (fraction correct) of ``net`` on RGB images in [0, 1]."""
-    xp_device = net.device
-    prep = net.meta["preprocessing"]
     correct = 0
     for i in range(0, len(images), batch):
-        x = to_device(preprocess(images[i:i + batch], prep), xp_device)
-        correct += int((to_numpy(net.forward(x, record=False)).argmax(axis=1) == labels[i:i + batch]).sum())
+        x = to_device(images[i:i + batch], net.device)
+        correct += int((to_numpy(net.forward(x)).argmax(axis=1) == labels[i:i + batch]).sum())
     return correct / len(images)
 
 
@@ -55,8 +51,8 @@ class BatchGradients:
         with BatchGradients(net, workers=2) as gradients:
             loss, logits, grads = gradients(x, y)    # grads: (dw, db) per conv/linear layer
 
-    Each worker runs forward and backward on its share of the images through its own view of
-    the network (the same layers and weights, its own tape). The loss is a mean over images,
+    Each worker runs forward and backward on its share of the images as a pass of its own
+    (the same network, its own tape and engine). The loss is a mean over images,
     so each share's gradient is weighted by its share of the batch, and the shares' gradients
     are added in a fixed order. One worker is the plain single pass, bit for bit.
 
@@ -74,10 +70,10 @@ class BatchGradients:
 
     def __init__(self, net, workers=2):
         self.workers = 1 if net.device != "cpu" else max(1, int(workers))  # a GPU is one device
-        self.views = [net] if self.workers == 1 else [
-            Network(net.layers, net.input_shape, net.class_names, net.meta) for _ in range(self.workers)]
-        for view in self.views if self.workers > 1 else []:
-            view.engine = CPU(cols_block=COLS_BLOCK // self.workers)   # each worker its part of the caches
+        self.net = net
+        # each worker runs its passes on an engine of its own, with its part of the caches
+        self.engines = [net.engine] if self.workers == 1 else [
+            CPU(cols_block=COLS_BLOCK // self.workers) for _ in range(self.workers)]
         self.pool = self.limit = None
         if self.workers > 1:
             try:
@@ -91,9 +87,9 @@ class BatchGradients:
     def __call__(self, x, y):
         shares = [s for s in np.array_split(np.arange(len(x)), self.workers) if len(s)]
         if len(shares) == 1:
-            return self._share(self.views[0], x, y, 1.0)
-        jobs = [(view, x[s[0]:s[-1] + 1], y[s[0]:s[-1] + 1], len(s) / len(x))
-                for view, s in zip(self.views, shares)]
+            return self._share(self.engines[0], x, y, 1.0)
+        jobs = [(engine, x[s[0]:s[-1] + 1], y[s[0]:s[-1] + 1], len(s) / len(x))
+                for engine, s in zip(self.engines, shares)]
         if self.pool is None:
             results = [self._share(*job) for job in jobs]
         else:
@@ -106,16 +102,15 @@ class BatchGradients:
             grads = [(dw + dw2, db + db2) for (dw, db), (dw2, db2) in zip(grads, more)]
         return loss, logits, grads
 
-    @staticmethod
-    def _share(view, x, y, weight):
+    def _share(self, engine, x, y, weight):
         """Forward and backward on one share; its loss and gradients weighted by its share."""
-        logits = view.forward(x)
-        loss, dlogits = L.softmax_cross_entropy(logits, y)
+        p = self.net.run(x, engine=engine)
+        loss, dlogits = L.softmax_cross_entropy(p.output, y)
         if weight != 1.0:
             dlogits *= weight
         grads = {}
-        view.backward(dlogits, grads=grads, input_grad=False)  # d loss / d image is not needed
-        return float(loss) * weight, logits, [grads[name] for name, _ in view.params()]
+        p.backward(dlogits, grads=grads, input_grad=False)    # d loss / d image is not needed
+        return float(loss) * weight, p.output, [grads[name] for name, _ in self.net.params()]
 
     def close(self):
         if self.pool:
@@ -139,7 +134,6 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
     a number of workers and a machine.
     """
     device = net.device
-    prep = net.meta["preprocessing"]
     rng = np.random.default_rng(seed)
     net.unfreeze()                 # training changes the weights (a loaded network comes frozen)
     params = [p for _, layer in net.params() for p in (layer.w, layer.b)]
@@ -156,7 +150,7 @@ def train(net, images, labels, epochs=6, batch=64, lr=4e-3, seed=0, quiet=False,
                        leave=False, file=sys.stderr)
             for k in bar:
                 idx = order[k * batch:(k + 1) * batch]
-                x = to_device(preprocess(images[idx], prep), device)
+                x = to_device(images[idx], device)
                 y = to_device(labels[idx], device)
                 loss, logits, grads = gradients(x, y)
                 opt.lr = lr * 0.5 * (1 + np.cos(np.pi * step / total))   # cosine decay

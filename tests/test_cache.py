@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fixtures import EXAMPLES, assert_one_line_error, run, write_torch_legacy
+from fixtures import EXAMPLES, assert_one_line_error, layers_output, run, write_torch_legacy
 from minicnn.vgg19 import make_vgg
 from minicnn.weights import WeightsError, fetch_vgg19, load_network
 from minicnn.weights import cache, sources
@@ -91,7 +91,7 @@ def test_a_torch_hub_copy_is_reused_without_a_download(hub, tmp_path):
     path = fetch_vgg19("torchvision", log=notes.append, quiet=True)   # the URL (port 9) is never asked
     assert path == str(tmp_path / "home" / "vgg19-torchvision.h5")
     x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
-    assert np.array_equal(load_network(path).forward(x), net.forward(x))
+    assert np.array_equal(layers_output(load_network(path), x), layers_output(net, x))
     assert any(str(copy) in n for n in notes)
     assert copy.is_file()                                   # PyTorch's file is left where it was
 

@@ -162,20 +162,18 @@ def test_vgg19_forward_saliency_and_vis_step_match_cpu():
     cpu = vgg19(seed=0)
     gpu = vgg19(seed=0).to("cuda")
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    logits = cpu.forward(x)
-    glogits = gpu.forward(cp.asarray(x))
-    assert rel_error(cp.asnumpy(glogits), logits) < 1e-4
-    d = np.zeros_like(logits)
+    p, gp = cpu.run(x), gpu.run(cp.asarray(x))
+    assert rel_error(cp.asnumpy(gp.output), p.output) < 1e-4
+    d = np.zeros_like(p.output)
     d[0, 3] = 1
-    dx = cpu.backward(d)
-    gdx = gpu.backward(cp.asarray(d))
+    dx = p.backward(d)
+    gdx = gp.backward(cp.asarray(d))
     assert rel_error(cp.asnumpy(gdx), dx) < 2e-2      # max-pool near-ties, see module docstring
-    act = cpu.forward(x, until="conv3_3")
-    gact = gpu.forward(cp.asarray(x), until="conv3_3")
-    assert rel_error(cp.asnumpy(gact), act) < 1e-4
-    dact = np.zeros_like(act)
-    dact[0, 5] = 1.0 / (act.shape[2] * act.shape[3])
-    assert rel_error(cp.asnumpy(gpu.backward(cp.asarray(dact))), cpu.backward(dact)) < 2e-2
+    p, gp = cpu.run(x, until="conv3_3"), gpu.run(cp.asarray(x), until="conv3_3")
+    assert rel_error(cp.asnumpy(gp.output), p.output) < 1e-4
+    dact = np.zeros_like(p.output)
+    dact[0, 5] = 1.0 / (dact.shape[2] * dact.shape[3])
+    assert rel_error(cp.asnumpy(gp.backward(cp.asarray(dact))), p.backward(dact)) < 2e-2
 
 
 def test_training_step_matches_cpu():
@@ -185,12 +183,13 @@ def test_training_step_matches_cpu():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 8, 16)
-    loss, d = L.softmax_cross_entropy(cpu.forward(x), y)
-    gloss, gd = L.softmax_cross_entropy(gpu.forward(cp.asarray(x)), cp.asarray(y))
+    p, gp = cpu.run(x), gpu.run(cp.asarray(x))
+    loss, d = L.softmax_cross_entropy(p.output, y)
+    gloss, gd = L.softmax_cross_entropy(gp.output, cp.asarray(y))
     assert abs(float(gloss) - float(loss)) < 1e-4
     grads, ggrads = {}, {}
-    cpu.backward(d, grads=grads)
-    gpu.backward(gd, grads=ggrads)
+    p.backward(d, grads=grads)
+    gp.backward(gd, grads=ggrads)
     for name in grads:
         for a, b in zip(grads[name], ggrads[name]):
             assert rel_error(cp.asnumpy(b), a) < 1e-3, name

@@ -13,7 +13,7 @@ from minicnn import saliency as S
 from minicnn.gradcheck import rel_error
 from minicnn.network import Layer, Network
 from minicnn.optim import Adam
-from minicnn.preprocess import preprocess
+
 from minicnn.saliency import sanity
 from minicnn.vgg19 import make_vgg
 from minicnn.visualize import PixelParam, objectives, render
@@ -52,7 +52,7 @@ def test_integrated_gradients_from_a_grey_baseline(net64):
     r = S.integrated(net64, x, [4], steps=256, baseline=grey)
     c = r["completeness"][0]
     assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.02 * abs(c["score_difference"])
-    ends = net64.forward(preprocess(np.stack([x[0], grey]), TORCHVISION), record=False)[:, 4]
+    ends = net64.forward(np.stack([x[0], grey]))[:, 4]
     assert c["score_difference"] == pytest.approx(ends[0] - ends[1])
     alphas = (np.arange(8) + 0.5) / 8
     _, grads = S.class_gradient(net64, grey + alphas[:, None, None, None] * (x - grey), [4] * 8)
@@ -140,8 +140,8 @@ def test_receptive_field_offsets_by_perturbation():
     hits = np.repeat(x, 1600, axis=0)
     hits[np.arange(1600), 0, np.arange(1600) // 40, np.arange(1600) % 40] += 100
     for name in ("c1", "p1", "c2", "c3", "p2"):
-        base = net.forward(x, until=name, record=False)[0, 0]
-        moved = net.forward(hits, until=name, record=False)[:, 0] != base      # (1600, h, w)
+        base = net.forward(x, until=name)[0, 0]
+        moved = net.forward(hits, until=name)[:, 0] != base      # (1600, h, w)
         size, stride, offset = net.receptive_field(name)
         for i, j in ((1, 2), (base.shape[0] // 2, base.shape[1] - 2)):
             support = moved[:, i, j].reshape(40, 40)

@@ -17,8 +17,8 @@ def wide_net(seed=0):
 
 
 def saliency(net, x):
-    logits = net.forward(x)
-    return net.backward(np.ones_like(logits))
+    p = net.run(x)
+    return p.backward(np.ones_like(p.output))
 
 
 @pytest.fixture

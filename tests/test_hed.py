@@ -16,7 +16,6 @@ import pytest
 from fixtures import assert_one_line_error, refused, run, write_hed, write_wheel
 from minicnn.classify import softmax
 from minicnn.gradcheck import rel_error
-from minicnn.preprocess import preprocess
 from minicnn.weights import convert, hed, load_network
 from minicnn.weights.cache import cache_dir
 
@@ -34,7 +33,7 @@ def test_keras3_archive_made_by_keras_gives_keras_outputs(tmp_path):
     net = convert(os.path.join(DATA, "keras3_chain.keras"), str(tmp_path / "k.h5"), preprocessing="none")
     back = load_network(str(tmp_path / "k.h5"))
     assert [layer.kind for layer in back.layers].count("conv") == 11 and back.input_shape == (3, 16, 16)
-    p = softmax(back.forward(preprocess(golden["pixels"], back.meta["preprocessing"]), record=False))
+    p = softmax(back.forward(golden["pixels"]))
     assert np.abs(p - golden["probabilities"]).max() < 1e-5
     assert np.abs(golden["probabilities"][0] - golden["probabilities"][1]).max() > 0.05   # the images differ
     assert net.class_names == [f"class {i}" for i in range(5)]
@@ -200,10 +199,10 @@ def test_real_trunk_matches_keras_activations_and_unit_gradients():
     from minicnn.saliency import Unit, target_gradient
     net = _real_weights()
     g = np.load(os.path.join(DATA, "golden_hed.npz"))
-    x = preprocess(g["pixels"][None], net.meta["preprocessing"])
-    relu33 = net.forward(x, until="relu3_3", record=False)
+    x = g["pixels"][None]
+    relu33 = net.forward(x, until="relu3_3")
     assert rel_error(relu33[0, :16], g["relu3_3"]) < 1e-4
-    relu53 = net.forward(x, record=False)
+    relu53 = net.forward(x)
     assert rel_error(relu53[0].mean(axis=(1, 2)), g["relu5_3_means"]) < 1e-4
     _, grad = target_gradient(net, g["pixels"][None], [Unit("relu3_3", int(g["channel_index"]))])
     assert rel_error(grad[0], g["grad_channel"]) < 1e-3
@@ -287,8 +286,7 @@ def test_unit_saliency_command_writes_its_files_and_says_the_unit(tmp_path):
     from minicnn.weights import load_model
     from minicnn.images import load_image
     net = load_model("world")
-    act = net.forward(preprocess(load_image(face, 64)[None], net.meta["preprocessing"]), until="relu3_2",
-                      record=False)[0, 4]
+    act = net.forward(load_image(face, 64)[None], until="relu3_2")[0, 4]
     assert rel_error(z["cam"], np.maximum(act, 0) / act.size) < 1e-5
 
 

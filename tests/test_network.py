@@ -27,10 +27,11 @@ def golden():
 def test_golden_activations_and_logits(golden, dtype, tol):
     net = golden_network(golden, dtype)
     x = golden["input"].astype(dtype)
-    logits = net.forward(x, keep=set(net.names))
+    p = net.run(x, keep=set(net.names), record=False)
+    logits = p.output
     assert logits.dtype == dtype
     for name in net.names:
-        assert rel_error(net.activations[name], golden[f"act/{name}"]) < tol, name
+        assert rel_error(p.activations[name], golden[f"act/{name}"]) < tol, name
     assert rel_error(logits, golden["logits"]) < tol
 
 
@@ -38,16 +39,31 @@ def test_golden_activations_and_logits(golden, dtype, tol):
 def test_golden_input_gradients(golden, dtype, tol):
     net = golden_network(golden, dtype)
     x = golden["input"].astype(dtype)
-    logits = net.forward(x)
-    dlogits = np.zeros_like(logits)
+    p = net.run(x)
+    dlogits = np.zeros_like(p.output)
     dlogits[:, int(golden["class"])] = 1
-    assert rel_error(net.backward(dlogits), golden["grad_logit"]) < tol
+    assert rel_error(p.backward(dlogits), golden["grad_logit"]) < tol
 
     layer, channel = str(golden["mid_layer"]), int(golden["channel"])
-    act = net.forward(x, until=layer)
-    dact = np.zeros_like(act)
-    dact[:, channel] = 1.0 / (act.shape[2] * act.shape[3])  # d mean / d act
-    assert rel_error(net.backward(dact), golden["grad_channel_mean"]) < tol
+    p = net.run(x, until=layer)
+    dact = np.zeros_like(p.output)
+    dact[:, channel] = 1.0 / (dact.shape[2] * dact.shape[3])  # d mean / d act
+    assert rel_error(p.backward(dact), golden["grad_channel_mean"]) < tol
+
+
+@pytest.mark.parametrize("engine", ["reference", "cpu"])
+def test_the_textbook_layers_run_the_network_too(golden, engine):
+    """net.engine = Reference() runs the layers of minicnn.layers: the same answers as PyTorch
+    (float64), and as the CPU engine."""
+    from minicnn.network import Reference
+    net = golden_network(golden, np.float64)
+    if engine == "reference":
+        net.engine = Reference()
+    p = net.run(golden["input"].astype(np.float64))
+    assert rel_error(p.output, golden["logits"]) < F64_TOL
+    dlogits = np.zeros_like(p.output)
+    dlogits[:, int(golden["class"])] = 1
+    assert rel_error(p.backward(dlogits), golden["grad_logit"]) < F64_TOL
 
 
 @pytest.mark.parametrize("block", [None, 1, 4 * 56, 1 << 17])
@@ -80,9 +96,9 @@ def test_backward_matches_numerical_gradient_at_every_layer():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 2, 8, 6))
     for until in ("conv1_1", "relu1_1", "pool1", "conv2_1", "flatten", "fc3", "fc4"):
-        out = net.forward(x, until=until)
-        dout = rng.standard_normal(out.shape)
-        dx = net.backward(dout)
+        p = net.run(x, until=until)
+        dout = rng.standard_normal(p.output.shape)
+        dx = p.backward(dout)
         num = numerical_gradient(lambda v: net.forward(v, until=until), x, dout)
         assert rel_error(dx, num) < 1e-7, until
 
@@ -91,22 +107,19 @@ def test_parameter_gradients_only_when_asked():
     net = tiny_net()
     rng = np.random.default_rng(6)
     x = rng.standard_normal((3, 2, 8, 6))
-    out = net.forward(x)
-    dout = rng.standard_normal(out.shape)
+    dout = rng.standard_normal((3, 3))
     grads = {}
-    dx = net.backward(dout, grads=grads)
+    dx = net.run(x).backward(dout, grads=grads)
     assert sorted(grads) == ["conv1_1", "conv2_1", "fc3", "fc4"]
     for name, layer in net.params():
         dw, db = grads[name]
         for param, analytic in ((layer.w, dw), (layer.b, db)):
             num = numerical_gradient(lambda _: net.forward(x), param, dout)
             assert rel_error(analytic, num) < 1e-7, name
-    net.forward(x)
-    assert rel_error(net.backward(dout), dx) < 1e-14  # no grads dict: same dx
+    assert rel_error(net.run(x).backward(dout), dx) < 1e-14  # no grads dict: same dx
     # training's input_grad=False: no gradient of the input, the same parameter gradients
-    net.forward(x)
     without = {}
-    assert net.backward(dout, grads=without, input_grad=False) is None
+    assert net.run(x).backward(dout, grads=without, input_grad=False) is None
     assert sorted(without) == sorted(grads)
     for name in grads:
         assert all(np.array_equal(a, b) for a, b in zip(grads[name], without[name])), name
@@ -115,8 +128,8 @@ def test_parameter_gradients_only_when_asked():
 def test_forward_until_and_names():
     net = tiny_net()
     x = np.random.default_rng(7).standard_normal((1, 2, 8, 6))
-    full = net.forward(x, keep={"pool1", "fc3"})
-    kept = net.activations["pool1"]
+    p = net.run(x, keep={"pool1", "fc3"}, record=False)
+    full, kept = p.output, p.activations["pool1"]
     mid = net.forward(x, until="pool1")
     assert np.array_equal(mid, kept)
     assert mid.shape == (1, 3, 4, 3) == (1,) + net.output_shape("pool1")
@@ -125,29 +138,56 @@ def test_forward_until_and_names():
         net.forward(x, until="conv9_9")
 
 
-def test_backward_needs_forward():
-    with pytest.raises(RuntimeError, match="forward"):
-        tiny_net().backward(np.zeros((1, 3)))
-
-
-def test_tape_is_kept_only_when_needed():
-    """Inference records nothing; backward consumes the tape, freeing each cache; to() drops a
-    stale tape. Each case would otherwise let a second backward run on old caches."""
+def test_the_tape_is_the_passs_and_is_used_once():
+    """Inference records nothing; backward uses the tape up, so a second backward on the same
+    pass is an error, not a gradient of old caches; the network keeps no state of its own."""
     net = tiny_net()
     x = np.random.default_rng(8).standard_normal((2, 2, 8, 6))
-    recorded = net.forward(x)
-    assert np.array_equal(net.forward(x, record=False), recorded)     # same numbers, no tape
-    with pytest.raises(RuntimeError, match="recorded forward"):
-        net.backward(np.ones((2, 3)))
-    net.forward(x)
-    assert len(net._tape) == len(net.layers)
-    net.backward(np.ones((2, 3)))
-    assert net._tape == []
-    with pytest.raises(RuntimeError, match="recorded forward"):
-        net.backward(np.ones((2, 3)))
-    net.forward(x, keep={"pool1"})
-    net.to("cpu")
-    assert net._tape == [] and net.activations == {}
+    p = net.run(x)
+    assert np.array_equal(net.forward(x), p.output)                  # same numbers, no tape
+    with pytest.raises(RuntimeError, match="recorded pass"):
+        net.run(x, record=False).backward(np.ones((2, 3)))
+    first = p.backward(np.ones((2, 3)))
+    with pytest.raises(RuntimeError, match="used once"):
+        p.backward(np.ones((2, 3)))
+    assert np.array_equal(net.run(x).backward(np.ones((2, 3))), first)
+    assert not hasattr(net, "activations") and not hasattr(net, "_tape")
+
+
+def test_one_network_serves_two_threads(rng):
+    """Passes are independent: two threads interleaving forward and backward on one network
+    (no copy) get the gradients each gets alone."""
+    import threading
+    net = tiny_net()
+    xs = [rng.standard_normal((2, 2, 8, 6)) for _ in range(2)]
+    alone = [net.run(x).backward(np.ones((2, 3))) for x in xs]
+    both = [threading.Barrier(2), [None, None]]
+
+    def work(k):
+        p = net.run(xs[k])
+        both[0].wait()                            # both passes recorded before either goes back
+        both[1][k] = p.backward(np.ones((2, 3)))
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(a, b) for a, b in zip(alone, both[1]))
+
+
+def test_pixels_in_pixel_gradients_out(rng):
+    """The model's preprocessing is part of it: run(pixels) equals the layers on
+    preprocess(pixels), and backward returns d score / d pixel (checked numerically)."""
+    from minicnn.preprocess import KERAS_CAFFE, preprocess
+    net = make_vgg(((3,), (4,)), (5,), 3, (3, 8, 6), seed=1, dtype=np.float64)
+    bare = Network(net.layers, net.input_shape)
+    net.meta["preprocessing"] = dict(KERAS_CAFFE, mean=[20.0, 50.0, 10.0])
+    pixels = rng.uniform(0, 1, (2, 3, 8, 6))
+    assert np.array_equal(net.forward(pixels), bare.forward(preprocess(pixels, net.preprocessing)))
+    dout = rng.standard_normal((2, 3))
+    dpixels = net.run(pixels).backward(dout)
+    assert rel_error(dpixels, numerical_gradient(lambda v: net.forward(v), pixels, dout)) < 1e-7
+    assert rel_error(dpixels, bare.run(pixels).backward(dout)) > 0.5       # not the bare gradient
 
 
 def test_injected_gradients_sum_the_paths():
@@ -156,18 +196,17 @@ def test_injected_gradients_sum_the_paths():
     net = tiny_net()
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 2, 8, 6))
-    net.forward(x, keep={"pool1"})
-    a = rng.standard_normal(net.activations["pool1"].shape)
+    p = net.run(x, keep={"pool1"})
+    a = rng.standard_normal(p.activations["pool1"].shape)
     b = rng.standard_normal((2, 3))
-    dx = net.backward(b, inject={"pool1": a})
+    dx = p.backward(b, inject={"pool1": a})
 
     def score(v):
-        out = net.forward(v, keep={"pool1"}, record=False)
-        return np.array((a * net.activations["pool1"]).sum() + (b * out).sum())
+        q = net.run(v, keep={"pool1"}, record=False)
+        return np.array((a * q.activations["pool1"]).sum() + (b * q.output).sum())
     assert rel_error(dx, numerical_gradient(score, x, np.array(1.0))) < 1e-7
-    net.forward(x, until="pool1")
     with pytest.raises(KeyError, match="fc3"):
-        net.backward(a, inject={"fc3": b})
+        net.run(x, until="pool1").backward(a, inject={"fc3": b})
 
 
 def test_duplicate_names_refused():

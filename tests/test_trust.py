@@ -12,7 +12,7 @@ from fixtures import EXAMPLES, golden_network
 from minicnn import saliency as S
 from minicnn.network import Layer, Network
 from minicnn.gradcheck import rel_error
-from minicnn.preprocess import SHAPES, preprocess
+from minicnn.preprocess import SHAPES
 from minicnn.saliency import faithfulness as F
 from minicnn.saliency import sanity
 from minicnn.vgg19 import make_vgg
@@ -32,13 +32,13 @@ def test_occlusion_equals_a_brute_force_loop():
     x = np.random.default_rng(0).uniform(0, 1, (2, 3, 12, 12))
     r = S.occlusion(net, x, [1, 2], patch=4, stride=3, batch=5)
     for n, t in enumerate([1, 2]):
-        base = net.forward(x[n:n + 1], record=False)[0, t]
+        base = net.forward(x[n:n + 1])[0, t]
         total, count = np.zeros((12, 12)), np.zeros((12, 12))
         for i in range(0, 9, 3):
             for j in range(0, 9, 3):
                 y = x[n:n + 1].copy()
                 y[:, :, i:i + 4, j:j + 4] = 0.5
-                total[i:i + 4, j:j + 4] += base - net.forward(y, record=False)[0, t]
+                total[i:i + 4, j:j + 4] += base - net.forward(y)[0, t]
                 count[i:i + 4, j:j + 4] += 1
         expected = total / np.maximum(count, 1)
         assert np.allclose(r["occlusion"][n], expected, atol=1e-12)
@@ -97,7 +97,7 @@ def test_integrated_gradients_completeness_for_every_baseline(kind):
     c = r["completeness"][0]
     assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.03 * abs(c["score_difference"]) + 1e-9
     base = S.methods.baseline_image(kind, x[0], seed=4)
-    ends = net.forward(preprocess(np.stack([x[0], base]), PLAIN), record=False)[:, 2]
+    ends = net.forward(np.stack([x[0], base]))[:, 2]
     assert c["score_difference"] == pytest.approx(ends[0] - ends[1])
 
 

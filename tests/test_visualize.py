@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-from minicnn import layers as L
 from minicnn.gradcheck import numerical_gradient, rel_error
 from minicnn.vgg19 import make_vgg
 from minicnn.visualize import (FourierParam, PixelParam, channel_activations, objectives, parse_channels,
@@ -175,11 +174,12 @@ def test_channel_objective_gradient_matches_pytorch():
     PyTorch golden reference of tests/make_golden.py."""
     g = dict(np.load(os.path.join(DATA, "golden_vgg.npz")))
     net = golden_network(g, np.float64)
-    act = net.forward(g["input"].astype(np.float64), until=str(g["mid_layer"]))
+    p = net.run(g["input"].astype(np.float64), until=str(g["mid_layer"]))
+    act = p.output
     objective = objectives.channel(str(g["mid_layer"]), [int(g["channel"])] * len(act))
     _, cache = objective.forward({str(g["mid_layer"]): act})
     dact = objective.backward(np.ones(len(act)), cache)[str(g["mid_layer"])]
-    assert rel_error(net.backward(dact), g["grad_channel_mean"]) < 1e-10
+    assert rel_error(p.backward(dact), g["grad_channel_mean"]) < 1e-10
 
 
 def small_net():
@@ -289,15 +289,14 @@ def test_ctrl_c_writes_the_picture_so_far(tmp_path):
 def test_diversity_spreads_a_batch_apart():
     """Four images of one channel: with the diversity term subtracted, render (which then reads
     two layers) ends with images whose styles are less alike, and the channel still rises."""
-    from minicnn.preprocess import preprocess
     net = small_net()
     kw = dict(steps=40, lr=0.05, seed=5, size=24, n_images=4, transforms=T.standard_transforms(24))
     same = objectives.channel("conv2_1", [3] * 4)
     div = objectives.diversity("conv1_1")
 
     def similarity(images):
-        net.forward(preprocess(images, net.meta["preprocessing"]), until="conv1_1", keep={"conv1_1"})
-        return float(div.forward(net.activations)[0].sum())
+        p = net.run(images, until="conv1_1", keep={"conv1_1"}, record=False)
+        return float(div.forward(p.activations)[0].sum())
     plain, h_plain, _ = render(net, same, FourierParam(), **kw)
     spread, h_spread, _ = render(net, same - 5.0 * div, FourierParam(), **kw)
     assert similarity(spread) < similarity(plain) - 0.05, (similarity(spread), similarity(plain))

@@ -204,16 +204,14 @@ def shapes_filters():
 def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6, top=6):
     """For a few channels of each layer: the image patches (receptive fields) that excite
     the channel's strongest unit the most, out of 2000 generated images."""
-    from minicnn.preprocess import preprocess
     from minicnn.shapes import make_dataset
     from minicnn.weights import load_model
     net = load_model("shapes")
     images, _, _ = make_dataset(2000, seed=FIGURE_SEED + 1)
-    x = preprocess(images, net.meta["preprocessing"])
     fig, axes = subplots(len(layers) * channels, top, figsize=(top * 0.8, len(layers) * channels * 0.8))
     row = 0
     for name in layers:
-        act = net.forward(x, until=name, record=False)                      # (N, F, h, w)
+        act = net.forward(images, until=name)                               # (N, F, h, w)
         size, stride, offset = net.receptive_field(name)
         best = act.reshape(act.shape[0], act.shape[1], -1).max(axis=2)   # (N, F)
         # channels with the strongest responses anywhere, to show the ones that are in use
@@ -236,18 +234,13 @@ def shapes_top_activations(layers=("conv1_2", "conv2_2", "conv3_1"), channels=6,
 
 def shapes_input_gradients():
     """Generated images and the vanilla gradient of their true class (max |g| over RGB)."""
-    from minicnn.preprocess import preprocess, preprocess_backward
+    from minicnn.saliency.methods import vanilla
     from minicnn.shapes import CLASSES, make_dataset
     from minicnn.weights import load_model
     net = load_model("shapes")
     labels = np.arange(len(CLASSES))
     images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED + 2, labels=labels)
-    prep = net.meta["preprocessing"]
-    logits = net.forward(preprocess(images, prep), record=False)
-    d = np.zeros_like(logits)
-    d[np.arange(len(labels)), labels] = 1
-    grad = preprocess_backward(net.backward(d), prep)
-    saliency = np.abs(grad).max(axis=1)
+    saliency = vanilla(net, images, list(labels))["saliency"]
     fig, axes = subplots(2, len(labels), figsize=(len(labels) * 1.0, 2.3))
     for k in range(len(labels)):
         axes[0, k].imshow(images[k].transpose(1, 2, 0))
@@ -266,7 +259,6 @@ def _saliency_panels(model, stems):
     from minicnn.saliency.methods import signed_map
     from minicnn.images import load_image
     from minicnn.classify import softmax
-    from minicnn.preprocess import preprocess
     from minicnn.saliency import METHODS, run_method
     from minicnn.weights import load_model
     net = load_model(model)
@@ -274,7 +266,7 @@ def _saliency_panels(model, stems):
     option = " --model shapes" if model == "shapes" else ""
     for stem in stems:
         pixels = load_image(os.path.join(ROOT, folder, f"{stem}.png"), net.input_shape[1])[None]
-        logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
+        logits = net.forward(pixels)
         target = int(logits[0].argmax())
         results = {m: run_method(m, net, pixels, [target], {"seed": 0}) for m in METHODS}
         label = (f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} "
@@ -401,12 +393,11 @@ def world_saliency():
 def shapes_sanity():
     """Adebayo et al.'s cascading randomization on the shapes model (examples/shapes/ring.png)."""
     from minicnn.images import load_image
-    from minicnn.preprocess import preprocess
     from minicnn.saliency import sanity
     from minicnn.weights import load_model
     net = load_model("shapes")
     pixels = load_image(os.path.join(EXAMPLES, "shapes", "ring.png"), net.input_shape[1])[None]
-    target = int(net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)[0].argmax())
+    target = int(net.forward(pixels)[0].argmax())
     result, maps = sanity.run(net, pixels, target, {"seed": 0})
     sanity.figure(result, maps, os.path.join(FIGURES, "shapes_sanity.png"))
     write_text(os.path.join(FIGURES, "shapes_sanity.json"), json.dumps(result, indent=1))
@@ -728,14 +719,13 @@ def vgg16_blocks(per_layer=6, size=128, steps=256):
     """One strip per block: the ``per_layer`` channels of conv1_2, conv2_2, conv3_3, conv4_3 and
     conv5_3 most active (mean over space) on the three photos, visualized (128 px)."""
     from minicnn.backend import to_numpy
-    from minicnn.preprocess import preprocess
     net = _hed()
     photos = np.stack(list(_photo_pixels().values()))
     fig, axes = subplots(len(HED_BLOCK_LAYERS), per_layer, figsize=(1.5 * per_layer, 1.65 * len(HED_BLOCK_LAYERS)))
     record = {}
     for row, layer in zip(axes, HED_BLOCK_LAYERS):
         firing = "relu" + layer[4:]
-        acts = to_numpy(net.forward(preprocess(photos, net.meta["preprocessing"]), until=firing, record=False))
+        acts = to_numpy(net.forward(photos, until=firing))
         channels = [int(c) for c in np.argsort(-acts.mean(axis=(0, 2, 3)))[:per_layer]]
         images, history = _render_grid(net, layer, channels, size, steps)
         record[layer] = {"channels": channels, **_convergence(history, steps)}
@@ -785,12 +775,10 @@ def vgg16_unit_saliency():
     """Unit saliency on two photos: every method for the conv5_3 channel most active on each
     (python -m minicnn.saliency PHOTO --model vgg16-hed --unit conv5_3:C --method all)."""
     from minicnn.backend import to_numpy
-    from minicnn.preprocess import preprocess
     net = _hed()
     record = {}
     for name, pixels in list(_photo_pixels().items())[:2]:
-        acts = to_numpy(net.forward(preprocess(pixels[None], net.meta["preprocessing"]), until="relu5_3",
-                                    record=False))[0]
+        acts = to_numpy(net.forward(pixels[None], until="relu5_3"))[0]
         c = int(acts.mean(axis=(1, 2)).argmax())
         outdir = os.path.join(FIGURES, "vgg16_hed_saliency")
         os.makedirs(outdir, exist_ok=True)

@@ -25,19 +25,19 @@ def minicnn_jobs(net, x):
     xp = get_xp(x)
 
     def forward():
-        return net.forward(x, record=False)
+        return net.forward(x)
 
     def saliency():
-        logits = net.forward(x)
-        dlogits = xp.zeros_like(logits)
+        p = net.run(x)
+        dlogits = xp.zeros_like(p.output)
         dlogits[0, TARGET_CLASS] = 1.0
-        return net.backward(dlogits)
+        return p.backward(dlogits)
 
     def vis_step():
-        act = net.forward(x, until=VIS_LAYER)
-        dact = xp.zeros_like(act)
-        dact[0, VIS_CHANNEL] = 1.0 / (act.shape[2] * act.shape[3])  # d mean / d act
-        return net.backward(dact)
+        p = net.run(x, until=VIS_LAYER)
+        dact = xp.zeros_like(p.output)
+        dact[0, VIS_CHANNEL] = 1.0 / (dact.shape[2] * dact.shape[3])  # d mean / d act
+        return p.backward(dact)
 
     return {"forward": forward, "saliency": saliency, "vis_step": vis_step}
 

@@ -80,6 +80,7 @@ def training_step(framework, batch=None, device="cpu"):
     """One optimizer step of the world model on a fixed batch of 64; returns the loss."""
     from ..models import build
     net = build("world", seed=0)
+    net.meta.pop("preprocessing")     # both frameworks take x as the first layer's input
     x = _pixels(TRAIN_BATCH, net.input_shape[1]) - 0.5
     y = np.random.default_rng(2).integers(0, 10, TRAIN_BATCH)
     if framework == "minicnn":

@@ -33,7 +33,6 @@ import numpy as np
 from ..backend import to_device, to_numpy
 from ..network import Network
 from ..plotting import finish, new_figure
-from ..preprocess import preprocess
 from ..progress import bar
 from . import stimuli
 
@@ -104,8 +103,7 @@ def responses(net, layer, images, unit, batch=64):
     """The central unit's response in every channel to every stimulus: (stimuli, channels)."""
     out, peak = [], []
     for k in range(0, len(images), batch):
-        x = to_device(preprocess(images[k:k + batch], net.meta["preprocessing"]), net.device)
-        act = to_numpy(net.forward(x, until=layer, record=False))
+        act = to_numpy(net.forward(to_device(images[k:k + batch], net.device), until=layer))
         out.append(act[:, :, unit[0], unit[1]])
         peak.append(act.max(axis=(2, 3)))
     return np.concatenate(out), np.concatenate(peak)

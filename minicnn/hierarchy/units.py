@@ -55,7 +55,6 @@ import numpy as np
 from .. import curves, world
 from ..backend import to_device, to_numpy
 from ..curves import stimuli
-from ..preprocess import preprocess
 
 LABELS = ("edge/colour", "curve", "texture", "part", "object", "other", "dead")
 SELECTIVITY = 0.5        # object: class selectivity index at least this
@@ -118,10 +117,9 @@ def peaks(net, images, batch=128):
     out = {name: [] for name in read}
     where = {name: [] for name in read}
     for k in range(0, len(images), batch):
-        x = to_device(preprocess(images[k:k + batch], net.meta["preprocessing"]), net.device)
-        net.forward(x, until=read[-1], keep=set(read), record=False)
+        p = net.run(to_device(images[k:k + batch], net.device), until=read[-1], keep=set(read), record=False)
         for name in read:
-            act = to_numpy(net.activations[name])
+            act = to_numpy(p.activations[name])
             flat = act.reshape(act.shape[0], act.shape[1], -1)
             out[name].append(flat.max(axis=2))
             where[name].append(flat.argmax(axis=2))

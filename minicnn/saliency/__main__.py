@@ -19,7 +19,6 @@ from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_optio
                    note_model, print_top)
 from ..files import atomic_write, write_text
 from ..images import load_image
-from ..preprocess import preprocess
 from ..progress import bar, shown
 from . import faithfulness, sanity
 from .heatmaps import method_figure, panel_figure, settings
@@ -145,7 +144,7 @@ def _main(argv=None):
             logits = to_numpy(check_finite(target_scores(net, pixels, targets), net))   # the unit's scores
     else:
         with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
-            logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), record=False)
+            logits = net.forward(pixels)
         logits = to_numpy(check_finite(logits, net))
         targets = [target if target is not None else int(row.argmax()) for row in logits]
         note_model(net, args.images, quiet=args.quiet or args.json)

@@ -18,7 +18,6 @@ import numpy as np
 
 from ..backend import to_device, to_numpy
 from ..classify import softmax
-from ..preprocess import preprocess
 from .methods import baseline_image, run_method
 
 
@@ -42,10 +41,9 @@ def curves(net, image, target, order, steps=32, start=None):
     start = baseline_image("blur", x) if start is None else to_device(start, net.device)
     deleted = x[None] * (1 - mask)                                   # black where deleted
     inserted = start[None] * (1 - mask) + x[None] * mask
-    prep = net.meta["preprocessing"]
     out = []
     for batch in (deleted, inserted):
-        logits = to_numpy(net.forward(preprocess(batch.astype(x.dtype), prep), record=False))
+        logits = to_numpy(net.forward(batch.astype(x.dtype)))
         out.append(softmax(logits.astype(np.float64))[:, target])
     return out[0], out[1]
 

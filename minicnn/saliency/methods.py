@@ -9,7 +9,6 @@ either.
 import numpy as np
 
 from ..backend import device_of, get_xp, to_device
-from ..preprocess import preprocess, preprocess_backward
 from .targets import scores, seed, until
 
 METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam", "occlusion")
@@ -47,10 +46,8 @@ def target_gradient(net, pixels, targets, relu=None):
     Arrays stay on the network's device. ``relu``: a rule for the ReLUs' backward pass
     (``guided_relu``), or None for the true gradient.
     """
-    prep = net.meta["preprocessing"]
-    out = net.forward(preprocess(pixels, prep), until=until(targets))
-    dx = net.backward(seed(out, targets), relu=relu)
-    return out, preprocess_backward(dx, prep)
+    p = net.run(pixels, until=until(targets))
+    return p.output, p.backward(seed(p.output, targets), relu=relu)
 
 
 class_gradient = target_gradient      # the name of the class-score case
@@ -58,8 +55,7 @@ class_gradient = target_gradient      # the name of the class-score case
 
 def target_scores(net, pixels, targets):
     """The targets' scores for RGB pixels (N, 3, H, W), without a tape (inference)."""
-    out = net.forward(preprocess(pixels, net.meta["preprocessing"]), until=until(targets), record=False)
-    return scores(out, targets)
+    return scores(net.forward(pixels, until=until(targets)), targets)
 
 
 def _saliency(attribution):
@@ -193,11 +189,11 @@ def gradcam(net, pixels, targets, layer=None):
     layer = layer or (stop if stop is not None else last_conv_relu(net))
     if stop is not None and net.position(layer) > net.position(stop):
         raise ValueError(f"Grad-CAM's layer {layer} comes after the unit's layer {stop}")
-    logits = net.forward(preprocess(pixels, net.meta["preprocessing"]), until=stop, keep={layer})
-    acts = net.activations[layer]
+    p = net.run(pixels, until=stop, keep={layer})
+    logits, acts = p.output, p.activations[layer]
     if acts.ndim != 4:
         raise ValueError(f"Grad-CAM needs a convolutional layer; {layer} is not one")
-    dacts = net.backward(seed(logits, targets), stop_at=layer)     # (N, K, h, w)
+    dacts = p.backward(seed(logits, targets), stop_at=layer)       # (N, K, h, w)
     alphas = dacts.mean(axis=(2, 3))                              # (N, K)
     signed = (alphas[:, :, None, None] * acts).sum(axis=1)          # (N, h, w)
     cam = xp.maximum(signed, 0)                                   # only evidence *for* the class

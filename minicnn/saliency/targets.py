@@ -6,9 +6,9 @@ it (the channel at one position). A unit is what a trunk without a classifier ca
 ("which pixels made this channel fire on this image?"), and what Captum's neuron and layer
 attribution methods compute.
 
-    out = net.forward(x, until=until(targets))     # the logits, or the unit's layer
-    s = scores(out, targets)                       # one score per image
-    dout = seed(out, targets)                      # d (sum of the scores) / d out
+    p = net.run(pixels, until=until(targets))      # the logits, or the unit's layer
+    s = scores(p.output, targets)                  # one score per image
+    dpixels = p.backward(seed(p.output, targets))  # d (sum of the scores) / d pixels
 """
 import re
 from dataclasses import dataclass

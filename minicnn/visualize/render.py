@@ -10,7 +10,6 @@ import numpy as np
 from ..backend import get_xp, to_device, to_numpy, xp_for
 from ..errors import UsageError
 from ..optim import SGD, Adam
-from ..preprocess import preprocess, preprocess_backward
 from .objectives import INPUT
 from .transforms import blur
 
@@ -53,7 +52,6 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
         raise ValueError("render needs the image size in pixels (size=...)")
     rng = np.random.default_rng(seed)
     xp = xp_for(net.device)
-    prep = net.meta["preprocessing"]
     layers = [layer for layer in objective.layers if layer != INPUT]
     deepest = max(layers, key=net.position) if layers else None
     params = param.init(n_images, size, rng, xp)
@@ -73,15 +71,15 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
                 caches.append(cache)
             acts = {INPUT: pixels}
             if deepest is not None:
-                net.forward(preprocess(x, prep), until=deepest, keep=set(layers))
-                acts.update(net.activations)
+                p = net.run(x, until=deepest, keep=set(layers))
+                acts.update(p.activations)
             score, objective_cache = objective.forward(acts)
             dacts = objective.backward(xp.ones(n_images, dtype=pixels.dtype), objective_cache)
             if deepest is None:                  # only terms on the image itself (regularizers)
                 dx = xp.zeros_like(pixels)
             else:
                 inject = {layer: dacts[layer] for layer in layers if layer != deepest}
-                dx = preprocess_backward(net.backward(dacts[deepest], relu=relu, inject=inject), prep)
+                dx = p.backward(dacts[deepest], relu=relu, inject=inject)
                 if step == REDIRECT_STEPS and not bool((dx != 0).any()):
                     warn("the gradient is exactly 0: every path to this unit is switched off (dead ReLUs); "
                          "try the pre-ReLU layer, another seed, or a larger --lr")
@@ -109,7 +107,7 @@ def render(net, objective, param, steps=512, lr=0.05, seed=0, transforms=(), siz
 
 def channel_activations(net, layer, pixels):
     """Mean activation of every channel of ``layer`` for each image: (N, channels)."""
-    act = to_numpy(net.forward(to_device(preprocess(pixels, net.meta["preprocessing"]), net.device), until=layer, record=False))
+    act = to_numpy(net.forward(to_device(pixels, net.device), until=layer))
     return act if act.ndim == 2 else act.mean(axis=(2, 3))
 
 
