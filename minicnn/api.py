@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import to_device, to_numpy
-from .classify import classify, require_classifier, resolve_class, softmax
-from .errors import UsageError
+from .backend import to_numpy
 from .images import is_batch, load_images
 from .progress import bar
 
@@ -32,24 +30,6 @@ def load_model(model="world", weights=None, device="cpu"):
     from .weights import load_model as _load
     check_device(device)
     return _load(model, weights).to(device)
-
-
-def resolve_targets(net, targets, logits):
-    """One class index per image from None (each image's top class), an index, a name, or a
-    list of those (one per image)."""
-    n = len(logits)
-    if targets is None:
-        return [int(row.argmax()) for row in logits]
-    if isinstance(targets, (list, tuple, np.ndarray)):
-        if len(targets) != n:
-            raise UsageError(f"{len(targets)} targets for {n} images")
-        items = list(targets)
-    else:
-        items = [targets] * n
-    try:
-        return [resolve_class(t, net.class_names) for t in items]
-    except ValueError as e:
-        raise UsageError(str(e)) from None
 
 
 @dataclass
@@ -90,43 +70,21 @@ def explain(net, images, target=None, method="vanilla", unit=None, **options):
     (``target``: None for each image's top class) or of a ``unit`` ("conv5_3:12", a channel's
     mean activation, or "conv5_3:12@7,7", one neuron; the only target of a trunk without a
     classifier). ``options`` as on the command line: samples, noise, steps, baseline_kind,
-    layer, patch, stride, seed."""
-    from .saliency import METHODS, run_method, signed_map
+    layer, patch, stride, seed, batch. The same job, checks and errors as the command's
+    (``minicnn.saliency.explain``)."""
+    from .saliency.explain import explain as run
     from .saliency.heatmaps import settings
-    from .saliency.methods import target_scores
-    from .saliency.targets import parse_unit
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    if unit is not None:
-        if target is not None:
-            raise UsageError("give a class target or a unit, not both")
-        unit = parse_unit(net, unit)
-    else:
-        require_classifier(net)
     single = not is_batch(images)
     pixels = load_images(images, net.input_shape[1])
-    if unit is None:
-        logits = classify(net, pixels)
-        targets = resolve_targets(net, target, logits)
-        probs = softmax(logits)
-    else:
-        targets = [unit] * len(pixels)
-        unit_scores = to_numpy(target_scores(net, to_device(pixels, net.device), targets))
-    if options.get("layer") is not None:
-        from .vgg19 import find_layer
-        options["layer"] = find_layer(net, options["layer"])
-        if unit is not None and net.position(options["layer"]) > net.position(unit.layer):
-            raise UsageError(f"Grad-CAM's layer {options['layer']} comes after the unit's layer {unit.layer}")
-    result = run_method(method, net, to_device(pixels, net.device), targets, options)
+    job = run(net, pixels, [method], target=target, unit=unit, **options)
+    result = job.results[method]
     out = []
-    for n, t in enumerate(targets):
-        raw = {k: to_numpy(v[n]) for k, v in result.items()
-               if k in ("gradient", "attribution", "cam", "cam_signed", "occlusion")}
-        name, p, score = (net.class_names[t], float(probs[n, t]), None) if unit is None else \
-            (f"unit {t}", None, float(unit_scores[n]))
-        out.append(Explanation(method, t, name, p, to_numpy(result["saliency"][n]),
-                               to_numpy(signed_map(result, n, pixels.shape[2:])), raw, pixels[n],
-                               settings(method, options, result), score))
+    for n, t in enumerate(job.targets):
+        raw = {k: to_numpy(v[n]) for k, v in result.raw.items()}
+        name, p, score = (net.class_names[t], float(job.probabilities[n, t]), None) if unit is None else \
+            (f"unit {t}", None, float(job.scores[n]))
+        out.append(Explanation(method, t, name, p, to_numpy(result.saliency[n]), to_numpy(result.signed[n]),
+                               raw, pixels[n], settings(result), score))
     return out[0] if single else out
 
 
@@ -160,25 +118,10 @@ def maximize(net, target, steps=512, size=None, param="fourier", neuron=False, l
     """Feature visualization as ``python -m minicnn.visualize`` does it: ``target`` is
     "LAYER:CHANNELS" ("conv3_3:5", "14:0-15", "fc6:3"), one image per channel, with the
     command's defaults (Lucid's Fourier parameterization and transforms; class models keep the
-    input size with an L2 penalty). Returns a Visualization."""
-    from .visualize import objectives
-    from .visualize.param import PARAMS
-    from .visualize.render import default_setup, parse_channels, render
-    from .vgg19 import find_layer
-    name, _, spec = str(target).partition(":")
-    layer = find_layer(net, name)
-    if not spec:
-        raise UsageError(f"which channel? e.g. {name}:0 or {name}:0-15")
-    channels = parse_channels(spec, net.output_shape(layer)[0])
-    if param not in PARAMS:
-        raise UsageError(f"unknown parameterization {param!r}; known: {', '.join(PARAMS)}")
-    size, transforms, l2, linear = default_setup(net, layer, size)
-    if neuron and linear:
-        raise UsageError("a neuron objective needs a convolutional layer")
-    objective = (objectives.neuron if neuron else objectives.channel)(layer, channels)
-    if l2:
-        objective = objective - l2 * objectives.l2()
-    with bar(steps, f"{layer}:{spec}", progress) as b:
-        images, history, _ = render(net, objective, PARAMS[param](), steps=steps, lr=lr, seed=seed,
-                                    transforms=transforms, size=size, n_images=len(channels), progress=b)
-    return Visualization(layer, channels, images, history)
+    input size with an L2 penalty) and its checks (``minicnn.visualize.job``). Returns a
+    Visualization."""
+    from .visualize.job import plan, run
+    job = plan(net, target, neuron=neuron, size=size, param=param)
+    with bar(steps, str(target), progress) as b:
+        images, history, _ = run(net, job, steps=steps, lr=lr, seed=seed, progress=b)
+    return Visualization(job.layer, job.channels, images, history)

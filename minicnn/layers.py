@@ -301,12 +301,6 @@ def flatten_backward(dout, cache):
     return dout.reshape(cache)
 
 
-def flat_index(shape, c, i, j):
-    """Where element (c, i, j) of a (C, H, W) map lands in ``flatten_forward``'s output."""
-    _, H, W = shape
-    return (c * H + i) * W + j
-
-
 def linear_forward(x, w, b):
     """out = x @ w^T + b.   x: (N, D_in), w: (D_out, D_in), b: (D_out,) -> (N, D_out)"""
     if x.ndim != 2 or x.shape[1] != w.shape[1]:
@@ -347,8 +341,6 @@ def softmax_cross_entropy(logits, y):
     N = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    rows = xp.arange(N)
-    loss = -log_p[rows, y].mean()
-    dlogits = xp.exp(log_p)
-    dlogits[rows, y] -= 1
+    loss = -log_p[xp.arange(N), y].mean()
+    dlogits = xp.exp(log_p) - one_hot(y, logits.shape[1], logits.dtype)     # p - onehot(y)
     return loss, dlogits / N

@@ -122,6 +122,13 @@ class Network:
             raise KeyError(f"unknown layer {name!r}; {hint}layers are: {', '.join(self.names)}") from None
 
     @property
+    def flatten_index(self):
+        """Position of the first flatten or linear layer (the end of the convolutional part),
+        or the number of layers when there is none (a trunk)."""
+        return next((i for i, layer in enumerate(self.layers) if layer.kind in ("flatten", "linear")),
+                    len(self.layers))
+
+    @property
     def device(self):
         for layer in self.layers:
             if layer.w is not None:

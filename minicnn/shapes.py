@@ -64,8 +64,9 @@ def shape_mask(name, u, v, R, rng):
     raise ValueError(f"unknown shape {name!r}; shapes are: {', '.join(CLASSES)}")
 
 
-def _downsample(a):
-    s = SUPERSAMPLE
+def downsample(a, s=SUPERSAMPLE):
+    """Average every s x s block of the last two axes: a drawing at s times the size -> an
+    anti-aliased image (shapes and the world are drawn this way)."""
     H, W = a.shape[-2] // s, a.shape[-1] // s
     return a.reshape(a.shape[:-2] + (H, s, W, s)).mean(axis=(-3, -1))
 
@@ -115,7 +116,7 @@ def render(label, rng, size=SIZE):
             cover = (np.abs(u) <= rng.uniform(2, 4) * px) & (np.abs(v) <= rng.uniform(0.4, 0.8) * px)
         else:
             cover = np.hypot(u, v) <= rng.uniform(0.7, 1.4) * px
-        alpha = _downsample(cover.astype(np.float64))
+        alpha = downsample(cover.astype(np.float64))
         image = image * (1 - alpha) + colour[:, None, None] * alpha
 
     R = rng.uniform(0.2, 0.36) * size
@@ -123,7 +124,7 @@ def render(label, rng, size=SIZE):
     angle = rng.uniform(0, 2 * np.pi)
     u = (X - cx) * np.cos(angle) + (Y - cy) * np.sin(angle)
     v = -(X - cx) * np.sin(angle) + (Y - cy) * np.cos(angle)
-    alpha = _downsample(shape_mask(CLASSES[label], u, v, R, rng).astype(np.float64))
+    alpha = downsample(shape_mask(CLASSES[label], u, v, R, rng).astype(np.float64))
     colour = _far_colour(rng, bg_mean)
     image = image * (1 - alpha) + colour[:, None, None] * alpha
     return np.clip(image, 0, 1).astype(np.float32), alpha >= 0.5

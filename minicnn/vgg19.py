@@ -28,6 +28,16 @@ VGG19_INPUT = (3, 224, 224)
 VGG19_CLASSES = 1000
 
 
+def he_normal(rng, shape, fan_in, dtype=np.float32, draw_dtype=np.float32):
+    """He et al. 2015's initialisation, w ~ N(0, 2 / fan_in): it keeps activations' scale
+    through ReLUs. Drawn in ``draw_dtype`` and scaled in place (VGG19's fc6 alone is 411 MB in
+    float32); the random copies of ``minicnn.curves`` draw in float64, as their published
+    nulls were drawn."""
+    w = rng.standard_normal(shape, dtype=draw_dtype)
+    w *= draw_dtype(np.sqrt(2.0 / fan_in))
+    return w.astype(dtype, copy=False)
+
+
 def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np.float32, init=True,
              last_pool=True):
     """A VGG-style network with random (He-initialised) weights.
@@ -45,9 +55,7 @@ def make_vgg(blocks, fc, num_classes, input_shape, seed=0, notop=False, dtype=np
     def he(shape, fan_in):
         if not init:  # shapes only (e.g. to list the layers): zeros cost nothing until written
             return np.zeros(shape, dtype=dtype)
-        w = rng.standard_normal(shape, dtype=np.float32)
-        w *= np.float32(np.sqrt(2.0 / fan_in))  # in place: VGG19's fc6 alone is 411 MB
-        return w.astype(dtype, copy=False)
+        return he_normal(rng, shape, fan_in, dtype)
 
     for b, widths in enumerate(blocks, start=1):
         for i, F in enumerate(widths, start=1):
@@ -133,20 +141,13 @@ def aliases(net, name):
         out.append("predictions" if k == len(linears) - 1 else f"fc{k + 1}")
         out.append(f"classifier.{3 * k}")
     position = net.position(name)
-    flatten = _flatten_position(net)
+    flatten = net.flatten_index
     if position < flatten:
         out.append(f"features.{position}")
     elif net.layers[position].kind == "relu":
         k = sum(1 for layer in net.layers[flatten:position] if layer.kind == "linear") - 1
         out.append(f"classifier.{3 * k + 1}")
     return out
-
-
-def _flatten_position(net):
-    for i, layer in enumerate(net.layers):
-        if layer.kind in ("flatten", "linear"):
-            return i
-    return len(net.layers)
 
 
 def find_layer(net, name):
@@ -172,10 +173,10 @@ def resolve_layer(net, name):
     m = re.match(r"^(?:features\.)?(\d+)$", name)
     if m:
         n = int(m.group(1))
-        if n < _flatten_position(net):
+        if n < net.flatten_index:
             return net.layers[n].name
         raise KeyError(f"features.{n} does not exist: the convolutional part has layers "
-                       f"0..{_flatten_position(net) - 1}")
+                       f"0..{net.flatten_index - 1}")
     m = _KERAS_CONV.match(name)
     if m and f"conv{m.group(1)}_{m.group(2)}" in net.index:
         return f"conv{m.group(1)}_{m.group(2)}"

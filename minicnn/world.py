@@ -34,6 +34,8 @@ Rendering works at 2x resolution in the object's own frame (u, v: the object spa
 """
 import numpy as np
 
+from .shapes import downsample
+
 CLASSES = ("face", "car", "bicycle", "house", "clock", "flower", "tree", "fish", "snowman",
            "butterfly")
 PARTS = ("head", "eye", "mouth", "chassis", "window", "wheel", "frame", "wall", "roof", "door",
@@ -385,12 +387,6 @@ PROBE_SCALE = {"wheel": (4.5, 11), "eye": (2.5, 5.5), "window": (3.3, 5.7), "pet
 # Whole images
 
 
-def _downsample(a):
-    s = SUPERSAMPLE
-    H, W = a.shape[-2] // s, a.shape[-1] // s
-    return a.reshape(a.shape[:-2] + (H, s, W, s)).mean(axis=(-3, -1))
-
-
 def _part_ids(parts):
     """Part map at 2x -> 1x: the id covering the most of each 2x2 block (top-left on ties)."""
     s = SUPERSAMPLE
@@ -412,7 +408,7 @@ def background(rng, S):
 
 
 def _finish(cv, rng):
-    image = _downsample(cv.image) + rng.normal(0, rng.uniform(0.0, 0.03), size=(3, SIZE, SIZE))
+    image = downsample(cv.image, SUPERSAMPLE) + rng.normal(0, rng.uniform(0.0, 0.03), size=(3, SIZE, SIZE))
     return np.clip(image, 0, 1).astype(np.float32), _part_ids(cv.parts).astype(np.uint8)
 
 
@@ -473,7 +469,7 @@ def render_part(name, rng, size=SIZE, scale=None, grey=0.5):
     r = rng.uniform(*PROBE_SCALE[name]) * size / SIZE if scale is None else scale   # px per unit
     cv.frame(size / 2, size / 2, r, rng.uniform(0, 2 * np.pi))
     LOOSE[name](cv, rng)
-    image = np.clip(_downsample(cv.image), 0, 1).astype(np.float32)
+    image = np.clip(downsample(cv.image, SUPERSAMPLE), 0, 1).astype(np.float32)
     return image, _part_ids(cv.parts) > 0
 
 
@@ -482,7 +478,7 @@ def render_texture(name, rng, size=SIZE):
     S = size * SUPERSAMPLE
     c1 = _colour(rng)
     image = _texture(name, rng, S, c1, c1 * rng.uniform(0.2, 0.5))
-    return np.clip(_downsample(image), 0, 1).astype(np.float32)
+    return np.clip(downsample(image, SUPERSAMPLE), 0, 1).astype(np.float32)
 
 
 def scramble(image, mask, rng):

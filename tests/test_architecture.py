@@ -1,4 +1,5 @@
-"""The shape of the house, checked: no import cycles, commands apart from the math, one cupy
+"""The shape of the house, checked: the floors the README draws (each module imports only from
+its own floor and the floors below), no import cycles, commands apart from the math, one cupy
 importer, one atomic writer. Read from the source with ``ast`` (function-level imports count)."""
 import ast
 import os
@@ -105,6 +106,59 @@ def find_cycle(graph):
             if cycle:
                 return cycle
     return None
+
+
+# The floors of README.md's layout, lowest first: (name, the modules on it).
+FLOORS = [
+    ("the textbook", ("minicnn.errors", "minicnn.backend", "minicnn.layers", "minicnn.gradcheck")),
+    ("the machine", ("minicnn.fast",)),
+    ("the network, pixels in and out", ("minicnn.network", "minicnn.preprocess", "minicnn.optim", "minicnn.files",
+                                        "minicnn.progress", "minicnn.images", "minicnn.classify", "minicnn.plotting")),
+    ("architectures, datasets, models, weights", ("minicnn.vgg19", "minicnn.world", "minicnn.shapes",
+                                                  "minicnn.models", "minicnn.training", "minicnn.weights")),
+    ("the methods", ("minicnn.saliency", "minicnn.visualize", "minicnn.curves", "minicnn.hierarchy",
+                     "minicnn.shortcut")),
+    ("commands and the Python API", ("minicnn.cli", "minicnn.api", "minicnn.predict", "minicnn.train",
+                                     "minicnn.bench", "minicnn")),
+]
+
+
+def floor_of(name):
+    """The floor of a module: its own command (``__main__``) is on the top floor; otherwise the
+    floor that lists it or the package holding it (the longest match)."""
+    if name.rsplit(".", 1)[-1] == "__main__":
+        return len(FLOORS) - 1
+    best = None
+    for k, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            if name == prefix or name.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (k, len(prefix))
+    assert best is not None, f"{name} is on no floor: add it to FLOORS (and to the README's layout)"
+    return best[0]
+
+
+def test_every_module_imports_only_from_its_floor_and_below():
+    for name in MODULES:
+        here = floor_of(name)
+        for other in imports(name):
+            there = floor_of(other)
+            assert there <= here, (f"{name} ({FLOORS[here][0]}) imports {other}, which is upstairs "
+                                   f"({FLOORS[there][0]})")
+
+
+def test_the_textbook_imports_nothing_from_the_machine():
+    """minicnn.layers is the reference: it needs the array module and nothing faster."""
+    assert imports("minicnn.layers") == {"minicnn.backend"}
+    for name in MODULES:
+        if name.startswith("minicnn.fast"):
+            assert imports(name) <= {"minicnn.backend", "minicnn.layers"} | {m for m in MODULES if m.startswith("minicnn.fast")}, name
+
+
+def test_floor_of_places_commands_on_top():
+    assert floor_of("minicnn.saliency.__main__") == len(FLOORS) - 1
+    assert floor_of("minicnn.saliency.methods") == 4 and floor_of("minicnn.fast.cpu") == 1
+    assert floor_of("minicnn") == len(FLOORS) - 1 and floor_of("minicnn.layers") == 0
 
 
 def test_no_import_cycles():

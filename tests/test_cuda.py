@@ -213,7 +213,7 @@ def test_saliency_methods_and_render_match_cpu():
             noise = np.random.default_rng(7).normal(0, 0.15, (4, 3, 32, 32)).astype(np.float32)
             a = S.smoothgrad(cpu, x, [1, 4], noise_tensor=noise)
             b = S.smoothgrad(gpu, cp.asarray(x), [1, 4], noise_tensor=noise)
-        assert rel_error(cp.asnumpy(b["saliency"]), a["saliency"]) < 1e-3, method
+        assert rel_error(cp.asnumpy(b.saliency), a.saliency) < 1e-3, method
     kw = dict(steps=5, seed=2, size=48, n_images=2, transforms=standard_transforms(48))
     img_cpu, h_cpu, _ = render(cpu, objectives.channel("conv2_2", [2, 5]), FourierParam(), **kw)
     img_gpu, h_gpu, _ = render(gpu, objectives.channel("conv2_2", [2, 5]), FourierParam(), **kw)

@@ -37,10 +37,10 @@ def test_smoothgrad_is_the_mean_gradient_at_noisy_copies(net64):
     for sigma in (0.1, 0.3):
         eps = np.random.default_rng(5).standard_normal((6, 3, 40, 36)).astype(np.float32) * np.float32(sigma)
         _, grads = S.class_gradient(net64, x + eps, [2] * 6)
-        got = S.smoothgrad(net64, x, [2], samples=6, noise=sigma, seed=5, batch=4)["attribution"][0]
+        got = S.smoothgrad(net64, x, [2], samples=6, noise=sigma, seed=5, batch=4).attribution[0]
         assert rel_error(got, grads.mean(axis=0)) < 1e-10, sigma
-    vanilla = S.vanilla(net64, x, [2])["gradient"][0]
-    assert rel_error(S.smoothgrad(net64, x, [2], samples=3, noise=0.0)["attribution"][0], vanilla) < 1e-12
+    vanilla = S.vanilla(net64, x, [2]).attribution[0]
+    assert rel_error(S.smoothgrad(net64, x, [2], samples=3, noise=0.0).attribution[0], vanilla) < 1e-12
 
 
 def test_integrated_gradients_from_a_grey_baseline(net64):
@@ -50,14 +50,14 @@ def test_integrated_gradients_from_a_grey_baseline(net64):
     x = np.random.default_rng(2).uniform(0, 1, (1, 3, 40, 36))
     grey = np.full((3, 40, 36), 0.5)
     r = S.integrated(net64, x, [4], steps=256, baseline=grey)
-    c = r["completeness"][0]
+    c = r.completeness[0]
     assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.02 * abs(c["score_difference"])
     ends = net64.forward(np.stack([x[0], grey]))[:, 4]
     assert c["score_difference"] == pytest.approx(ends[0] - ends[1])
     alphas = (np.arange(8) + 0.5) / 8
     _, grads = S.class_gradient(net64, grey + alphas[:, None, None, None] * (x - grey), [4] * 8)
     r8 = S.integrated(net64, x, [4], steps=8, baseline=grey)
-    assert rel_error(r8["attribution"][0], (x[0] - grey) * grads.mean(axis=0)) < 1e-10
+    assert rel_error(r8.attribution[0], (x[0] - grey) * grads.mean(axis=0)) < 1e-10
 
 
 class _Watch:

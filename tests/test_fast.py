@@ -52,8 +52,8 @@ def test_blocked_columns_give_the_whole_result(case, rng):
 def test_blocks_cover_the_output_once():
     """Blocks of 100 values at 50 values a row: two rows per block, one image at a time; with
     room for both images, one block."""
-    assert list(CPU(cols_block=100)._blocks(2, 3, 50)) == [(0, 1, 0, 2), (0, 1, 2, 3), (1, 2, 0, 2), (1, 2, 2, 3)]
-    assert list(CPU(cols_block=300)._blocks(2, 3, 50)) == [(0, 2, 0, 3)]
+    assert list(CPU(cols_block=100).blocks(2, 3, 50)) == [(0, 1, 0, 2), (0, 1, 2, 3), (1, 2, 0, 2), (1, 2, 2, 3)]
+    assert list(CPU(cols_block=300).blocks(2, 3, 50)) == [(0, 2, 0, 3)]
 
 
 def test_dx_as_a_convolution_equals_col2im(rng):

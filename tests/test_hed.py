@@ -249,14 +249,14 @@ def test_unit_integrated_gradients_complete_and_occlusion_measures_the_unit(worl
     from minicnn.saliency.methods import target_scores
     unit = parse_unit(world64, "relu4_2:11")
     x = load_image(os.path.join(os.path.dirname(DATA), "..", "examples", "car.png"), 64)[None].astype(np.float64)
-    c = integrated(world64, x, [unit], steps=128)["completeness"][0]
+    c = integrated(world64, x, [unit], steps=128).completeness[0]
     assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.03 * abs(c["score_difference"]) + 1e-6
     assert abs(c["score_difference"]) > 1e-3
     r = occlusion(world64, x, [unit], patch=16, stride=16)
     covered = x.copy()
     covered[0, :, 16:32, 32:48] = 0.5
     drop = target_scores(world64, x, [unit])[0] - target_scores(world64, covered, [unit])[0]
-    assert r["occlusion"][0, 20, 40] == pytest.approx(drop)
+    assert r.signed[0, 20, 40] == pytest.approx(drop)
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -7,10 +7,9 @@ from minicnn.images import ImageError, fit, load_image
 
 from fixtures import hostile_images, pattern
 
-rng = np.random.default_rng(0)
 
 
-def test_exact_size_passes_unchanged(tmp_path):
+def test_exact_size_passes_unchanged(tmp_path, rng):
     a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     Image.fromarray(a).save(tmp_path / "a.png")
     assert np.array_equal(load_image(str(tmp_path / "a.png"), 32), a.transpose(2, 0, 1) / np.float32(255))
@@ -36,7 +35,7 @@ def test_formats(tmp_path, fmt, ext):
     assert np.abs(got - a.transpose(2, 0, 1)).mean() < tolerance
 
 
-def test_modes(tmp_path):
+def test_modes(tmp_path, rng):
     grey = rng.integers(0, 256, (32, 32), dtype=np.uint8)
     Image.fromarray(grey).save(tmp_path / "l.png")
     got = load_image(str(tmp_path / "l.png"), 32)

@@ -37,25 +37,25 @@ def test_methods_match_pytorch(golden, preset, dtype):
     pixels, targets, tol = s["pixels"].astype(dtype), list(s["targets"]), TOL[dtype]
 
     r = S.vanilla(net, pixels, targets)
-    assert rel_error(r["gradient"], s[f"{preset}/gradient"]) < tol
-    assert rel_error(r["saliency"], s[f"{preset}/saliency"]) < tol
+    assert rel_error(r.attribution, s[f"{preset}/gradient"]) < tol
+    assert rel_error(r.saliency, s[f"{preset}/saliency"]) < tol
 
-    sg = [S.smoothgrad(net, pixels[n:n + 1], [targets[n]], noise_tensor=s["noise"])["attribution"][0]
+    sg = [S.smoothgrad(net, pixels[n:n + 1], [targets[n]], noise_tensor=s["noise"]).attribution[0]
           for n in range(len(targets))]
     assert rel_error(np.stack(sg), s[f"{preset}/smoothgrad"]) < tol
 
     ig = S.integrated(net, pixels, targets, steps=int(s["steps"]))
-    assert rel_error(ig["attribution"], s[f"{preset}/integrated"]) < tol
+    assert rel_error(ig.attribution, s[f"{preset}/integrated"]) < tol
 
-    assert rel_error(S.guided(net, pixels, targets)["attribution"], s[f"{preset}/guided"]) < tol
+    assert rel_error(S.guided(net, pixels, targets).attribution, s[f"{preset}/guided"]) < tol
 
     cam = S.gradcam(net, pixels, targets, layer=str(s["cam_layer"]))
-    assert cam["layer"] == "relu3_1" == S.last_conv_relu(net)
+    assert cam.settings["layer"] == "relu3_1" == S.last_conv_relu(net)
     assert (s[f"{preset}/cam"] > 0).mean() > 0.1        # a golden map that is not all zeros
     assert (s[f"{preset}/cam_signed"] < 0).mean() > 0.1  # ... and one that the ReLU really cuts
-    assert rel_error(cam["cam_signed"], s[f"{preset}/cam_signed"]) < tol
-    assert rel_error(cam["cam"], s[f"{preset}/cam"]) < tol
-    assert rel_error(cam["saliency"], s[f"{preset}/cam_upsampled"]) < tol
+    assert rel_error(cam.cam_signed, s[f"{preset}/cam_signed"]) < tol
+    assert rel_error(cam.cam, s[f"{preset}/cam"]) < tol
+    assert rel_error(cam.saliency, s[f"{preset}/cam_upsampled"]) < tol
 
 
 def linear_model(preset, seed=0):
@@ -77,12 +77,12 @@ def test_closed_form_on_a_linear_model(preset):
     if prep["channel_order"] == "BGR":   # input channel k holds pixel channel 2 - k
         expected = expected[:, ::-1]
     r = S.vanilla(net, pixels, [1, 3])
-    assert rel_error(r["gradient"], expected) < 1e-12
+    assert rel_error(r.attribution, expected) < 1e-12
     sg = S.smoothgrad(net, pixels, [1, 3], samples=3)      # a constant gradient: noise changes nothing
-    assert rel_error(sg["attribution"], expected) < 1e-12
+    assert rel_error(sg.attribution, expected) < 1e-12
     ig = S.integrated(net, pixels, [1, 3], steps=3)
-    assert rel_error(ig["attribution"], pixels * expected) < 1e-12   # (x - 0) * grad
-    for check in ig["completeness"]:                                  # exact for a linear model
+    assert rel_error(ig.attribution, pixels * expected) < 1e-12   # (x - 0) * grad
+    for check in ig.completeness:                                  # exact for a linear model
         assert abs(check["sum_of_attributions"] - check["score_difference"]) < 1e-9
 
 
@@ -93,7 +93,7 @@ def test_integrated_gradients_completeness_improves_with_steps():
     pixels = np.random.default_rng(4).uniform(0, 1, (1, 3, 40, 36))
     gaps = []
     for steps in (4, 64):
-        c = S.integrated(net, pixels, [3], steps=steps)["completeness"][0]
+        c = S.integrated(net, pixels, [3], steps=steps).completeness[0]
         gaps.append(abs(c["sum_of_attributions"] - c["score_difference"]) / abs(c["score_difference"]))
     assert gaps[1] < gaps[0] and gaps[1] < 0.05, gaps
 

@@ -105,7 +105,7 @@ def test_shipped_model_saliency_falls_on_the_object(shipped, unseen):
     from minicnn.saliency import vanilla
     images, labels, masks = unseen
     images, labels, masks = images[:400], labels[:400], masks[:400]
-    saliency = vanilla(shipped, images, labels)["saliency"]
+    saliency = vanilla(shipped, images, labels).saliency
     fraction = {px: ((saliency * grow(masks, px)).sum(axis=(1, 2)) / saliency.sum(axis=(1, 2))).mean()
                 for px in (0, GROW_PX)}
     area = grow(masks, GROW_PX).mean()

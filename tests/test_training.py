@@ -30,8 +30,8 @@ def test_batch_gradients_match_torch_however_the_batch_is_shared(golden, workers
     for (name, _), (dw, db) in zip(net.params(), grads):
         assert rel_error(dw, t[f"{name}/dw"]) < 1e-4, name
         assert rel_error(db, t[f"{name}/db"]) < 1e-4, name
-        gradients.pool = None                                # without threadpoolctl: the shares
-        serial = gradients(t["input"], t["labels"])          # one after another, BLAS on all cores
+    gradients.pool = None                                    # without threadpoolctl: the shares
+    serial = gradients(t["input"], t["labels"])              # one after another, BLAS on all cores
     for (dw, db), (dw2, db2), (dw3, db3) in zip(grads, again[2], serial[2]):
         assert np.array_equal(dw, dw2) and np.array_equal(db, db2)   # threads finish in any order
         assert rel_error(dw, dw3) < 1e-5 and rel_error(db, db3) < 1e-5   # BLAS's threads: digits
@@ -43,8 +43,8 @@ def test_each_worker_builds_its_columns_in_its_part_of_the_block(golden, monkeyp
     from minicnn.fast.cpu import COLS_BLOCK, CPU
     g, t = golden
     net = golden_network(g, np.float32)
-    seen, real = [], CPU._blocks
-    monkeypatch.setattr(CPU, "_blocks", lambda self, *a: seen.append(self.cols_block) or real(self, *a))
+    seen, real = [], CPU.blocks
+    monkeypatch.setattr(CPU, "blocks", lambda self, *a: seen.append(self.cols_block) or real(self, *a))
     with BatchGradients(net, 2) as gradients:
         gradients(t["input"], t["labels"])
     assert seen and set(seen) == {COLS_BLOCK // 2}

@@ -41,8 +41,8 @@ def test_occlusion_equals_a_brute_force_loop():
                 total[i:i + 4, j:j + 4] += base - net.forward(y)[0, t]
                 count[i:i + 4, j:j + 4] += 1
         expected = total / np.maximum(count, 1)
-        assert np.allclose(r["occlusion"][n], expected, atol=1e-12)
-        assert np.allclose(r["saliency"][n], np.maximum(expected, 0))
+        assert np.allclose(r.signed[n], expected, atol=1e-12)
+        assert np.allclose(r.saliency[n], np.maximum(expected, 0))
 
 
 def linear_net(w):
@@ -94,7 +94,7 @@ def test_integrated_gradients_completeness_for_every_baseline(kind):
     net.meta["preprocessing"] = PLAIN
     x = np.random.default_rng(3).uniform(0, 1, (1, 3, 40, 36))
     r = S.run_method("integrated", net, x, [2], {"steps": 128, "baseline_kind": kind, "seed": 4})
-    c = r["completeness"][0]
+    c = r.completeness[0]
     assert abs(c["sum_of_attributions"] - c["score_difference"]) < 0.03 * abs(c["score_difference"]) + 1e-9
     base = S.methods.baseline_image(kind, x[0], seed=4)
     ends = net.forward(np.stack([x[0], base]))[:, 2]
@@ -149,9 +149,8 @@ def test_batch_size_changes_nothing_but_speed():
                             ("integrated", {"steps": 5, "baseline_kind": "blur"}),
                             ("occlusion", {"patch": 4, "stride": 2})):
         results = [S.run_method(method, net, x, [0, 2], dict(options, batch=b)) for b in (1, 3, 1000)]
-        key = "occlusion" if method == "occlusion" else "attribution"
         for r in results[1:]:
-            assert rel_error(r[key], results[0][key]) < 1e-12, (method, options)
+            assert rel_error(r.signed, results[0].signed) < 1e-12, (method, options)
 
 
 def test_batch_is_capped_by_memory_not_by_the_user():

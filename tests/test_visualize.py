@@ -16,7 +16,6 @@ from fixtures import golden_network
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 GRAD_TOL = 1e-7   # float64 centered differences, as in test_layers.py
-rng = np.random.default_rng(7)
 
 
 @pytest.mark.parametrize("make,shape", [
@@ -28,7 +27,7 @@ rng = np.random.default_rng(7)
     (lambda: objectives.diversity("a"), (3, 4, 5, 6)),
     (lambda: objectives.diversity("a"), (2, 5, 3, 3)),
 ])
-def test_objective_gradients(make, shape):
+def test_objective_gradients(make, shape, rng):
     """d (sum_n dscore_n score_n) / d act, by hand, against centred differences, for a random
     dscore (not just ones: a wrong per-image weighting would pass with ones)."""
     obj = make()
@@ -42,7 +41,7 @@ def test_objective_gradients(make, shape):
 
 
 @pytest.mark.parametrize("make", [lambda: objectives.l2(), lambda: objectives.tv()], ids=["l2", "tv"])
-def test_regularizer_gradients(make):
+def test_regularizer_gradients(make, rng):
     """The regularizers are objectives on the image itself (INPUT)."""
     obj = make()
     pixels = rng.uniform(0, 1, (2, 3, 5, 6))
@@ -70,7 +69,7 @@ def test_diversity_by_hand():
     assert np.allclose(objectives.diversity("a").forward({"a": a})[0], [0.0, 0.0])
 
 
-def test_objectives_compose():
+def test_objectives_compose(rng):
     """Sums, differences and multiples: scores and gradients add, per layer; layers are merged."""
     acts = {"a": rng.standard_normal((2, 3, 4, 4)), "b": rng.standard_normal((2, 5, 2, 2)),
             objectives.INPUT: rng.uniform(0, 1, (2, 3, 6, 6))}
@@ -89,7 +88,7 @@ def test_objectives_compose():
         assert rel_error(grads[layer], num) < GRAD_TOL
 
 
-def test_fourier_parameterization_backward():
+def test_fourier_parameterization_backward(rng):
     p = FourierParam()
     params = p.init(2, 8, rng).astype(np.float64) * 50    # away from 0: the sigmoid is curved
     p.scale = p.scale.astype(np.float64)
@@ -109,7 +108,7 @@ def test_fourier_scale_favours_low_frequencies():
 @pytest.mark.parametrize("t", [T.Jitter(3), T.Roll(2), T.RandomScale([0.9]), T.RandomScale([1.1]),
                                T.RandomScale([1.3]), T.RandomRotate([7]), T.RandomRotate([-10])],
                          ids=lambda t: type(t).__name__)
-def test_transform_adjoint_identity(t):
+def test_transform_adjoint_identity(t, rng):
     """<A x, y> = <x, A^T y> for random x, y: the adjoint is exactly right."""
     x = rng.standard_normal((2, 3, 11, 11))
     out, cache = t.forward(x, np.random.default_rng(1))
@@ -119,7 +118,7 @@ def test_transform_adjoint_identity(t):
     assert abs(lhs - rhs) < 1e-10 * max(1, abs(lhs))
 
 
-def test_warp_tables_are_built_once_per_choice(monkeypatch):
+def test_warp_tables_are_built_once_per_choice(monkeypatch, rng):
     """100 draws from 3 angles build 3 bilinear tables (kept on the device after that), and a
     drawn table is the one its angle gives."""
     built = []
@@ -136,7 +135,7 @@ def test_warp_tables_are_built_once_per_choice(monkeypatch):
     assert np.array_equal(out, fresh.forward(x, np.random.default_rng(0))[0])
 
 
-def test_pad_adjoint_identity():
+def test_pad_adjoint_identity(rng):
     """Pad is affine (a constant border): its linear part is zero-padding, adjoint a crop."""
     pad = T.Pad(2, value=0.5)
     x = rng.standard_normal((1, 3, 7, 7))
@@ -146,13 +145,13 @@ def test_pad_adjoint_identity():
     assert abs(np.sum(linear * y) - np.sum(x * pad.backward(y, cache))) < 1e-10
 
 
-def test_scale_and_rotate_by_identity_do_nothing():
+def test_scale_and_rotate_by_identity_do_nothing(rng):
     x = rng.standard_normal((1, 2, 9, 9))
     assert np.allclose(T.RandomScale([1.0]).forward(x, rng)[0], x)
     assert np.allclose(T.RandomRotate([0]).forward(x, rng)[0], x)
 
 
-def test_blur_keeps_flat_images_and_smooths_noise():
+def test_blur_keeps_flat_images_and_smooths_noise(rng):
     flat = np.full((1, 3, 6, 6), 0.3)
     assert np.allclose(T.blur(flat), flat)
     noise = rng.standard_normal((1, 3, 16, 16))

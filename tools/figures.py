@@ -240,7 +240,7 @@ def shapes_input_gradients():
     net = load_model("shapes")
     labels = np.arange(len(CLASSES))
     images, _, _ = make_dataset(len(labels), seed=FIGURE_SEED + 2, labels=labels)
-    saliency = vanilla(net, images, list(labels))["saliency"]
+    saliency = vanilla(net, images, list(labels)).saliency
     fig, axes = subplots(2, len(labels), figsize=(len(labels) * 1.0, 2.3))
     for k in range(len(labels)):
         axes[0, k].imshow(images[k].transpose(1, 2, 0))
@@ -256,25 +256,23 @@ def shapes_input_gradients():
 def _saliency_panels(model, stems):
     """Every saliency method on example images (the figure of `--method all`)."""
     from minicnn.saliency.heatmaps import panel_figure, settings
-    from minicnn.saliency.methods import signed_map
     from minicnn.images import load_image
-    from minicnn.classify import softmax
-    from minicnn.saliency import METHODS, run_method
+    from minicnn.saliency import METHODS
+    from minicnn.saliency.explain import explain
     from minicnn.weights import load_model
     net = load_model(model)
     folder = "examples/shapes" if model == "shapes" else "examples"
     option = " --model shapes" if model == "shapes" else ""
     for stem in stems:
         pixels = load_image(os.path.join(ROOT, folder, f"{stem}.png"), net.input_shape[1])[None]
-        logits = net.forward(pixels)
-        target = int(logits[0].argmax())
-        results = {m: run_method(m, net, pixels, [target], {"seed": 0}) for m in METHODS}
-        label = (f"{net.class_names[target]}, p = {softmax(logits[0])[target]:.1%} "
+        job = explain(net, pixels, list(METHODS), seed=0)          # what --method all runs
+        target, results = job.targets[0], job.results
+        label = (f"{net.class_names[target]}, p = {job.probabilities[0, target]:.1%} "
                  f"(python -m minicnn.saliency {folder}/{stem}.png{option} --method all)")
         path = os.path.join(FIGURES, f"{model}_saliency_{stem}.png")
-        panel_figure(path, pixels[0], {m: r["saliency"][0] for m, r in results.items()}, label,
-                     signed={m: signed_map(r, 0, pixels.shape[2:]) for m, r in results.items()},
-                     notes={m: settings(m, {"seed": 0}, r) for m, r in results.items()})
+        panel_figure(path, pixels[0], {m: r.saliency[0] for m, r in results.items()}, label,
+                     signed={m: r.signed[0] for m, r in results.items()},
+                     notes={m: settings(r) for m, r in results.items()})
         print(f"wrote {os.path.relpath(path, ROOT)}")
 
 
@@ -361,8 +359,8 @@ def world_ig_baselines():
     rows = []
     for k, kind in enumerate(BASELINES):
         r = run_method("integrated", net, pixels, [0], {"steps": 50, "baseline_kind": kind, "seed": 0})
-        c = r["completeness"][0]
-        signed = r["attribution"][0].sum(axis=0)
+        c = r.completeness[0]
+        signed = r.signed[0]
         top = signed_limit(signed)
         axes[0, k].imshow(baseline_image(kind, pixels[0], 0).transpose(1, 2, 0))
         axes[0, k].set_title(f"baseline: {kind}", fontsize=8)
@@ -673,7 +671,7 @@ def _render_grid(net, layer, channels, size, steps, seed=0):
     each channel's objective over the steps."""
     from minicnn.visualize import objectives, render
     from minicnn.visualize.param import FourierParam
-    from minicnn.visualize.render import default_setup
+    from minicnn.visualize.job import default_setup
     _, transforms, l2, _ = default_setup(net, layer, size)
     objective = objectives.channel(layer, channels)
     if l2:
@@ -696,7 +694,7 @@ def _convergence(history, steps):
 def vgg16_layer14(steps=128):
     """"Features from VGG16 layer 14": channels 0-15 of conv3_3 (= features.14 in VGG16 too),
     224 px, Lucid's setup; the objective over the steps in vgg16_hed_layer14.json."""
-    from minicnn.visualize.render import labelled_grid
+    from minicnn.visualize.grids import labelled_grid
     from minicnn.visualize.render import channel_activations
     net = _hed()
     channels = list(range(16))

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..backend import get_xp, to_numpy
+from ..layers import one_hot
 
 JOBS = ("forward", "saliency", "vis_step")
 TARGET_CLASS = 3     # the logit whose input gradient is taken
@@ -29,9 +30,7 @@ def minicnn_jobs(net, x):
 
     def saliency():
         p = net.run(x)
-        dlogits = xp.zeros_like(p.output)
-        dlogits[0, TARGET_CLASS] = 1.0
-        return p.backward(dlogits)
+        return p.backward(one_hot(xp.asarray([TARGET_CLASS]), p.output.shape[1], p.output.dtype))
 
     def vis_step():
         p = net.run(x, until=VIS_LAYER)

@@ -115,7 +115,7 @@ def smoothgrad(framework, batch=None, device="cpu"):
         from ..saliency.methods import smoothgrad as run
         net, pixels = _on(device, net, pixels)
         return lambda: run(net, pixels, [TARGET_CLASS], samples=SAMPLES, noise=SIGMA,
-                           batch=batch or SAMPLES)["attribution"]
+                           batch=batch or SAMPLES).attribution
     from captum.attr import NoiseTunnel, Saliency
     torch = torch_setup(device)
     tunnel = NoiseTunnel(Saliency(_normalized(torch_sequential(net), net).to(device)))
@@ -132,7 +132,7 @@ def integrated(framework, batch=None, device="cpu"):
         from ..saliency.methods import integrated as run
         net, pixels, base = _on(device, net, pixels, base)
         return lambda: run(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0],
-                           batch=batch or SAMPLES)["attribution"]
+                           batch=batch or SAMPLES).attribution
     from captum.attr import IntegratedGradients
     torch = torch_setup(device)
     ig = IntegratedGradients(_normalized(torch_sequential(net), net).to(device))

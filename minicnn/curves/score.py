@@ -32,6 +32,7 @@ import numpy as np
 
 from ..backend import to_device, to_numpy
 from ..network import Network
+from ..vgg19 import he_normal
 from ..plotting import finish, new_figure
 from ..progress import bar
 from . import stimuli
@@ -159,7 +160,7 @@ def random_copy(net, seed):
         if layer.w is not None:
             shape, fan_in = layer.w.shape, layer.w[0].size
             layer = dataclasses.replace(
-                layer, w=(rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32),
+                layer, w=he_normal(rng, shape, fan_in, np.float32, draw_dtype=np.float64),
                 b=np.zeros(shape[0], np.float32))
         layers.append(layer)
     copy = Network(layers, input_shape=net.input_shape, class_names=net.class_names, meta=net.meta)

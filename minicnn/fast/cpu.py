@@ -99,7 +99,7 @@ class CPU:
         if b is not None:
             w2 = xp.concatenate([w2, b[:, None]], axis=1)             # [w | b]
         out = xp.empty((N, F, H_out, W_out), dtype=x.dtype)
-        for n0, n1, i0, i1 in self._blocks(N, H_out, C * KH * KW * W_out):
+        for n0, n1, i0, i1 in self.blocks(N, H_out, C * KH * KW * W_out):
             band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]  # input rows under out rows i0:i1
             cols = columns(band, KH, KW, stride, i1 - i0, W_out, ones_row=b is not None)
             out_block = out[n0:n1, :, i0:i1].reshape(n1 - n0, F, (i1 - i0) * W_out)  # a view
@@ -158,7 +158,7 @@ class CPU:
         _, C, KH, KW = w.shape
         x_pad = pad2d(x, pad)
         dw_t = xp.zeros((C * KH * KW, F), dtype=dout.dtype)
-        for n0, n1, i0, i1 in self._blocks(N, H_out, C * KH * KW * W_out):
+        for n0, n1, i0, i1 in self.blocks(N, H_out, C * KH * KW * W_out):
             band = x_pad[n0:n1, :, i0 * stride:(i1 - 1) * stride + KH]
             cols = columns(band, KH, KW, stride, i1 - i0, W_out, images_last=True)  # (C*KH*KW, n*rows*W_out)
             dout_block = dout[n0:n1, :, i0:i1].transpose(1, 0, 2, 3).reshape(F, -1)  # (F, n*rows*W_out)
@@ -166,7 +166,7 @@ class CPU:
         db = dout.sum(axis=(0, 2, 3))
         return xp.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
-    def _blocks(self, N, H_out, per_row):
+    def blocks(self, N, H_out, per_row):
         """Split the output into blocks (n0, n1, i0, i1) = images n0:n1, output rows i0:i1, whose
         column matrix holds about ``cols_block`` values (``per_row`` values per output row)."""
         rows = max(1, self.cols_block // per_row)

@@ -1,11 +1,17 @@
 """The hierarchy of a trained network, measured: what the units of each layer detect.
 
-    units.py      probes, peaks, selectivity, the labelling rule, named part detectors, figure
+    probes.py     the probe images, and each unit's peak over positions
+    rule.py       the labelling rule (its definition is that module's docstring), selectivity
+    parts.py      named part detectors
+    figure.py     the figure
+    units.py      everything for a network and its random copy, and what the command reports
     __main__.py   python -m minicnn.hierarchy
 """
-from .units import (HELD_OUT_SEED, LABELS, LOCALIZED, PROBES_PER_KIND, SELECTIVITY, STRUCTURE, analyze,
-                    block_examples, conv_layers, figure, label_units, localization, make_probes, measure,
-                    named_part_detectors, part_classes, peaks, profile, run, selectivity, summary)
+from .figure import block_examples, figure
+from .parts import LOCALIZED, localization, named_part_detectors, part_classes
+from .probes import HELD_OUT_SEED, PROBES_PER_KIND, conv_layers, make_probes, peaks
+from .rule import LABELS, SELECTIVITY, STRUCTURE, label_units, profile, selectivity
+from .units import analyze, measure, run, summary
 
 __all__ = ["HELD_OUT_SEED", "LABELS", "LOCALIZED", "PROBES_PER_KIND", "SELECTIVITY", "STRUCTURE", "analyze",
            "block_examples", "conv_layers", "figure", "label_units", "localization", "make_probes", "measure",

@@ -9,7 +9,8 @@ import os
 
 from ..cli import ArgumentParser, UsageError, add_model_options, add_seed_option, int_range, check_outdir, load_model_from_args, main_wrapper
 from ..curves import NULL_COPIES
-from .units import LABELS, run
+from .rule import LABELS
+from .units import run
 
 
 def _main(argv=None):

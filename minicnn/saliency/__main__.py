@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from ..backend import to_device, to_numpy
-from ..classify import check_finite, resolve_class, softmax, top_k
+from ..classify import top_k
 from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, check_outdir, load_model_from_args, main_wrapper,
                    note_model, print_top)
 from ..files import atomic_write, write_text
@@ -22,8 +22,8 @@ from ..images import load_image
 from ..progress import bar, shown
 from . import faithfulness, sanity
 from .heatmaps import method_figure, panel_figure, settings
-from .methods import BASELINES, METHODS, run_method, signed_map, target_scores
-from .targets import parse_unit
+from .explain import explain
+from .methods import BASELINES, METHODS
 
 
 
@@ -112,57 +112,37 @@ def _main(argv=None):
     check_outdir(args.outdir)
 
     net = load_model_from_args(args)
-    unit = None
-    if args.unit is not None:
-        if args.target is not None or args.sanity or args.evaluate:
-            raise UsageError("--unit explains a unit: it does not go with --class, --sanity or --evaluate, "
-                             "which are about class scores")
-        unit = parse_unit(net, args.unit)
-    elif net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
-        raise UsageError(f"{net.meta.get('path', 'this model')} has no classifier: explain a unit instead "
-                         "(--unit LAYER:CHANNEL, e.g. --unit conv5_3:12)")
-    size = net.input_shape[1]
-    pixels_host = np.stack([load_image(path, size) for path in args.images])   # all checked first
-    target = None
-    if args.target is not None:
-        try:
-            target = resolve_class(args.target, net.class_names)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    if args.layer is not None:
-        from ..vgg19 import find_layer
-        args.layer = find_layer(net, args.layer)
-        if net.layer(args.layer).kind not in ("conv", "relu", "pool") or \
-                net.position(args.layer) >= next(i for i, l in enumerate(net.layers) if l.kind in ("flatten", "linear")):
-            raise UsageError(f"--layer {args.layer}: Grad-CAM needs a convolutional layer")
-        if unit is not None and net.position(args.layer) > net.position(unit.layer):
-            raise UsageError(f"--layer {args.layer}: Grad-CAM's layer must not come after the unit's ({unit.layer})")
-    pixels = to_device(pixels_host, args.device)
-    if unit is not None:
-        targets = [unit] * len(pixels)
-        with np.errstate(over="ignore", invalid="ignore"):
-            logits = to_numpy(check_finite(target_scores(net, pixels, targets), net))   # the unit's scores
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
-            logits = net.forward(pixels)
-        logits = to_numpy(check_finite(logits, net))
-        targets = [target if target is not None else int(row.argmax()) for row in logits]
-        note_model(net, args.images, quiet=args.quiet or args.json)
+    if args.unit is not None and (args.target is not None or args.sanity or args.evaluate):
+        raise UsageError("--unit explains a unit: it does not go with --class, --sanity or --evaluate, "
+                         "which are about class scores")
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
-               "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride}
-    if args.batch is not None:
-        options["batch"] = args.batch
+               "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride,
+               "batch": args.batch}
+    args.method = args.method or ("all" if args.sanity or args.evaluate else "vanilla")
+    methods = list(METHODS) if args.method == "all" else [args.method]
+    pixels_host = np.stack([load_image(path, net.input_shape[1]) for path in args.images])   # all checked first
+    plain = args.sanity or args.evaluate                     # the targets only: those jobs run methods themselves
+    with bar(len(methods), f"saliency ({len(pixels_host)} image{'s' if len(pixels_host) > 1 else ''})",
+             shown(args.quiet) and len(methods) > 1 and not plain) as b:
+        job = explain(net, pixels_host, [] if plain else methods, target=args.target, unit=args.unit,
+                      progress=b, **options)
+    targets, logits, results = job.targets, job.scores, job.results
+    unit = targets[0] if args.unit is not None else None
+    pixels = to_device(pixels_host, args.device)
+    if unit is None:
+        note_model(net, args.images, quiet=args.quiet or args.json)
     stems = unique_stems(args.images, quiet=args.quiet or args.json)
     report = []
 
+    common = job.options                                     # checked, the Grad-CAM layer resolved
     if args.evaluate:
-        return _evaluate(net, pixels_host, targets, args, options)
+        return _evaluate(net, pixels_host, targets, args, common)
 
     if args.sanity:
-        methods = None if args.method in (None, "all") else [args.method]
+        methods = None if args.method == "all" else [args.method]
         for k, stem in enumerate(stems):
-            report.append(_run_sanity(net, pixels[k:k + 1], targets[k], options, stem, args.outdir,
-                                     quiet=args.quiet or args.json, methods=methods))
+            report.append(_run_sanity(net, pixels[k:k + 1], targets[k], common, stem, args.outdir,
+                                      quiet=args.quiet or args.json, methods=methods))
         together = sanity.across_images(report) if len(report) > 1 else None
         if args.json:
             print(json.dumps({"images": report, "across_images": together} if together else report, indent=1))
@@ -173,15 +153,7 @@ def _main(argv=None):
                 print(f"  {m:11s}" + "".join(f"{a:6.2f} ({b:.2f})" for a, b in zip(stats["mean"], stats["sd"])))
         return
 
-    args.method = args.method or "vanilla"
-    methods = list(METHODS) if args.method == "all" else [args.method]
-    results = {}
-    with bar(len(methods), f"saliency ({len(targets)} image{'s' if len(targets) > 1 else ''})",
-             shown(args.quiet) and len(methods) > 1) as b:
-        for method in methods:
-            results[method] = run_method(method, net, pixels, targets, options)
-            b.update(1)
-    probs = softmax(logits) if unit is None else None
+    probs = job.probabilities
     written = []
     for k, stem in enumerate(stems):
         t = targets[k]
@@ -200,30 +172,23 @@ def _main(argv=None):
             fixed = {"score": np.float32(logits[k]), "target": np.str_(str(unit))}
         for method, r in results.items():
             png, npz = _outputs(stem, method, args.outdir)
-            arrays = {"saliency": to_numpy(r["saliency"][k])} | fixed
-            if "gradient" in r:
-                arrays["gradient"] = to_numpy(r["gradient"][k])
-            if "attribution" in r:
-                arrays["attribution"] = to_numpy(r["attribution"][k])
-            if "cam" in r:
-                arrays["cam"] = to_numpy(r["cam"][k])
-            if "occlusion" in r:
-                arrays["occlusion"] = to_numpy(r["occlusion"][k])
-            arrays["signed"] = to_numpy(signed_map(r, k, pixels_host.shape[2:]))
+            arrays = {"saliency": to_numpy(r.saliency[k])} | fixed
+            arrays |= {name: to_numpy(raw[k]) for name, raw in r.raw.items()}
+            arrays["signed"] = to_numpy(r.signed[k])
             _save_npz(npz, **arrays)
             written.append(npz)
             if args.method != "all":
                 method_figure(png, pixels_host[k], arrays["saliency"], method, label,
-                              note=settings(method, options, r) or None, signed=arrays["signed"])
+                              note=settings(r) or None, signed=arrays["signed"])
                 written.append(png)
             entry["outputs"][method] = {"npz": npz} | ({"png": png} if args.method != "all" else {})
-            if "completeness" in r:
-                entry["completeness"] = r["completeness"][k]
+            if r.completeness is not None:
+                entry["completeness"] = r.completeness[k]
         if args.method == "all":
             png = os.path.join(args.outdir, f"{stem}_all.png")
-            panel_figure(png, pixels_host[k], {m: to_numpy(r["saliency"][k]) for m, r in results.items()}, label,
-                         signed={m: to_numpy(signed_map(r, k, pixels_host.shape[2:])) for m, r in results.items()},
-                         notes={m: settings(m, options, r) for m, r in results.items()})
+            panel_figure(png, pixels_host[k], {m: to_numpy(r.saliency[k]) for m, r in results.items()}, label,
+                         signed={m: to_numpy(r.signed[k]) for m, r in results.items()},
+                         notes={m: settings(r) for m, r in results.items()})
             entry["outputs"]["all"] = {"png": png}
         report.append(entry)
 
@@ -246,7 +211,7 @@ def _main(argv=None):
 
 def _evaluate(net, pixels, targets, args, options):
     """--evaluate: deletion and insertion AUC of each method on each image, and a random order."""
-    methods = list(METHODS) if args.method in (None, "all") else [args.method]
+    methods = list(METHODS) if args.method == "all" else [args.method]
     with bar(len(targets), "deletion/insertion", shown(args.quiet or args.json)) as b:
         results = faithfulness.evaluate(net, pixels, targets, methods, options, seed=args.seed, progress=b)
     table = faithfulness.summary(results)

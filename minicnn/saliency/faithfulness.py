@@ -74,7 +74,7 @@ def evaluate(net, pixels, targets, methods, options=None, steps=32, seed=0, prog
         x = to_device(image[None], net.device)
         start = baseline_image("blur", x[0])          # insertion's starting image, once per image
         for method in methods:
-            saliency = to_numpy(run_method(method, net, x, [int(target)], options)["saliency"][0])
+            saliency = to_numpy(run_method(method, net, x, [int(target)], options).saliency[0])
             for key, value in scores(net, image, int(target), saliency, steps, seed + n, start).items():
                 out[method][key].append(value)
         random_order = rng.permutation(image.shape[1] * image.shape[2])

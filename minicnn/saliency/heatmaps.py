@@ -18,17 +18,18 @@ TITLES = {"vanilla": "gradient (vanilla)", "smoothgrad": "SmoothGrad", "integrat
 SCALE_NOTE = "scaled to the 99th percentile"
 
 
-def settings(method, options, result=None):
-    """The settings that change a method's answer, for the figure's title."""
-    options, result = options or {}, result or {}
-    if method == "smoothgrad":
-        return f"{options.get('samples', 25)} samples, noise {options.get('noise', 0.15):g}"
-    if method == "integrated":
-        return f"{options.get('steps', 50)} steps, {result.get('baseline', options.get('baseline_kind', 'black'))} baseline"
-    if method == "gradcam":
-        return f"layer {result.get('layer', options.get('layer') or 'last conv')}"
-    if method == "occlusion":
-        return f"patch {result.get('patch', '?')} px, stride {result.get('stride', '?')} px, grey"
+def settings(result):
+    """The settings that changed a method's answer (``result.settings``), for a figure's title."""
+    s = result.settings
+    if result.method == "smoothgrad":
+        return f"{s['samples']} samples" + (f", noise {s['noise']:g}" if "noise" in s else ", given noise")
+    if result.method == "integrated":
+        return f"{s['steps']} steps, {s['baseline']} baseline"
+    if result.method == "gradcam":
+        return f"layer {s['layer']}"
+    if result.method == "occlusion":
+        fill = "grey" if s["fill"] == 0.5 else f"fill {s['fill']:g}"
+        return f"patch {s['patch']} px, stride {s['stride']} px, {fill}"
     return ""
 
 

@@ -9,6 +9,7 @@ either.
 import numpy as np
 
 from ..backend import device_of, get_xp, to_device
+from .result import Saliency
 from .targets import scores, seed, until
 
 METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam", "occlusion")
@@ -63,6 +64,13 @@ def _saliency(attribution):
     return get_xp(attribution).abs(attribution).max(axis=1)
 
 
+def _per_pixel(method, attribution, logits=None, **fields):
+    """A method's result from a per-pixel, per-channel attribution (N, 3, H, W): the map drawn
+    is its largest absolute value over the colour channels; the signed map its sum over them,
+    as Captum's ``visualize_image_attr`` draws it."""
+    return Saliency(method, _saliency(attribution), attribution.sum(axis=1), attribution, logits, **fields)
+
+
 # ------------------------------------------------------------------------------------------------
 # Methods
 
@@ -73,7 +81,7 @@ def vanilla(net, pixels, targets):
     respect to the pixels; the map is its largest absolute value over the colour channels.
     """
     logits, grad = target_gradient(net, pixels, targets)
-    return {"logits": logits, "gradient": grad, "saliency": _saliency(grad)}
+    return _per_pixel("vanilla", grad, logits)
 
 
 def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, noise_tensor=None):
@@ -104,11 +112,11 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
             _, grad = target_gradient(net, noisy, [target] * len(noisy))
             total += grad.sum(axis=0)
         attributions.append(total / len(eps))
-    attribution = xp.stack(attributions)
-    return {"attribution": attribution, "saliency": _saliency(attribution)}
+    settings = {"samples": samples, "noise": noise, "seed": seed} if noise_tensor is None else {"samples": len(given)}
+    return _per_pixel("smoothgrad", xp.stack(attributions), settings=settings)
 
 
-def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
+def integrated(net, pixels, targets, steps=50, baseline=None, batch=25, baseline_name=None):
     """Sundararajan, Taly & Yan 2017, "Axiomatic Attribution for Deep Networks": integrated
     gradients along the straight path from a baseline x0 (black by default) to the image x,
 
@@ -116,6 +124,7 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
 
     with the midpoint rule over ``steps`` points a = (k + 1/2) / steps, batched. Completeness:
     sum(attribution) = F(x) - F(x0) up to the quadrature error, which is reported.
+    ``baseline_name`` says what the baseline is, for the settings (default: black, or "given").
     """
     xp = get_xp(pixels)
     batch = batch_limit(net, batch)
@@ -134,8 +143,9 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25):
         attributions.append(attribution)
         checks.append({"sum_of_attributions": float(attribution.sum()),
                        "score_difference": float(ends[0] - ends[1])})
-    attribution = xp.stack(attributions)
-    return {"attribution": attribution, "saliency": _saliency(attribution), "completeness": checks}
+    name = baseline_name or ("black" if baseline is None else "given")
+    return _per_pixel("integrated", xp.stack(attributions), completeness=checks,
+                      settings={"steps": steps, "baseline": name})
 
 
 def guided(net, pixels, targets):
@@ -145,7 +155,7 @@ def guided(net, pixels, targets):
     class. Sharp, image-like maps; but not a true gradient (see the sanity check).
     """
     logits, grad = target_gradient(net, pixels, targets, relu=guided_relu)
-    return {"logits": logits, "attribution": grad, "saliency": _saliency(grad)}
+    return _per_pixel("guided", grad, logits)
 
 
 def last_conv_relu(net):
@@ -197,8 +207,9 @@ def gradcam(net, pixels, targets, layer=None):
     alphas = dacts.mean(axis=(2, 3))                              # (N, K)
     signed = (alphas[:, :, None, None] * acts).sum(axis=1)          # (N, h, w)
     cam = xp.maximum(signed, 0)                                   # only evidence *for* the class
-    return {"logits": logits, "cam": cam, "cam_signed": signed, "layer": layer,
-            "saliency": upsample_bilinear(cam, pixels.shape[2], pixels.shape[3])}
+    H, W = pixels.shape[2:]
+    return Saliency("gradcam", upsample_bilinear(cam, H, W), upsample_bilinear(signed, H, W), logits=logits,
+                    cam=cam, cam_signed=signed, settings={"layer": layer})
 
 
 def blur(pixels, sigma):
@@ -257,21 +268,8 @@ def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64)
             for c, (i, j) in enumerate(chunk):
                 maps[n, i:i + patch, j:j + patch] += drops[c]
     maps = maps / xp.maximum(counts, 1)
-    return {"scores": base, "occlusion": maps, "saliency": xp.maximum(maps, 0), "patch": patch, "stride": stride}
-
-
-def signed_map(result, n, shape):
-    """One (H, W) map with signs (positive: evidence for the class) from a method's result, for
-    the signed view: the sum over colour channels of the gradient or attribution (as Captum's
-    ``visualize_image_attr`` does), Grad-CAM's weighted sum before its ReLU (upsampled), or
-    occlusion's score drops."""
-    xp = get_xp(result["saliency"])
-    if "occlusion" in result:
-        return result["occlusion"][n]
-    if "cam_signed" in result:
-        return upsample_bilinear(result["cam_signed"][n:n + 1], *shape)[0]
-    raw = result["gradient"] if "gradient" in result else result["attribution"]
-    return xp.asarray(raw[n]).sum(axis=0)
+    return Saliency("occlusion", xp.maximum(maps, 0), maps, logits=base,
+                    settings={"patch": patch, "stride": stride, "fill": fill})
 
 
 def run_method(method, net, pixels, targets, options):
@@ -285,12 +283,12 @@ def run_method(method, net, pixels, targets, options):
         kind = options.get("baseline_kind")
         if kind is not None and kind != "black":           # one baseline per image, by its kind
             results = [integrated(net, pixels[n:n + 1], [t], steps=options.get("steps", 50),
-                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)), **batch)
+                                  baseline=baseline_image(kind, pixels[n], options.get("seed", 0)),
+                                  baseline_name=kind, **batch)
                        for n, t in enumerate(targets)]
             xp = get_xp(pixels)
-            return {"attribution": xp.concatenate([r["attribution"] for r in results]),
-                    "saliency": xp.concatenate([r["saliency"] for r in results]),
-                    "completeness": [r["completeness"][0] for r in results], "baseline": kind}
+            return _per_pixel("integrated", xp.concatenate([r.attribution for r in results]),
+                              completeness=[r.completeness[0] for r in results], settings=results[0].settings)
         return integrated(net, pixels, targets, steps=options.get("steps", 50),
                           baseline=options.get("baseline"), **batch)
     if method == "guided":

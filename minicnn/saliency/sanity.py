@@ -55,7 +55,7 @@ def cascade(net, pixels, target, methods, options, seed=0, progress=None):
                 noise = rng.standard_normal(layer.w.shape).astype(np.float32) * np.float32(std)
                 layer.w, layer.b = xp.asarray(noise), xp.zeros_like(layer.b)
             for m in methods:
-                maps[m].append(to_numpy(run_method(m, net, pixels, [target], options)["saliency"][0]))
+                maps[m].append(to_numpy(run_method(m, net, pixels, [target], options).saliency[0]))
             if progress:
                 progress.update(1)
     finally:

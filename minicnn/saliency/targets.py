@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..backend import get_xp
 from ..errors import UsageError
+from ..layers import one_hot
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,10 @@ def scores(out, targets):
 def seed(out, targets):
     """d (sum over images of their scores) / d out: where the backward pass starts."""
     xp = get_xp(out)
+    if not is_unit(targets[0]):
+        return one_hot(xp.asarray(targets), out.shape[1], out.dtype)
     dout = xp.zeros_like(out)
     rows = xp.arange(len(targets))
-    if not is_unit(targets[0]):
-        dout[rows, xp.asarray(targets)] = 1.0
-        return dout
     channels = xp.asarray([t.channel for t in targets])
     if out.ndim == 2:
         dout[rows, channels] = 1.0

@@ -110,7 +110,7 @@ def saliency_shares(net, images, parts, targets, methods, options=None):
     out = {}
     pixels = to_device(images, net.device)
     for method in methods:
-        saliency = to_numpy(run_method(method, net, pixels, list(map(int, targets)), dict(options or {}))["saliency"])
+        saliency = to_numpy(run_method(method, net, pixels, list(map(int, targets)), dict(options or {})).saliency)
         shares, _ = map_shares(saliency, parts)
         out[method] = {where: (float(v.mean()), float(v.std())) for where, v in shares.items()}
     return out
@@ -167,7 +167,7 @@ def figure(cheater, honest, images, labels, path, cue_class=CUE_CLASS, options=N
                                f"(true: {world.CLASSES[labels[chosen[n]]]})", fontsize=7)
         for col, method in enumerate(METHODS, start=1):
             saliency = to_numpy(run_method(method, net, to_device(pixels, net.device), [target],
-                                           dict(options or {}))["saliency"][0])
+                                           dict(options or {})).saliency[0])
             axes[row, col].imshow(colorize(saliency), interpolation="nearest")
             share = saliency[cue_mask(saliency.shape[-1])].sum() / max(saliency.sum(), 1e-12)
             axes[row, col].set_title(f"{TITLES.get(method, method)}\n{share:.0%} of the map on the cue", fontsize=7)

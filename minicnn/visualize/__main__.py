@@ -14,16 +14,16 @@ import os
 import sys
 
 from ..cli import ArgumentParser, UsageError, add_model_options, check_outdir, add_seed_option, float_range, int_range, load_model_from_args, main_wrapper
-from ..files import output_name, safe_part
-from ..images import load_image, save_gif, save_png
+from ..files import output_name
+from ..images import save_gif, save_png
 from ..progress import bar, shown
-from . import objectives
+from .grids import grid_image, labelled_grid
+from .job import plan, run
 from .param import PARAMS
-from .render import channel_activations, default_setup, grid_image, labelled_grid, parse_channels, render
+from .render import channel_activations
 
 
 def _main(argv=None):
-    from ..vgg19 import find_layer
     parser = ArgumentParser(prog="python -m minicnn.visualize", description=__doc__)
     parser.add_argument("target", metavar="LAYER[:CHANNEL]",
                         help="conv3_3:5, 14:5, block3_conv3, features.14, fc8:281 ...")
@@ -52,36 +52,11 @@ def _main(argv=None):
     args = parser.parse_args(argv)
 
     net = load_model_from_args(args)
-    name, _, chan = args.target.partition(":")
-    layer = find_layer(net, name)
-    kind = net.layer(layer).kind
-    count = net.output_shape(layer)[0]
-    if args.source:
-        if chan or args.channels:
-            raise UsageError("DeepDream (--from) maximizes the whole layer: give no channel")
-        channels = [None]
-    elif args.channels:
-        if chan:
-            raise UsageError("give the channels either as LAYER:CHANNEL or with --channels, not both")
-        channels = parse_channels(args.channels, count)
-    elif chan:
-        channels = parse_channels(chan, count)
-    else:
-        raise UsageError(f"which channel? e.g. {name}:0, or --channels 0-15 for a grid")
+    job = plan(net, args.target, channels=args.channels, neuron=args.neuron, source=args.source, size=args.size,
+               param=args.param, transforms=not args.no_transforms, l2=args.l2, tv=args.tv)
+    layer, channels, labels = job.layer, job.channels, job.labels
     steps = args.steps if args.steps is not None else 512
-    size, transforms, l2, linear = default_setup(net, layer, args.size)
-    if args.no_transforms:
-        transforms = []
-    if args.l2 is not None:
-        l2 = args.l2
-    if args.neuron and linear:
-        raise UsageError("--neuron needs a convolutional layer")
-    classes = net.class_names if net.position(layer) == len(net.layers) - 1 and net.class_names else None
-    labels = [f"{c} {classes[c]}" if classes else f"{layer}:{c}" for c in channels] if channels != [None] else None
-    parts = [layer, "dream" if args.source else (args.channels or chan).replace(",", "_")]
-    if classes and len(channels) == 1:                 # a class model: its name in the file name
-        parts.append(safe_part(classes[channels[0]], fallback="class"))
-    out = args.out or output_name(*parts, suffix=".png")
+    out = args.out or output_name(*job.name_parts, suffix=".png")
     for option, path, suffix in (("--out", out, ".png"), ("--gif", args.gif, ".gif")):
         if path is None:
             continue
@@ -90,31 +65,15 @@ def _main(argv=None):
         if not path.lower().endswith(suffix):
             raise UsageError(f"{option} {path}: minicnn writes {suffix[1:].upper()} here; name the file *{suffix}")
         check_outdir(os.path.dirname(os.path.abspath(path)), f"{option}: the folder")
+    name = args.target.partition(":")[0]
     note = f"{args.target} -> {layer}" + ("" if layer == name else f" (resolved from {name!r})")
     if not args.quiet and not args.json:
-        print(f"visualizing {note}, {kind} layer, channels {channels if channels != [None] else 'all (DeepDream)'}",
-              file=sys.stderr)
-
-    param = PARAMS[args.param or ("pixel" if args.source else "fourier")]()
-    init = None
-    if args.source:
-        if param.name != "pixel":
-            raise UsageError("DeepDream (--from) changes a real image's pixels: use --param pixel")
-        init = load_image(args.source, size)[None]
-        objective = objectives.deepdream(layer)
-    elif args.neuron:
-        objective = objectives.neuron(layer, channels)
-    else:
-        objective = objectives.channel(layer, channels)
-    if l2:
-        objective = objective - l2 * objectives.l2()
-    if args.tv:
-        objective = objective - args.tv * objectives.tv()
+        print(f"visualizing {note}, {net.layer(layer).kind} layer, "
+              f"channels {channels if channels != [None] else 'all (DeepDream)'}", file=sys.stderr)
     with bar(steps, "optimizing", shown(args.quiet or args.json)) as b:
-        images, history, snapshots = render(
-            net, objective, param, steps=steps, lr=args.lr, seed=args.seed, transforms=transforms,
-            size=size, n_images=len(channels), blur_every=args.blur_every,
-            optimizer=args.optimizer, redirect_relu=not args.no_redirect, init=init, progress=b,
+        images, history, snapshots = run(
+            net, job, steps=steps, lr=args.lr, seed=args.seed, blur_every=args.blur_every,
+            optimizer=args.optimizer, redirect_relu=not args.no_redirect, progress=b,
             snapshot_every=max(1, steps // 40) if args.gif else 0, interruptible=True)
 
     def picture(batch):

@@ -9,11 +9,10 @@ Windows). PyTorch and Keras keep their own downloads elsewhere; a VGG19 file alr
 reused (after its checksum is checked) instead of downloaded again.
 """
 import os
-import re
 
 from ..errors import UsageError, WeightsError
+from .validate import NAME      # a trained model's name is a layer-name-like safe file stem
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")   # a trained model's name: a safe file stem
 
 
 def cache_dir():

@@ -17,12 +17,8 @@ Two sources, each recognised from the file's own bytes:
 The layer structure (which convs, where the pools are, the input size) is read from the file
 too, so any VGG-style network converts; one whose shapes match VGG19 is recorded as "vgg19".
 """
-import collections
-import io
 import math
 import os
-import pickle
-import pickletools
 import re
 import struct
 import zipfile
@@ -35,6 +31,7 @@ from ..network import Layer, Network
 from ..preprocess import KERAS_CAFFE, TORCHVISION
 from . import hed, keras3
 from .fileformat import layer_spec, save_network
+from .unpickle import TensorRef, unpickle
 from .validate import MAX_LAYERS, MAX_PARAMS, ConvertError, check_network, hdf5_object, read_values, zip_member
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -191,7 +188,7 @@ def convert_keras(path):
             if kernel.shape[0] != D:
                 raise ConvertError(f"{path}: '{name}' takes {kernel.shape[0]} inputs, expected {D}")
             if k == 0:  # rows in H, W, C order (Keras) -> C, H, W order (minicnn)
-                kernel = kernel.reshape(side, side, C, -1).transpose(2, 0, 1, 3).reshape(D, -1)
+                kernel = keras3.chw_rows(kernel, C, side, side)
             net_layers.append(Layer(f"fc{first + k}", "linear", w=np.ascontiguousarray(kernel.T), b=bias))
             if k < len(denses) - 1:
                 net_layers.append(Layer(f"relu{first + k}", "relu"))
@@ -202,180 +199,7 @@ def convert_keras(path):
 
 
 # ------------------------------------------------------------------------------------------------
-# PyTorch, without torch
-
-
-_STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-}
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle asked for something a weight file never needs."""
-
-
-class _Unbuildable:
-    """A pickle's BUILD opcode sets an object's state (``__setstate__``, else its ``__dict__``):
-    on these objects that would let a file replace a dtype or a method with an int or a string.
-    Nothing in a state dict needs it, so it is refused."""
-    def __setstate__(self, state):
-        raise UnsafePickleError(f"refusing to set the state of a {type(self).__name__.strip('_')} (BUILD)")
-
-
-class _StorageType(_Unbuildable):
-    """What ``torch.FloatStorage`` & co. become: a dtype token, nothing callable."""
-    def __init__(self, name):
-        self.dtype = np.dtype(_STORAGE_DTYPES[name]).newbyteorder("<")
-
-
-class _Storage(_Unbuildable):
-    """A storage referenced by a persistent id; its bytes are attached after unpickling."""
-    def __init__(self, dtype, key, numel):
-        self.dtype, self.key, self.numel, self.data = dtype, key, numel, None
-
-
-class _TensorRef(_Unbuildable):
-    """A tensor = (storage, offset, size, stride), materialized once the storage is read."""
-    def __init__(self, storage, offset, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
-
-    def array(self):
-        data = self.storage.data
-        if data is None:
-            raise ConvertError("a tensor refers to storage data that is missing from the file")
-        if len(self.size) != len(self.stride) or len(self.size) > 8 or \
-                not all(isinstance(v, int) and not isinstance(v, bool) for v in self.size + self.stride + (self.offset,)):
-            raise ConvertError("a tensor's shape or stride is not a short list of integers")
-        if any(v < 0 for v in self.size):
-            raise ConvertError(f"a tensor has a negative size {self.size}; not a weight file")
-        n = math.prod(self.size)
-        span = 1 + sum((s - 1) * st for s, st in zip(self.size, self.stride)) if n else 0
-        if self.offset < 0 or self.offset + span > len(data) or any(st < 0 for st in self.stride):
-            raise ConvertError("a tensor's offset/shape/stride runs outside its storage")
-        # a weight tensor never holds more values than its storage: that would be a view that
-        # repeats values (stride 0), which could blow a small file up into gigabytes
-        if n > len(data) or any(st == 0 and s > 1 for s, st in zip(self.size, self.stride)):
-            raise ConvertError(f"a tensor of shape {self.size} repeats the values of its storage "
-                               f"({len(data)} values); not a weight file")
-        itemsize = data.dtype.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            data[self.offset:], shape=self.size, strides=[st * itemsize for st in self.stride])
-        return np.array(view, dtype=data.dtype.newbyteorder("="))  # a compact native copy
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride, *rest):
-    if not isinstance(storage, _Storage):
-        raise UnsafePickleError("tensor rebuilt from something that is not a storage")
-    return _TensorRef(storage, storage_offset, size, stride)
-
-
-def _rebuild_parameter(data, *rest):
-    return data
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that can only build a state dict: OrderedDicts, storages and tensors.
-
-    ``find_class`` is the only way a pickle can reach Python objects (the GLOBAL and
-    STACK_GLOBAL opcodes); REDUCE and BUILD can then only call what it returned. Allow-listing
-    it (docs.python.org, "Restricting Globals") means a pickle naming ``os.system`` or anything
-    else raises before any of it runs.
-    """
-    ALLOWED = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    }
-
-    def __init__(self, file, storages):
-        super().__init__(file, encoding="utf-8")
-        self.storages = storages   # key -> _Storage, filled as persistent ids are met
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return self.ALLOWED[(module, name)]
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _StorageType(name)
-        raise UnsafePickleError(f"refusing to load '{module}.{name}': not part of a weight file")
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
-            raise UnsafePickleError(f"unexpected persistent id {str(pid)[:60]}")
-        _, stype, key, _location, numel = pid[:5]
-        if len(pid) == 6 and pid[5] is not None:
-            raise UnsafePickleError("storage views are not supported")
-        key = str(key)[:64]
-        if isinstance(numel, bool) or not isinstance(numel, int) or not 0 <= numel <= MAX_PARAMS:
-            raise UnsafePickleError(f"storage size {str(numel)[:20]} is not a count of weights")
-        if key not in self.storages:
-            self.storages[key] = _Storage(stype.dtype, key, numel)
-        return self.storages[key]
-
-
-MAX_PICKLE_OPS = 1_000_000     # opcodes in one pickle (torchvision's VGG19: about 400)
-MAX_PICKLE_SIZE = 1_000_000    # values an object stands for, shared parts counted each time
-MAX_PICKLE_DEPTH = 32          # nesting of containers
-
-
-def _scan_pickle(stream, what):
-    """Walk the pickle's opcodes (pickletools, which runs nothing) and bound what it would
-    build before the real unpickler sees it: the number of opcodes, the nesting depth, and the
-    size each object stands for when its shared parts are counted every time they appear. A
-    tuple that holds the same tuple twice, 64 levels deep, is a few hundred bytes but stands for
-    2**64 values: hashing it (as a dict key) would never end. Returns the pickle's bytes."""
-    start = stream.tell()
-    stack, marks, memo = [], [], {}
-    try:
-        for count, (opcode, arg, _) in enumerate(pickletools.genops(stream)):
-            if count > MAX_PICKLE_OPS:
-                raise ConvertError(f"{what}: a pickle of over {MAX_PICKLE_OPS:,d} operations; not a weight file")
-            name = opcode.name
-            if name == "MARK":
-                marks.append(len(stack))
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo[arg])
-            elif name != "STOP":
-                before = opcode.stack_before
-                popped = []
-                if pickletools.markobject in before:
-                    m = marks.pop()
-                    popped, stack[m:] = stack[m:], []
-                    below = before.index(pickletools.markobject)
-                else:
-                    below = len(before)
-                if below:
-                    popped += stack[-below:]
-                    del stack[-below:]
-                size = 1 + sum(p[0] for p in popped)
-                depth = 1 + max((p[1] for p in popped), default=0)
-                if size > MAX_PICKLE_SIZE or depth > MAX_PICKLE_DEPTH:
-                    raise ConvertError(f"{what}: a pickle that nests or repeats objects far beyond any "
-                                       "weight file (a resource bomb); refused, nothing executed")
-                stack += [(size, depth)] * len(opcode.stack_after)
-    except (ValueError, KeyError, IndexError, EOFError, struct.error):
-        raise ConvertError(f"{what}: corrupt or truncated pickle") from None
-    end = stream.tell()
-    stream.seek(start)
-    return stream.read(end - start)
-
-
-def _unpickle(data, storages, what):
-    stream = io.BytesIO(data) if isinstance(data, bytes) else data
-    data = _scan_pickle(stream, what)
-    try:
-        return SafeUnpickler(io.BytesIO(data), storages).load()
-    except UnsafePickleError as e:
-        raise ConvertError(f"{what}: unsafe pickle, nothing executed: {e}") from None
-    except ConvertError:
-        raise
-    except Exception as e:   # a malformed pickle can fail in any of the few callables it may reach
-        raise ConvertError(f"{what}: corrupt or malformed pickle ({e.__class__.__name__})") from None
+# PyTorch, without torch (the pickles are read by minicnn.weights.unpickle)
 
 
 def read_torch_zip(path):
@@ -391,7 +215,7 @@ def read_torch_zip(path):
             if prefix + "byteorder" in names:
                 little = zip_member(z, prefix + "byteorder", 16, path).strip() == b"little"
             storages = {}
-            obj = _unpickle(zip_member(z, pkl[0], 16 << 20, path), storages, path)
+            obj = unpickle(zip_member(z, pkl[0], 16 << 20, path), storages, path)
             if sum(st.numel for st in storages.values()) > MAX_PARAMS:
                 raise ConvertError(f"{path}: more than {MAX_PARAMS:,d} values; larger than minicnn accepts")
             for key, st in storages.items():
@@ -420,16 +244,16 @@ def read_torch_legacy(path):
     """
     with open(path, "rb") as f:
         storages = {}
-        magic = _unpickle(f, storages, path)
+        magic = unpickle(f, storages, path)
         if magic != LEGACY_MAGIC:
             raise ConvertError(f"{path}: a pickle, but not a PyTorch checkpoint (bad magic number)")
-        if _unpickle(f, storages, path) != LEGACY_PROTOCOL:
+        if unpickle(f, storages, path) != LEGACY_PROTOCOL:
             raise ConvertError(f"{path}: unsupported PyTorch legacy protocol version")
-        sys_info = _unpickle(f, storages, path)
+        sys_info = unpickle(f, storages, path)
         if not isinstance(sys_info, dict) or not sys_info.get("little_endian", True):
             raise ConvertError(f"{path}: big-endian or invalid checkpoint header")
-        obj = _unpickle(f, storages, path)
-        keys = _unpickle(f, storages, path)
+        obj = unpickle(f, storages, path)
+        keys = unpickle(f, storages, path)
         if not isinstance(keys, list) or set(map(str, keys)) != set(storages):
             raise ConvertError(f"{path}: storage key list does not match the tensors")
         remaining = os.fstat(f.fileno()).st_size - f.tell()
@@ -457,7 +281,7 @@ def _state_dict(obj, path):
         raise ConvertError(f"{path}: the checkpoint does not hold a state dict")
     out = {}
     for key, value in obj.items():
-        if isinstance(value, _TensorRef):
+        if isinstance(value, TensorRef):
             out[str(key)] = value.array()
     return out
 

@@ -42,6 +42,12 @@ MAX_WEIGHTS = 4 * MAX_PARAMS + (64 << 20)  # bytes of model.weights.h5: float32 
 COUNTER = re.compile(r"^([a-z][a-z0-9_]*?)(?:_(\d+))?$")
 
 
+def chw_rows(kernel, C, H, W):
+    """A Keras dense kernel (H*W*C, out) whose rows follow Keras' flatten (H, W, C order) -> the
+    same numbers with rows in minicnn's flatten order (C, H, W; ``layers.flatten_forward``)."""
+    return kernel.reshape(H, W, C, -1).transpose(2, 0, 1, 3).reshape(C * H * W, -1)
+
+
 def snake_case(class_name):
     """Keras' name for a layer class in a weights file: Conv2D -> conv2d, MaxPooling2D ->
     max_pooling2d, ReLU -> re_lu (keras.src.utils.naming.to_snake_case)."""
@@ -159,7 +165,7 @@ def build_chain(ops, input_shape, where):
                 if D != C * H * W:
                     raise ConvertError(f"{where}: the first dense layer takes {D} inputs, but the map before it "
                                        f"has {C}x{H}x{W} = {C * H * W}")
-                kernel = kernel.reshape(H, W, C, -1).transpose(2, 0, 1, 3).reshape(D, -1)
+                kernel = chw_rows(kernel, C, H, W)
             elif D != flat:
                 raise ConvertError(f"{where}: a dense layer takes {D} inputs, but gets {flat}")
             fc += 1

@@ -28,13 +28,14 @@ import h5py
 import numpy as np
 
 from ..errors import WeightsError
+from ..layers import conv_output_size, pool_output_size
+from ..network import KINDS
 
 class ConvertError(WeightsError):
     """A file that cannot be converted; the message is one line for the user."""
 
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-KINDS = ("conv", "relu", "pool", "flatten", "linear")
 MAX_LAYERS = 512
 MAX_PARAMS = 200_000_000
 MAX_ACTIVATIONS = 100_000_000
@@ -131,14 +132,14 @@ def check_spec(spec, input_shape, where):
                 raise WeightsError(f"{where}: layer {name!r} takes {Cin} channels, but its input has {C}")
             if KH > MAX_KERNEL or KW > MAX_KERNEL:
                 raise WeightsError(f"{where}: layer {name!r} has a {KH}x{KW} kernel (at most {MAX_KERNEL})")
-            H, W = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
+            H, W = conv_output_size(H, KH, stride, pad), conv_output_size(W, KW, stride, pad)
             C, params = F, params + F * Cin * KH * KW + F
         elif kind == "pool":
             if flat is not None:
                 raise WeightsError(f"{where}: pool layer {name!r} comes after the flatten")
             k = _int(entry, "kernel", 1, MAX_STRIDE, where)
             s = _int(entry, "stride", 1, MAX_STRIDE, where)
-            H, W = (H - k) // s + 1, (W - k) // s + 1
+            H, W = pool_output_size(H, k, s), pool_output_size(W, k, s)
         elif kind == "flatten":
             if flat is not None:
                 raise WeightsError(f"{where}: a second flatten ({name!r})")

@@ -1,0 +1,108 @@
+"""One saliency job, checked and run: what ``python -m minicnn.saliency`` and
+``minicnn.explain`` both call, so that the two give the same answers and the same errors.
+
+    job = explain(net, pixels, ["vanilla", "gradcam"], target="tabby", layer="conv5_4")
+    job.targets, job.scores, job.results["gradcam"].saliency
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import to_device, to_numpy
+from ..classify import check_finite, resolve_class, softmax
+from ..errors import UsageError
+from .methods import BASELINES, METHODS, run_method, target_scores
+from .targets import parse_unit
+
+# The options a method reads (run_method), each with the command's default.
+OPTIONS = {"samples": 25, "noise": 0.15, "seed": 0, "steps": 50, "layer": None, "baseline_kind": "black",
+           "patch": None, "stride": None, "batch": None}
+
+
+@dataclass
+class Explained:
+    """``targets``: one class index or Unit per image; ``scores``: the logits (N, K) for class
+    targets, the units' activations (N,) for units; ``probabilities``: softmax of the logits, or
+    None for units; ``results``: {method: Saliency}; ``options``: the options as the methods
+    read them (defaults filled in, the Grad-CAM layer by its own name)."""
+    targets: list
+    scores: np.ndarray
+    probabilities: object
+    results: dict
+    options: dict
+
+
+def check_options(options):
+    """The options with every default filled in; an unknown name is a UsageError."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"known: {', '.join(OPTIONS)}")
+    options = {**OPTIONS, **options}
+    if options["baseline_kind"] not in BASELINES:
+        raise UsageError(f"unknown baseline {options['baseline_kind']!r}; known: {', '.join(BASELINES)}")
+    return options
+
+
+def gradcam_layer(net, layer, unit=None):
+    """Grad-CAM's layer by any accepted name, checked: a conv, relu or pool layer before the
+    flatten, and not after the unit's own layer."""
+    from ..vgg19 import find_layer
+    name = find_layer(net, layer)
+    if net.layer(name).kind not in ("conv", "relu", "pool") or net.position(name) >= net.flatten_index:
+        raise UsageError(f"--layer {name}: Grad-CAM needs a convolutional layer")
+    if unit is not None and net.position(name) > net.position(unit.layer):
+        raise UsageError(f"--layer {name}: Grad-CAM's layer must not come after the unit's ({unit.layer})")
+    return name
+
+
+def resolve_targets(net, target, logits):
+    """One class index per image from None (each image's top class), an index, a name, or a
+    list of those (one per image)."""
+    n = len(logits)
+    if target is None:
+        return [int(row.argmax()) for row in logits]
+    items = list(target) if isinstance(target, (list, tuple, np.ndarray)) else [target] * n
+    if len(items) != n:
+        raise UsageError(f"{len(items)} targets for {n} images")
+    try:
+        return [resolve_class(t, net.class_names) for t in items]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def explain(net, pixels, methods, target=None, unit=None, progress=None, **options):
+    """Run ``methods`` (names of METHODS; none: only the targets and scores) on RGB pixels
+    (N, 3, H, W) for a class ``target`` (None: each image's top class; an index, a name, or one
+    per image) or a ``unit`` ("conv5_3:12", "conv5_3:12@7,7", or a Unit). Every input is
+    checked before any work. ``progress``: a bar, updated once per method."""
+    for method in methods:
+        if method not in METHODS:
+            raise UsageError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    options = check_options(options)
+    if unit is not None:
+        if target is not None:
+            raise UsageError("--unit explains a unit: give a class target or a unit, not both")
+        unit = parse_unit(net, unit) if isinstance(unit, str) else unit
+    elif net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
+        raise UsageError(f"{net.meta.get('path', 'this model')} has no classifier: explain a unit instead "
+                         "(--unit LAYER:CHANNEL, e.g. --unit conv5_3:12)")
+    if options["layer"] is not None:
+        options["layer"] = gradcam_layer(net, options["layer"], unit)
+    if options["batch"] is None:
+        del options["batch"]                           # each method's own default
+    pixels = to_device(pixels, net.device)
+    with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
+        if unit is not None:
+            targets = [unit] * len(pixels)
+            scores = to_numpy(check_finite(target_scores(net, pixels, targets), net))
+        else:
+            scores = to_numpy(check_finite(net.forward(pixels), net))
+    if unit is None:
+        targets = resolve_targets(net, target, scores)
+    results = {}
+    for method in methods:
+        results[method] = run_method(method, net, pixels, targets, options)
+        if progress is not None:
+            progress.update(1)
+    return Explained(targets, scores, softmax(scores) if unit is None else None, results, options)
