@@ -126,3 +126,27 @@ def test_progress_bars_from_python_and_quiet_commands(net, capsys, tmp_path):
     done = subprocess.run([sys.executable, "-m", "minicnn.curves", "conv2_1", "--orientations", "8",
                            "--null-copies", "1", "--vis-steps", "2"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize("argv,options", [
+    (["--method", "gradcam", "--layer", "fc7"], {"method": "gradcam", "layer": "fc7"}),
+    (["--method", "gradcam", "--layer", "conv9_9"], {"method": "gradcam", "layer": "conv9_9"}),
+    (["--unit", "relu3_2:4", "--class", "face"], {"unit": "relu3_2:4", "target": "face"}),
+    (["--unit", "relu3_2:999"], {"unit": "relu3_2:999"}),
+])
+def test_the_api_and_the_command_refuse_alike(net, argv, options, tmp_path):
+    """One job underneath (minicnn.saliency.explain): the same checks, the same sentence, from
+    the command (one line, exit 2) and from Python (minicnn's own error)."""
+    from fixtures import run
+    done = run("minicnn.saliency", FACE, *argv, "--outdir", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert os.listdir(tmp_path) == []
+    message = done.stderr[len("error: "):].strip()
+    with pytest.raises(minicnn.MinicnnError) as caught:
+        minicnn.explain(net, FACE, **options)
+    assert str(caught.value).strip("'\"") == message
+
+
+def test_an_unknown_option_is_an_error_not_ignored(net):
+    with pytest.raises(UsageError, match="unknown option sample"):
+        minicnn.explain(net, FACE, method="smoothgrad", sample=5)

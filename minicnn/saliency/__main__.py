@@ -112,8 +112,8 @@ def _main(argv=None):
     check_outdir(args.outdir)
 
     net = load_model_from_args(args)
-    if args.unit is not None and (args.target is not None or args.sanity or args.evaluate):
-        raise UsageError("--unit explains a unit: it does not go with --class, --sanity or --evaluate, "
+    if args.unit is not None and (args.sanity or args.evaluate):
+        raise UsageError("--unit explains a unit: it does not go with --sanity or --evaluate, "
                          "which are about class scores")
     options = {"samples": args.samples, "noise": args.noise, "seed": args.seed, "steps": args.steps,
                "layer": args.layer, "baseline_kind": args.baseline, "patch": args.patch, "stride": args.stride,

@@ -82,7 +82,8 @@ def explain(net, pixels, methods, target=None, unit=None, progress=None, **optio
     options = check_options(options)
     if unit is not None:
         if target is not None:
-            raise UsageError("--unit explains a unit: give a class target or a unit, not both")
+            raise UsageError("--unit explains a unit: it does not go with --class (a class target); "
+                             "give one of the two")
         unit = parse_unit(net, unit) if isinstance(unit, str) else unit
     elif net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
         raise UsageError(f"{net.meta.get('path', 'this model')} has no classifier: explain a unit instead "
