@@ -41,7 +41,7 @@
 // Plus max-pool (first maximum wins ties, like PyTorch) and ReLU, forward and backward.
 //
 // Tile sizes live here only, as #defines: minicnn/cuda.py reads them from this file to size its
-// grids. Compiler options: minicnn.cuda.NVCC_OPTIONS, used at run time and by CI.
+// grids. Compiler options: minicnn.fast.cuda.NVCC_OPTIONS, used at run time and by CI.
 
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 #define GEMM_THREADS 256  // threads per block of the implicit-GEMM kernels (v3, v4, weight v2)

@@ -145,20 +145,26 @@ def conv2d_backward_naive(dout, cache):
     return unpad2d(dx_pad, pad), dw, db
 
 
-def im2col(x_pad, KH, KW, stride, H_out, W_out):
-    """Lay every receptive field of x_pad out as a column: (N, C*KH*KW, H_out*W_out).
-
-    ``as_strided`` makes a 6-D *view* (no copy) whose element [n, c, p, q, i, j] is
-    x_pad[n, c, i*stride + p, j*stride + q]; the reshape then copies it once into columns.
-    Row index of a column = c*KH*KW + p*KW + q, which is the order of ``w.reshape(F, -1)``.
-    """
+def windows(x_pad, KH, KW, stride, H_out, W_out):
+    """Every receptive field of x_pad as a 6-D *view* (no copy), (N, C, KH, KW, H_out, W_out),
+    whose element [n, c, p, q, i, j] is x_pad[n, c, i*stride + p, j*stride + q]: ``as_strided``
+    only chooses strides, no data moves."""
     xp = get_xp(x_pad)
     N, C, _, _ = x_pad.shape
     sN, sC, sH, sW = x_pad.strides
-    windows = xp.lib.stride_tricks.as_strided(
+    return xp.lib.stride_tricks.as_strided(
         x_pad, shape=(N, C, KH, KW, H_out, W_out),
         strides=(sN, sC, sH, sW, stride * sH, stride * sW))
-    return windows.reshape(N, C * KH * KW, H_out * W_out)
+
+
+def im2col(x_pad, KH, KW, stride, H_out, W_out):
+    """Lay every receptive field of x_pad out as a column: (N, C*KH*KW, H_out*W_out).
+
+    The reshape copies the ``windows`` view once into columns. Row index of a column =
+    c*KH*KW + p*KW + q, which is the order of ``w.reshape(F, -1)``.
+    """
+    N, C = x_pad.shape[:2]
+    return windows(x_pad, KH, KW, stride, H_out, W_out).reshape(N, C * KH * KW, H_out * W_out)
 
 
 def col2im(dcols, x_pad_shape, KH, KW, stride, H_out, W_out):

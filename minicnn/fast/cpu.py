@@ -18,7 +18,7 @@ one (``net.engine``); a thread that needs other block sizes runs its pass on its
 """
 from ..backend import get_xp
 from ..layers import (ConvCache, PoolCache, check_conv_args, col2im, conv_output_size, expect_cache, pad2d,
-                      pool_output_size, pool_windows, relu_backward, relu_forward, unpad2d)
+                      pool_output_size, pool_windows, relu_backward, relu_forward, unpad2d, windows)
 from . import winograd
 
 ALGORITHMS = {"auto": "auto", "im2col": None, "winograd2": 2, "winograd4": 4}   # name -> tile side
@@ -248,17 +248,14 @@ def columns(x_pad, KH, KW, stride, H_out, W_out, images_last=False, ones_row=Fal
     of ones at the end, for the bias trick."""
     xp = get_xp(x_pad)
     N, C, _, _ = x_pad.shape
-    sN, sC, sH, sW = x_pad.strides
-    windows = xp.lib.stride_tricks.as_strided(
-        x_pad, shape=(N, C, KH, KW, H_out, W_out),
-        strides=(sN, sC, sH, sW, stride * sH, stride * sW))
+    view = windows(x_pad, KH, KW, stride, H_out, W_out)
     if images_last:   # [c, p, q, n, i, j]: still a view; the reshape copies
-        return windows.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * H_out * W_out)
+        return view.transpose(1, 2, 3, 0, 4, 5).reshape(C * KH * KW, N * H_out * W_out)
     if not ones_row:
-        return windows.reshape(N, C * KH * KW, H_out * W_out)  # the one copy
+        return view.reshape(N, C * KH * KW, H_out * W_out)  # the one copy
     cols = xp.empty((N, C * KH * KW + 1, H_out * W_out), dtype=x_pad.dtype)
     # the one copy, into all rows but the last (a view: the reshape only splits their axes)
-    cols[:, :-1].reshape(windows.shape)[...] = windows
+    cols[:, :-1].reshape(view.shape)[...] = view
     cols[:, -1] = 1
     return cols
 

@@ -57,7 +57,7 @@ MIN_CHANNELS = {4: 64, 2: 256}   # the rule (measured: python -m minicnn.bench -
 MAX_WASTE = 1 / 4                # F(4x4)'s rounded-up tiles may cover 25% more than the output
 # Values of V per block. CPU: 8 MB of float32, so that V and M stay near the caches. GPU: 256 MB,
 # large enough that each of the block's ~10 array operations keeps the GPU busy for longer than
-# Python takes to launch it, small enough to bound the memory (minicnn.cuda decides when).
+# Python takes to launch it, small enough to bound the memory (minicnn.fast.cuda decides when).
 BLOCK = {"cpu": 1 << 21, "cuda": 1 << 26}
 
 
