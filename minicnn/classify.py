@@ -10,6 +10,8 @@ from .backend import to_device, to_numpy
 from .errors import WeightsError
 
 
+ASCII_INTEGER = re.compile(r"^-?[0-9]+$")     # isdigit() also takes "³", which int() refuses
+
 def softmax(logits):
     """Probabilities from logits along the last axis (shifted by the maximum: no overflow)."""
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -58,8 +60,10 @@ def resolve_class(spec, class_names):
     """A class index from an index or a name: exact (case-insensitive), else a unique whole-word
     match ("cat" is in "tabby cat", not in "catamaran"), else a unique prefix, else a unique
     substring. Ambiguous or unknown names raise ValueError listing candidates."""
+    if isinstance(spec, np.ndarray) and spec.ndim == 0:
+        spec = spec.item()                      # a 0-d array from a batch of targets
     spec = str(spec).strip()
-    if spec.lstrip("-").isdigit():
+    if ASCII_INTEGER.match(spec):
         index = int(spec)
         if not 0 <= index < len(class_names):
             raise ValueError(f"class index {index} is out of range 0..{len(class_names) - 1}")

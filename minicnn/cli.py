@@ -6,17 +6,18 @@ library raises a ``MinicnnError`` (minicnn.errors) for every such input; ``main_
 turns it into that line. Argparse's own usage errors exit with status 2 too.
 """
 import argparse
+import errno
 import functools
 import math
 import os
 import signal
 import sys
 
+from .checks import SEED_MAX
 from .errors import MinicnnError, UsageError  # noqa: F401  (UsageError: re-exported for commands)
 from .files import OutputError, one_line, scratch_file
 
 
-SEED_MAX = 2 ** 32 - 1
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -118,22 +119,43 @@ def print_top(image, top):
         print(f"  {t['probability']:6.1%}  {t['name']} ({t['class']})")
 
 
-def check_outdir(path, option="--outdir", create=True):
-    """Make sure an output folder can take files before any work: created (with its parents)
-    when missing, then tried with a temporary file, removed at once (/proc passes os.access but
-    takes no files). Refused with one line when it cannot be made or written."""
-    if create and not os.path.isdir(path):
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"{option} {path}: cannot create it ({e.strerror})") from None
-    if not os.path.isdir(path):
-        raise UsageError(f"{option} {path}: no such folder")
+def check_outdir(path, option="--outdir"):
+    """Make sure an output folder can take files, before any work, and leave nothing behind: an
+    existing folder is tried with a temporary file, removed at once (/proc passes os.access but
+    takes no files); a missing one is made, tried, and removed again with every parent it
+    needed. It is made for good only when the first output is written (``files.atomic_write``),
+    so a run refused later leaves no empty folder. Refused with one line otherwise."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise UsageError(f"{option} {path}: exists and is not a folder")
+    made = []
     try:
-        with scratch_file(path, ".minicnn-"):      # created and removed at once: a write probe
-            pass
-    except OutputError:
-        raise UsageError(f"{option} {path}: not writable") from None
+        folder = os.path.abspath(path)
+        missing = []
+        while not os.path.lexists(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            raise UsageError(f"{option} {path}: cannot create it ({folder} is not a folder)")
+        for folder in reversed(missing):
+            try:
+                os.mkdir(folder)
+            except OSError as e:
+                raise UsageError(f"{option} {path}: cannot create it ({e.strerror})") from None
+            made.append(folder)
+        try:
+            with scratch_file(path, ".minicnn-"):      # created and removed at once: a write probe
+                pass
+        except OutputError:
+            raise UsageError(f"{option} {path}: not writable") from None
+    finally:
+        for folder in reversed(made):                 # the probe's folders go again
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+
+
+WRITE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT)   # stdout cannot take the output
 
 
 class Terminated(BaseException):
@@ -153,7 +175,9 @@ def main_wrapper(main):
         previous = signal.signal(signal.SIGTERM, terminate) if _main_thread() else None
         try:
             try:
-                return main(argv)
+                result = main(argv)
+                sys.stdout.flush()  # a full disk under stdout fails here, not at exit, unreported
+                return result
             finally:
                 working = False     # a SIGTERM from here on would land in the lines below
         except MinicnnError as e:
@@ -168,6 +192,13 @@ def main_wrapper(main):
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             sys.stderr.close()
             sys.exit(0)
+        except OSError as e:
+            if e.errno not in WRITE_ERRORS:
+                raise
+            sys.stdout = open(os.devnull, "w")      # what is still buffered goes nowhere, quietly
+            print(f"error: cannot write the output ({e.strerror}); free some space or send stdout elsewhere",
+                  file=sys.stderr)
+            sys.exit(2)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

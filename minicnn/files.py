@@ -10,6 +10,7 @@ user) instead of a traceback. A destination that exists but is not a regular fil
 """
 import contextlib
 import os
+import stat
 import re
 import tempfile
 
@@ -57,6 +58,7 @@ def atomic_write(path, suffix=""):
         raise UsageError(f"{path}: exists and is not a regular file; choose another name")
     folder = os.path.dirname(os.path.abspath(path))
     try:
+        os.makedirs(folder, exist_ok=True)   # an output folder is made when its first file is written
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)[:100]}.", suffix=suffix + ".part", dir=folder)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror}") from None
@@ -73,6 +75,30 @@ def atomic_write(path, suffix=""):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def name_max(folder):
+    """The longest file name (bytes) the filesystem of ``folder`` (or of its nearest existing
+    parent) takes; 255 where it does not say."""
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        return os.pathconf(folder or ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_names_fit(folder, names, option="--outdir"):
+    """Refuse, before any work, an output name the filesystem would refuse (too long), and two
+    outputs of one run with the same name (the second would overwrite the first)."""
+    limit, seen = name_max(folder), set()
+    for name in names:
+        if len(os.fsencode(name)) + len(".part") + 12 > limit:      # the temporary name is longer
+            raise UsageError(f"{option} {folder}: the output name {name[:40]}... is {len(os.fsencode(name))} "
+                             f"bytes, too long for this filesystem (at most about {limit - 17}); rename the input")
+        if name in seen:
+            raise UsageError(f"{option} {folder}: two outputs of this run would both be {name}; rename an input")
+        seen.add(name)
 
 
 def write_text(path, text):
@@ -95,3 +121,18 @@ def scratch_file(folder, prefix):
     finally:
         if os.path.exists(path):
             os.remove(path)
+
+
+def regular_file(path, error, what="a file"):
+    """Raise ``error`` unless ``path`` is a regular file (after links): a folder, a FIFO (which
+    would block the read forever), a device (/dev/zero: endless) or a socket is refused."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read it ({e.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a folder, not {what}")
+    if not stat.S_ISREG(mode):
+        raise error(f"{path}: not a regular file (a pipe, device or socket); give {what}")

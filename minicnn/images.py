@@ -14,7 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 from .errors import ImageError
-from .files import atomic_write
+from .files import atomic_write, regular_file
 
 
 NEUTRAL_GREY = (128, 128, 128)   # what transparent pixels are composited onto
@@ -29,6 +29,9 @@ def _to_rgb(img):
     """Any Pillow mode -> 8-bit RGB."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ImageError("the image has NaN or infinite pixels (a float image with holes): "
+                             "fill them before explaining it")
         top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         if img.mode == "F":
             top = max(a.max(), 1.0) if a.max() > 1.0 else 1.0
@@ -45,10 +48,7 @@ def _to_rgb(img):
 
 def open_image(path):
     """Open, fully decode and orient an image; returns an 8-bit RGB Pillow image."""
-    if not os.path.exists(path):
-        raise ImageError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ImageError(f"{path}: is a folder, not an image")
+    regular_file(path, ImageError, "an image file")
     try:
         with warnings.catch_warnings():
             # Pillow warns between MAX_IMAGE_PIXELS and twice that; treat it as the error it is
@@ -62,6 +62,8 @@ def open_image(path):
                          f"{Image.MAX_IMAGE_PIXELS} pixels, a possible decompression bomb)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file Pillow can read") from None
+    except ImageError as e:
+        raise ImageError(f"{path}: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{path}: corrupt or truncated image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
@@ -87,13 +89,22 @@ def load_image(image, size):
     [0, 1] (pixels in 0..255 passed as floats would give logits in the thousands), is an
     ``ImageError``. The shorter side is resized to ``size`` and the centre cropped.
     """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 8 <= size <= 4096:
+        raise ImageError(f"the image size must be a whole number of pixels from 8 to 4096, not {size!r}")
     name = "image"
     if isinstance(image, (str, os.PathLike)):
         name = os.fspath(image)
         img = open_image(name)
     elif isinstance(image, Image.Image):
-        img = _to_rgb(image)
+        try:
+            image.load()        # a lazily opened image decodes here: a truncated one fails here
+            img = _to_rgb(image)
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise ImageError(f"the PIL image cannot be decoded: corrupt or truncated "
+                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     elif isinstance(image, np.ndarray):
+        if image.size == 0:
+            raise ImageError(f"an empty array {image.shape} is not an image")
         if image.dtype == np.uint8 and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
             img = _to_rgb(Image.fromarray(image))
         elif image.dtype.kind == "f" and image.ndim == 3 and image.shape[0] == 3:

@@ -239,10 +239,13 @@ class Network:
         a list of those for a list. Images: paths, PIL images, HWC uint8 or CHW [0, 1] float
         arrays (see minicnn.images.load_image)."""
         from .classify import classify, top_k
+        from .errors import UsageError
         from .images import is_batch, load_images
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+            raise UsageError(f"top must be a whole number of classes, at least 1, not {top!r}")
         single = not is_batch(images)
         pixels = load_images(images, self.input_shape[1])
-        rows = [top_k(self, logits, max(1, int(top))) for logits in classify(self, pixels)]
+        rows = [top_k(self, logits, int(top)) for logits in classify(self, pixels)]
         return rows[0] if single else rows
 
     def summary(self):

@@ -32,6 +32,10 @@ from .training import evaluate, train
 from .weights.cache import trained_path
 
 
+MEMORY_BOUND = 8 << 30          # bytes a training run's images may take
+DATASET_BYTES_PER_PIXEL = 16    # float32 RGB (12) and the world's part map, with room for the labels
+
+
 @main_wrapper
 def main(argv=None):
     parser = ArgumentParser(prog="python -m minicnn.train", description=__doc__)
@@ -58,12 +62,20 @@ def main(argv=None):
     for key, value in MODELS[args.model].recipe.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if args.out and args.name:
+    if args.out is not None and args.name is not None:
         raise UsageError("give --name (kept in the cache) or --out (a file), not both")
     if args.name in set(MODELS) | {"vgg19", "vgg16-hed"}:
         raise UsageError(f"--name {args.name}: that is a built-in model's name; choose another")
-    name = args.name or f"{args.model}-retrained"
-    out = args.out or trained_path(name)
+    if args.out == "":
+        raise UsageError("--out '': give a file name")
+    name = args.name if args.name is not None else f"{args.model}-retrained"   # '' is refused, not defaulted
+    out = args.out if args.out is not None else trained_path(name)
+    size = MODELS[args.model].world.SIZE
+    needed = (args.train_size + args.val_size) * DATASET_BYTES_PER_PIXEL * size * size
+    if needed > MEMORY_BOUND:
+        raise UsageError(f"--train-size {args.train_size} and --val-size {args.val_size} images of {size}x{size} px "
+                         f"would take about {needed / 2 ** 30:.0f} GiB in memory, over minicnn's bound of "
+                         f"{MEMORY_BOUND >> 30} GiB; use fewer images")
     quiet = args.quiet or not sys.stderr.isatty()
 
     def log(msg):
@@ -74,7 +86,8 @@ def main(argv=None):
         raise UsageError(f"--train-size {args.train_size} is smaller than one batch ({args.batch})")
     if os.path.lexists(out) and not os.path.isfile(out):
         raise UsageError(f"--out {out}: exists and is not a regular file")
-    check_outdir(os.path.dirname(os.path.abspath(out)), "--out: the folder")
+    check_outdir(os.path.dirname(os.path.abspath(out)),
+                 "--out: the folder" if args.out is not None else "--name: minicnn's cache folder")
     check_device(args.device)
 
     t0 = time.time()

@@ -113,6 +113,7 @@ FLOORS = [
     ("the textbook", ("minicnn.errors", "minicnn.backend", "minicnn.layers", "minicnn.gradcheck")),
     ("the machine", ("minicnn.fast",)),
     ("the network, pixels in and out", ("minicnn.network", "minicnn.preprocess", "minicnn.optim", "minicnn.files",
+                                        "minicnn.checks",
                                         "minicnn.progress", "minicnn.images", "minicnn.classify", "minicnn.plotting")),
     ("architectures, datasets, models, weights", ("minicnn.vgg19", "minicnn.world", "minicnn.shapes",
                                                   "minicnn.models", "minicnn.training", "minicnn.weights")),

@@ -580,4 +580,4 @@ def test_finite_weights_that_overflow_give_one_line_not_nan_probabilities(tmp_pa
     for command in (("minicnn.predict", image), ("minicnn.saliency", image, "--outdir", str(tmp_path / "o"))):
         done = run(*command, "--weights", path)
         assert_one_line_error(done, "output is not finite")
-    assert not os.listdir(tmp_path / "o")
+    assert not os.path.exists(tmp_path / "o")           # nothing written, not even the folder

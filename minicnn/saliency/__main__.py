@@ -17,12 +17,12 @@ from ..backend import to_device, to_numpy
 from ..classify import top_k
 from ..cli import (ArgumentParser, UsageError, add_model_options, add_seed_option, float_range, int_range, check_outdir, load_model_from_args, main_wrapper,
                    note_model, print_top)
-from ..files import atomic_write, write_text
+from ..files import atomic_write, check_names_fit, write_text
 from ..images import load_image
 from ..progress import bar, shown
 from . import faithfulness, sanity
 from .heatmaps import method_figure, panel_figure, settings
-from .explain import explain
+from .explain import RANGES, explain
 from .methods import BASELINES, METHODS
 
 
@@ -32,19 +32,32 @@ def _outputs(stem, method, outdir):
 
 
 def unique_stems(paths, quiet=False):
-    """Output stems from the inputs' file names; two inputs with one name (a/img.png, b/img.png)
-    get img and img-2, and a note says so, instead of one overwriting the other's outputs."""
-    stems, seen = [], {}
-    for path in paths:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        seen[stem] = seen.get(stem, 0) + 1
-        if seen[stem] > 1:
-            new = f"{stem}-{seen[stem]}"
-            if not quiet:
-                print(f"note: {path} writes {new}_* (another input is also named {stem})", file=sys.stderr)
-            stem = new
-        stems.append(stem)
+    """Output stems from the inputs' file names, unique across the run: two inputs with one
+    name (a/img.png, b/img.png) get img and img-2 (or img-3 when another input is itself
+    called img-2), and a note says so, instead of one overwriting the other's outputs."""
+    own = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    names, taken = set(own), set()
+    stems = []
+    for path, stem in zip(paths, own):
+        new, k = stem, 1
+        while new in taken or (new != stem and new in names):
+            k += 1
+            new = f"{stem}-{k}"
+        if new != stem and not quiet:
+            print(f"note: {path} writes {new}_* (another input is also named {stem})", file=sys.stderr)
+        taken.add(new)
+        stems.append(new)
     return stems
+
+
+def output_names(stems, methods, sanity, evaluate):
+    """Every file this run will write, by name (the plan checked before any work)."""
+    if evaluate:
+        return []
+    if sanity:
+        return [f"{stem}_sanity{ext}" for stem in stems for ext in (".png", ".json")]
+    names = [f"{stem}_{m}{ext}" for stem in stems for m in methods for ext in (".npz",) + ((".png",) if len(methods) == 1 else ())]
+    return names + ([f"{stem}_all.png" for stem in stems] if len(methods) > 1 else [])
 
 
 def _save_npz(path, **arrays):
@@ -85,20 +98,20 @@ def _main(argv=None):
                              "or one neuron of its map (conv5_3:12@7,7); the only target of a model "
                              "without a classifier (vgg16-hed)")
     parser.add_argument("--layer", help="Grad-CAM layer (default: the last conv, after its ReLU)")
-    parser.add_argument("--samples", type=int_range(1, 1000), default=25, help="SmoothGrad: noisy copies (default 25)")
-    parser.add_argument("--batch", type=int_range(1, 1000), default=None,
+    parser.add_argument("--samples", type=int_range(*RANGES["samples"]), default=25, help="SmoothGrad: noisy copies (default 25)")
+    parser.add_argument("--batch", type=int_range(*RANGES["batch"]), default=None,
                         help="copies per forward/backward pass for smoothgrad, integrated (default 25) and "
                              "occlusion (default 64); memory grows with it (VGG19: about 70 MB a copy), and it "
                              "is capped to keep a batch under about 8 GB")
-    parser.add_argument("--noise", type=float_range(0, 10), default=0.15,
+    parser.add_argument("--noise", type=float_range(*RANGES["noise"]), default=0.15,
                         help="SmoothGrad: noise std as a fraction of the pixel range (default 0.15)")
-    parser.add_argument("--steps", type=int_range(1, 1000), default=50, help="integrated gradients: steps (default 50)")
+    parser.add_argument("--steps", type=int_range(*RANGES["steps"]), default=50, help="integrated gradients: steps (default 50)")
     parser.add_argument("--baseline", choices=BASELINES, default="black",
                         help="integrated gradients: the baseline image: black (default), white, grey, "
                              "blur (the image blurred) or noise (uniform, from --seed)")
-    parser.add_argument("--patch", type=int_range(1, 1024), default=None,
+    parser.add_argument("--patch", type=int_range(*RANGES["patch"]), default=None,
                         help="occlusion: the grey square's side in px (default: image side / 8)")
-    parser.add_argument("--stride", type=int_range(1, 1024), default=None,
+    parser.add_argument("--stride", type=int_range(*RANGES["stride"]), default=None,
                         help="occlusion: its step in px (default: half the patch)")
     parser.add_argument("--evaluate", action="store_true",
                         help="score the methods instead: deletion and insertion AUC (Petsiuk et al. 2018) "
@@ -120,6 +133,8 @@ def _main(argv=None):
                "batch": args.batch}
     args.method = args.method or ("all" if args.sanity or args.evaluate else "vanilla")
     methods = list(METHODS) if args.method == "all" else [args.method]
+    stems = unique_stems(args.images, quiet=args.quiet or args.json)
+    check_names_fit(args.outdir, output_names(stems, methods, args.sanity, args.evaluate))
     pixels_host = np.stack([load_image(path, net.input_shape[1]) for path in args.images])   # all checked first
     plain = args.sanity or args.evaluate                     # the targets only: those jobs run methods themselves
     with bar(len(methods), f"saliency ({len(pixels_host)} image{'s' if len(pixels_host) > 1 else ''})",
@@ -131,7 +146,6 @@ def _main(argv=None):
     pixels = to_device(pixels_host, args.device)
     if unit is None:
         note_model(net, args.images, quiet=args.quiet or args.json)
-    stems = unique_stems(args.images, quiet=args.quiet or args.json)
     report = []
 
     common = job.options                                     # checked, the Grad-CAM layer resolved

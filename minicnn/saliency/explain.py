@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backend import to_device, to_numpy
 from ..classify import check_finite, resolve_class, softmax
+from ..checks import SEED_MAX, real, whole
 from ..errors import UsageError
 from .methods import BASELINES, METHODS, run_method, target_scores
 from .targets import parse_unit
@@ -32,15 +33,28 @@ class Explained:
     options: dict
 
 
+# The range of each number (the command's argparse types are made from these).
+RANGES = {"samples": (1, 1000), "steps": (1, 1000), "patch": (1, 1024), "stride": (1, 1024), "batch": (1, 1000),
+          "seed": (0, SEED_MAX), "noise": (0.0, 10.0)}
+
+
 def check_options(options):
-    """The options with every default filled in; an unknown name is a UsageError."""
+    """The options with every default filled in, each checked (type, range, finiteness); an
+    unknown name is a UsageError, not ignored."""
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise UsageError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                          f"known: {', '.join(OPTIONS)}")
     options = {**OPTIONS, **options}
+    for name in ("samples", "steps", "seed"):
+        options[name] = whole(name, options[name], *RANGES[name])
+    for name in ("patch", "stride", "batch"):
+        options[name] = whole(name, options[name], *RANGES[name], none_ok=True)
+    options["noise"] = real("noise", options["noise"], *RANGES["noise"])
     if options["baseline_kind"] not in BASELINES:
         raise UsageError(f"unknown baseline {options['baseline_kind']!r}; known: {', '.join(BASELINES)}")
+    if options["layer"] is not None and not isinstance(options["layer"], str):
+        raise UsageError(f"layer must be a layer's name, not {options['layer']!r}")
     return options
 
 
@@ -62,6 +76,8 @@ def resolve_targets(net, target, logits):
     n = len(logits)
     if target is None:
         return [int(row.argmax()) for row in logits]
+    if isinstance(target, np.ndarray) and target.ndim == 0:
+        target = target.item()                  # a 0-d array: one target
     items = list(target) if isinstance(target, (list, tuple, np.ndarray)) else [target] * n
     if len(items) != n:
         raise UsageError(f"{len(items)} targets for {n} images")

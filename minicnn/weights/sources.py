@@ -166,7 +166,10 @@ def fetch_vgg19(source=DEFAULT_SOURCE, notop=False, url=None, sha256=None, md5=N
         download(url, raw, size=size, md5=md5, sha256=sha256, quiet=quiet, convert_to=final)
         if log:
             log("converting to minicnn's format ...")
-        convert(raw, final, source_note=f"{url} (converted by minicnn)")
+        try:
+            convert(raw, final, source_note=f"{url} (converted by minicnn)")
+        except WeightsError as e:           # name what the user asked for, not the deleted temporary
+            raise WeightsError(str(e).replace(raw, f"the file downloaded from {url}")) from None
     return final
 
 
