@@ -236,7 +236,7 @@ def server(tmp_path):
     import hashlib
     net = small_net()
     body = open(write_torch_legacy(net, str(tmp_path / "w.pth")), "rb").read()
-    _Handler.files = {"/w.pth": body, "/drop/w.pth": body}
+    _Handler.files = {"/w.pth": body, "/drop/w.pth": body, "/page.html": b"<html>not weights</html>"}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -257,6 +257,20 @@ def test_download_success_checksum_mismatch_and_drop(server, tmp_path):
     with pytest.raises(WeightsError, match="cannot download"):
         download(f"{base}/missing.pth", str(dest), quiet=True)
     assert os.listdir(tmp_path / "cache") == []   # no partial file became an entry
+
+
+def test_a_downloaded_file_that_is_not_weights_is_named_by_its_url(server, tmp_path):
+    """The raw download is a temporary file, deleted by the time the user reads the message:
+    the message names the URL the user gave."""
+    import hashlib
+    base = server[0]
+    page = _Handler.files["/page.html"]
+    done = subprocess.run([sys.executable, "-m", "minicnn.weights", "download", "vgg19", "--source", "torchvision",
+                           "--url", f"{base}/page.html", "--sha256", hashlib.sha256(page).hexdigest(), "--quiet"],
+                          capture_output=True, text=True, env=dict(os.environ, MINICNN_HOME=str(tmp_path / "h")))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{base}/page.html" in done.stderr and ".part" not in done.stderr, done.stderr
+    assert os.listdir(tmp_path / "h") == []
 
 
 def test_cli_download_from_mirror_converts_into_cache(server, tmp_path):
