@@ -9,6 +9,12 @@ from .errors import UsageError
 SEED_MAX = 2 ** 32 - 1
 
 
+def digits(text):
+    """True for a non-empty run of ASCII digits only: str.isdigit() also takes superscripts
+    ("³"), which int() then refuses with a traceback."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def whole(name, value, lo, hi, none_ok=False):
     """``value`` as an int in lo..hi (a bool, a float or a string is refused)."""
     if value is None and none_ok:

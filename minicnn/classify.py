@@ -7,10 +7,10 @@ import re
 import numpy as np
 
 from .backend import to_device, to_numpy
+from .checks import digits
 from .errors import WeightsError
 
 
-ASCII_INTEGER = re.compile(r"^-?[0-9]+$")     # isdigit() also takes "³", which int() refuses
 
 def softmax(logits):
     """Probabilities from logits along the last axis (shifted by the maximum: no overflow)."""
@@ -18,9 +18,14 @@ def softmax(logits):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def has_classifier(net):
+    """True when ``net`` ends in class scores: class names and a linear layer (not a trunk)."""
+    return net.class_names is not None and any(layer.kind == "linear" for layer in net.layers)
+
+
 def require_classifier(net):
     """Raise a clear WeightsError if ``net`` has no class scores (a --notop file)."""
-    if net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
+    if not has_classifier(net):
         where = net.meta.get("path", "this model")
         raise WeightsError(f"{where} has no classifier layers (a trunk, or a notop file): it can be used for "
                            "feature visualization of conv layers and saliency for a unit (--unit LAYER:CHANNEL), "
@@ -60,10 +65,8 @@ def resolve_class(spec, class_names):
     """A class index from an index or a name: exact (case-insensitive), else a unique whole-word
     match ("cat" is in "tabby cat", not in "catamaran"), else a unique prefix, else a unique
     substring. Ambiguous or unknown names raise ValueError listing candidates."""
-    if isinstance(spec, np.ndarray) and spec.ndim == 0:
-        spec = spec.item()                      # a 0-d array from a batch of targets
     spec = str(spec).strip()
-    if ASCII_INTEGER.match(spec):
+    if digits(spec[1:] if spec.startswith("-") else spec):
         index = int(spec)
         if not 0 <= index < len(class_names):
             raise ValueError(f"class index {index} is out of range 0..{len(class_names) - 1}")

@@ -275,6 +275,18 @@ class Network:
                 return None  # a linear unit sees the whole image
         return size, stride, offset
 
+    def values_per_image(self, until=None, input_shape=None):
+        """How many numbers the layers' outputs hold for one image, up to and including layer
+        ``until`` (default: all), at ``input_shape`` (default: the network's): what a pass
+        keeps on its tape, the base of every memory estimate."""
+        shape = tuple(input_shape or self.input_shape)
+        last = len(self.layers) - 1 if until is None else self.position(until)
+        total = 0
+        for layer in self.layers[:last + 1]:
+            shape = _shape_after(layer, shape)
+            total += int(np.prod(shape))
+        return total
+
     def output_shape(self, name, input_shape=None):
         """Shape (C, H, W) or (D,) of a layer's output for one image, computed without data."""
         shape = tuple(input_shape or self.input_shape)

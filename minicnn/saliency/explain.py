@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import to_device, to_numpy
-from ..classify import check_finite, resolve_class, softmax
+from ..classify import check_finite, has_classifier, resolve_class, softmax
 from ..checks import SEED_MAX, real, whole
 from ..errors import UsageError
 from .methods import BASELINES, METHODS, run_method, target_scores
@@ -101,7 +101,7 @@ def explain(net, pixels, methods, target=None, unit=None, progress=None, **optio
             raise UsageError("--unit explains a unit: it does not go with --class (a class target); "
                              "give one of the two")
         unit = parse_unit(net, unit) if isinstance(unit, str) else unit
-    elif net.class_names is None or not any(layer.kind == "linear" for layer in net.layers):
+    elif not has_classifier(net):
         raise UsageError(f"{net.meta.get('path', 'this model')} has no classifier: explain a unit instead "
                          "(--unit LAYER:CHANNEL, e.g. --unit conv5_3:12)")
     if options["layer"] is not None:

@@ -22,8 +22,7 @@ def batch_limit(net, batch):
     counted as every layer's output twice (the tape, and the gradient on the way back), in
     float32 — about 3x what VGG19 measures, so the cap (34 copies for VGG19) errs safe. The
     batch size never changes a result, only the memory and the speed."""
-    values = sum(int(np.prod(net.output_shape(layer.name))) for layer in net.layers)
-    return max(1, min(int(batch), MEMORY_BUDGET // (8 * values)))
+    return max(1, min(int(batch), MEMORY_BUDGET // (8 * net.values_per_image())))
 
 
 # ------------------------------------------------------------------------------------------------

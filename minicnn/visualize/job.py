@@ -6,7 +6,7 @@
 """
 from dataclasses import dataclass, field
 
-from ..checks import SEED_MAX, real, whole
+from ..checks import SEED_MAX, digits, real, whole
 from ..errors import UsageError
 from ..files import safe_part
 from ..images import load_image
@@ -48,11 +48,6 @@ def default_setup(net, layer, size=None):
     return size, standard_transforms(size), 0.0, False
 
 
-def digits(text):
-    """ASCII digits only: str.isdigit() also takes superscripts ("³"), which int() refuses."""
-    return text.isascii() and text.isdigit()
-
-
 def parse_channels(spec, count):
     """'5', '0-15', '1,4,9' or '0-3,8' -> a list of channel indices, each checked against the
     layer's ``count`` channels before any list is built (so '0-9999999999' costs nothing)."""
@@ -85,13 +80,7 @@ BYTES_PER_VALUE = 4 * 4     # float32; each activation kept on the tape, its gra
 def render_bytes(net, layer, size, n_images):
     """About how much memory a render of ``n_images`` images of ``size`` px to ``layer`` takes:
     every layer's output up to ``layer`` for each image, at BYTES_PER_VALUE each."""
-    values, shape = 3 * size * size, (3, size, size)
-    for l in net.layers[:net.position(layer) + 1]:
-        shape = net.output_shape(l.name, (3, size, size))
-        n = 1
-        for s in shape:
-            n *= s
-        values += n
+    values = 3 * size * size + net.values_per_image(layer, (3, size, size))
     return n_images * values * BYTES_PER_VALUE
 
 
