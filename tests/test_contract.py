@@ -37,6 +37,7 @@ def test_outputs_are_unique_across_the_run(tmp_path):
     npzs = [entry["outputs"]["vanilla"]["npz"] for entry in json.loads(done.stdout)]
     assert len(set(npzs)) == 3 and sorted(os.listdir(tmp_path / "o")) == sorted(
         os.path.basename(p)[:-4] + ext for p in npzs for ext in (".npz", ".png"))
+    assert os.path.basename(npzs[2]) == "face-2_vanilla.npz"    # an input keeps its own name
     car = np.load(tmp_path / npzs[1])
     assert int(car["target"]) == 1                      # the car's maps are the car's
 
