@@ -152,7 +152,7 @@ class Network:
         """Make every weight array read-only (NumPy's ``writeable`` flag); returns the network.
 
         Weights that cannot change let the work that depends on them alone be done once: the
-        Winograd filter transforms are then made on the first pass and kept for the next ones,
+        Winograd filter transforms are then kept from their second use on (a job of one pass holds none),
         in each conv layer's ``kept`` (``fast.winograd.kept_filter_transform``), which dies with
         the layer. Networks loaded from a file come frozen;
         ``training.train`` unfreezes. A weight array that views another one's memory is copied

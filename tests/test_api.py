@@ -77,6 +77,31 @@ def test_explain_targets_and_results(net):
         minicnn.explain(net, FACE, method="magic")
 
 
+@pytest.mark.parametrize("methods, unit", [(["vanilla"], None), (["guided"], None), (["gradcam"], None),
+                                           (["vanilla"], "conv3_1:5"), (["gradcam", "vanilla"], None)])
+def test_a_one_pass_method_run_first_is_the_jobs_only_forward(net, monkeypatch, methods, unit):
+    """The scores come from the first method's own pass: a vanilla map is one forward and one
+    backward, not an extra forward to score the image first. The answers are those of the
+    method run on its own."""
+    from minicnn.network import Network
+    from minicnn.saliency import methods as M
+    from minicnn.saliency.explain import explain
+    from minicnn.saliency.targets import parse_unit
+    x = minicnn.load_images([FACE, os.path.join(ROOT, "examples", "car.png")], 64)
+    runs = []
+    plain_run = Network.run
+    monkeypatch.setattr(Network, "run", lambda self, *a, **k: runs.append(1) or plain_run(self, *a, **k))
+    job = explain(net, x, methods, unit=unit)
+    assert len(runs) == len(methods)
+    targets = [parse_unit(net, unit)] * 2 if unit else [0, 1]
+    assert job.targets == targets
+    expected = M.run_method(methods[0], net, x, targets, job.options)
+    assert np.array_equal(job.results[methods[0]].attribution if methods[0] != "gradcam" else job.results["gradcam"].cam,
+                          expected.attribution if methods[0] != "gradcam" else expected.cam)
+    if unit is None:
+        assert np.array_equal(job.scores, expected.logits)
+
+
 def test_maximize_with_aliases(net):
     v = minicnn.maximize(net, "block3_conv1:2-3", steps=3, progress=False)
     assert v.layer == "conv3_1" and v.channels == [2, 3] and v.images.shape == (2, 3, 128, 128)

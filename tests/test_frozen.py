@@ -1,6 +1,6 @@
-"""Frozen networks: read-only weights, whose Winograd filter transforms are made once and kept
-(Network.freeze, fast.winograd.kept_filter_transform, Layer.kept); loading freezes, training
-unfreezes."""
+"""Frozen networks: read-only weights, whose Winograd filter transforms are kept from their
+second use (Network.freeze, fast.winograd.kept_filter_transform, Layer.kept); loading freezes,
+training unfreezes."""
 import gc
 import weakref
 
@@ -34,18 +34,30 @@ def transforms(monkeypatch):
     return made
 
 
-def test_a_frozen_network_transforms_its_filters_once_and_answers_the_same(transforms):
+def test_a_frozen_network_keeps_its_transforms_from_their_second_use_and_answers_the_same(transforms):
     x = np.random.default_rng(1).standard_normal((2, 64, 8, 8), dtype=np.float32)
     plain, frozen = wide_net(), wide_net().freeze()
     expected = saliency(plain, x)
     assert len(transforms) == 4                  # 2 layers x (forward, backward's flipped)
-    for run in range(3):
+    for run in range(4):
         transforms.clear()
         assert np.array_equal(saliency(frozen, x), expected)
-        assert len(transforms) == (4 if run == 0 else 0)
+        assert len(transforms) == (4 if run < 2 else 0)      # made twice (kept the second time), then read
     transforms.clear()
     saliency(plain, x)
     assert len(transforms) == 4                  # writable weights: every pass
+
+
+def test_a_pass_of_its_own_holds_no_transform(transforms):
+    """One pass (one saliency map) never reads its transforms again: none is held after it,
+    so VGG19's 473 MB of them are not added to a one-shot job's memory."""
+    net = wide_net().freeze()
+    saliency(net, np.ones((1, 64, 8, 8), dtype=np.float32))
+    assert len(transforms) == 4
+    assert all(u is None for layer in net.layers if layer.kind == "conv" for u in layer.kept.values())
+    net.forward(np.ones((1, 64, 8, 8), dtype=np.float32))          # the second forward: kept now
+    assert all(isinstance(layer.kept[(4, False)], np.ndarray) and layer.kept[(4, True)] is None
+               for layer in net.layers if layer.kind == "conv")
 
 
 def test_frozen_weights_are_read_only_and_unfreeze_forgets_their_transforms(transforms):
@@ -77,6 +89,7 @@ def test_the_layer_owns_its_transforms_and_lets_them_go(transforms):
     x = np.random.default_rng(1).standard_normal((1, 64, 8, 8), dtype=np.float32)
     net = wide_net().freeze()
     saliency(net, x)
+    saliency(net, x)                                      # the second use keeps them
     layer = net.layer("conv1_2")
     assert sorted(layer.kept) == [(4, False), (4, True)]
     alive = weakref.ref(layer.kept[(4, False)])
@@ -93,7 +106,8 @@ def test_the_layer_owns_its_transforms_and_lets_them_go(transforms):
 
 def test_unfreeze_drops_what_was_kept():
     net = wide_net().freeze()
-    saliency(net, np.ones((1, 64, 8, 8), dtype=np.float32))
+    for _ in range(2):
+        saliency(net, np.ones((1, 64, 8, 8), dtype=np.float32))
     assert all(layer.kept for layer in net.layers if layer.kind == "conv")
     net.unfreeze()
     assert all(layer.kept is None for layer in net.layers)

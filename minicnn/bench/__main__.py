@@ -26,10 +26,13 @@ def main(argv=None):
     parser.add_argument("--convs", action="store_true",
                         help="time each VGG19 3x3 convolution by im2col, Winograd F(2x2, 3x3) and F(4x4, 3x3) "
                              "(with --device cuda: by the kernels and Winograd, at batch 1, 8 and 25)")
+    parser.add_argument("--commands", action="store_true",
+                        help="time whole saliency commands (vanilla, SmoothGrad, IG on VGG19) next to the same job "
+                             "as a torch + Captum script, each a fresh process, with peak memory")
     parser.add_argument("--only", nargs="+", metavar="JOB", choices=list(JOBS),
                         help=f"with --jobs: only these ({', '.join(JOBS)})")
     parser.add_argument("--batch", type=int_range(1, 256), default=None,
-                        help="with --jobs: SmoothGrad/IG samples per forward/backward (default 25)")
+                        help="with --jobs: SmoothGrad/IG samples per forward/backward (default: saliency's, 5 on the CPU, 25 on a GPU)")
     parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--job-worker", nargs=2, metavar=("JOB", "FRAMEWORK"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -44,6 +47,10 @@ def main(argv=None):
             bench_gpu_convs(args.repeat or 10)
         else:
             bench_convs(args.repeat or 5)
+        return
+    if args.commands:
+        from .commands import bench_commands
+        bench_commands(rounds=args.rounds or 3)
         return
     if args.jobs:
         bench_jobs(rounds=args.rounds or 1, repeat=args.repeat or 2, batch=args.batch, only=args.only,

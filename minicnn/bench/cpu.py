@@ -34,7 +34,7 @@ def _worker(framework, repeat, out_npz):
     """One framework in a fresh process: build, warm up, time each job ``repeat`` times."""
     from ..vgg19 import vgg19
     net, x = vgg19(seed=0), _input()
-    # minicnn's frozen, as a loaded VGG19 is (its Winograd filter transforms are made once)
+    # minicnn's frozen, as a loaded VGG19 is (its Winograd filter transforms kept from their second use)
     jobs = minicnn_jobs(net.freeze(), x) if framework == "minicnn" else torch_jobs(net, x)
     base = _rss_mb("VmRSS")
     _reset_peak()

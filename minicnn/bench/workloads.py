@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import UsageError
 from ..files import atomic_write
 from ..gradcheck import rel_error
+from ..saliency.methods import DEFAULT_BATCH
 from .cpu import spawn_worker
 from .jobs import (TARGET_CLASS, VIS_LAYER, as_numpy, minicnn_jobs, torch_jobs, torch_sequential,
                    torch_setup)
@@ -71,7 +72,7 @@ def _normalized(model, net):
 
 def _on(device, net, *arrays):
     """minicnn's network (moved in place, and frozen as a loaded one is: its Winograd filter
-    transforms are made once, Network.freeze) and the arrays, on the device."""
+    transforms are kept from their second use, Network.freeze) and the arrays, on the device."""
     from ..backend import to_device
     return (net.freeze().to(device),) + tuple(to_device(a, device) for a in arrays)
 
@@ -115,12 +116,13 @@ def smoothgrad(framework, batch=None, device="cpu"):
         from ..saliency.methods import smoothgrad as run
         net, pixels = _on(device, net, pixels)
         return lambda: run(net, pixels, [TARGET_CLASS], samples=SAMPLES, noise=SIGMA,
-                           batch=batch or SAMPLES).attribution
+                           batch=batch).attribution
     from captum.attr import NoiseTunnel, Saliency
     torch = torch_setup(device)
     tunnel = NoiseTunnel(Saliency(_normalized(torch_sequential(net), net).to(device)))
     xt = torch.from_numpy(pixels).to(device)
     return lambda: tunnel.attribute(xt, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA,
+                                    nt_samples_batch_size=batch or DEFAULT_BATCH[device],
                                     target=TARGET_CLASS, abs=False).detach().cpu().numpy()
 
 
@@ -132,13 +134,13 @@ def integrated(framework, batch=None, device="cpu"):
         from ..saliency.methods import integrated as run
         net, pixels, base = _on(device, net, pixels, base)
         return lambda: run(net, pixels, [TARGET_CLASS], steps=IG_STEPS, baseline=base[0],
-                           batch=batch or SAMPLES).attribution
+                           batch=batch).attribution
     from captum.attr import IntegratedGradients
     torch = torch_setup(device)
     ig = IntegratedGradients(_normalized(torch_sequential(net), net).to(device))
     xt, bt = torch.from_numpy(pixels).to(device), torch.from_numpy(base).to(device)
     return lambda: ig.attribute(xt, baselines=bt, target=TARGET_CLASS, n_steps=IG_STEPS, method="riemann_middle",
-                                internal_batch_size=batch or SAMPLES).detach().cpu().numpy()
+                                internal_batch_size=batch or DEFAULT_BATCH[device]).detach().cpu().numpy()
 
 
 def _minicnn_grid(net, channels, device):

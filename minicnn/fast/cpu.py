@@ -9,7 +9,7 @@ each tested against the reference in ``minicnn.layers`` (tests/test_fast.py):
 * **dx as a convolution** of dout with the flipped, transposed kernel, where F <= 2C;
 * **transposed dW**: dW^T = cols @ dout^T, one product over a block's images;
 * **Winograd's F(4x4, 3x3) and F(2x2, 3x3)** for the wide 3x3 layers (``minicnn.fast.winograd``),
-  with the filter transforms of frozen weights made once (``Layer.kept``);
+  with the filter transforms of frozen weights kept from their second use (``Layer.kept``);
 * **blocked max-pool**: a few planes at a time, so the K*K reads of a plane hit the cache.
 
 One object, ``CPU``, decides how layers run: its settings (``algorithm``, ``cols_block``) and

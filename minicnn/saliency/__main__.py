@@ -100,7 +100,7 @@ def _main(argv=None):
     parser.add_argument("--layer", help="Grad-CAM layer (default: the last conv, after its ReLU)")
     parser.add_argument("--samples", type=int_range(*RANGES["samples"]), default=25, help="SmoothGrad: noisy copies (default 25)")
     parser.add_argument("--batch", type=int_range(*RANGES["batch"]), default=None,
-                        help="copies per forward/backward pass for smoothgrad, integrated (default 25) and "
+                        help="copies per forward/backward pass for smoothgrad, integrated (default 5 on the CPU, 25 on a GPU) and "
                              "occlusion (default 64); memory grows with it (VGG19: about 70 MB a copy), and it "
                              "is capped to keep a batch under about 8 GB")
     parser.add_argument("--noise", type=float_range(*RANGES["noise"]), default=0.15,

@@ -12,8 +12,8 @@ from ..backend import to_device, to_numpy
 from ..classify import check_finite, has_classifier, resolve_class, softmax
 from ..checks import SEED_MAX, real, whole
 from ..errors import UsageError
-from .methods import BASELINES, METHODS, run_method, target_scores
-from .targets import parse_unit
+from .methods import BASELINES, METHODS, ONE_PASS, image_pass, run_method
+from .targets import parse_unit, scores as unit_scores
 
 # The options a method reads (run_method), each with the command's default.
 OPTIONS = {"samples": 25, "noise": 0.15, "seed": 0, "steps": 50, "layer": None, "baseline_kind": "black",
@@ -109,17 +109,24 @@ def explain(net, pixels, methods, target=None, unit=None, progress=None, **optio
     if options["batch"] is None:
         del options["batch"]                           # each method's own default
     pixels = to_device(pixels, net.device)
+    # The scores come first (the targets may be each image's top class). When the first method
+    # is one pass of the images themselves, that pass gives them, and the method uses it up:
+    # a vanilla map is one forward and one backward pass, not two forwards.
+    stop = unit.layer if unit is not None else None
+    opening = methods[0] if methods and methods[0] in ONE_PASS else None
     with np.errstate(over="ignore", invalid="ignore"):   # said in one line by check_finite
+        p = image_pass(net, pixels, stop, opening, options) if opening else None
+        out = p.output if p is not None else net.forward(pixels, until=stop)
         if unit is not None:
             targets = [unit] * len(pixels)
-            scores = to_numpy(check_finite(target_scores(net, pixels, targets), net))
-        else:
-            scores = to_numpy(check_finite(net.forward(pixels), net))
+            out = unit_scores(out, targets)
+        scores = to_numpy(check_finite(out, net))
     if unit is None:
         targets = resolve_targets(net, target, scores)
     results = {}
     for method in methods:
-        results[method] = run_method(method, net, pixels, targets, options)
+        given, p = p, None                               # the images' pass: the first method's only
+        results[method] = run_method(method, net, pixels, targets, options, p=given)
         if progress is not None:
             progress.update(1)
     return Explained(targets, scores, softmax(scores) if unit is None else None, results, options)

@@ -15,13 +15,19 @@ from .targets import scores, seed, until
 METHODS = ("vanilla", "smoothgrad", "integrated", "guided", "gradcam", "occlusion")
 BASELINES = ("black", "white", "grey", "blur", "noise")
 MEMORY_BUDGET = 8 << 30   # bytes one batch of copies may take, estimated as below
+# Copies per pass of SmoothGrad and integrated gradients unless given. On the CPU a small batch
+# is as fast or faster and holds a fifth of the memory (VGG19's SmoothGrad, the whole command
+# on this project's 2-core CPU: 16.0 s and 1.6 GB peak at 5, 18.7 s and 3.5 GB at 25); a GPU
+# needs big batches to keep busy (tutorial, chapter 12).
+DEFAULT_BATCH = {"cpu": 5, "cuda": 25}
 
 
-def batch_limit(net, batch):
-    """``batch``, capped so that a batch of copies stays within MEMORY_BUDGET: each copy is
+def batch_limit(net, batch, device="cpu"):
+    """``batch`` (None: the device's DEFAULT_BATCH), capped so that a batch of copies stays within MEMORY_BUDGET: each copy is
     counted as every layer's output twice (the tape, and the gradient on the way back), in
     float32 — about 3x what VGG19 measures, so the cap (34 copies for VGG19) errs safe. The
     batch size never changes a result, only the memory and the speed."""
+    batch = DEFAULT_BATCH.get(device, DEFAULT_BATCH["cpu"]) if batch is None else batch
     return max(1, min(int(batch), MEMORY_BUDGET // (8 * net.values_per_image())))
 
 
@@ -36,7 +42,7 @@ def guided_relu(dout, out):
     return dout * ((out > 0) & (dout > 0))
 
 
-def target_gradient(net, pixels, targets, relu=None):
+def target_gradient(net, pixels, targets, relu=None, p=None):
     """(output, d score[n] / d pixels[n]) for a batch of RGB pixels (N, 3, H, W): the score of
     image n is the logit of class targets[n], or the unit targets[n]'s activation (the forward
     pass then stops at the unit's layer, and ``output`` is that layer's).
@@ -44,9 +50,10 @@ def target_gradient(net, pixels, targets, relu=None):
     One forward pass and one backward pass of the score's gradient, no parameter gradients.
     Images in a batch are independent, so one backward pass gives every image's own gradient.
     Arrays stay on the network's device. ``relu``: a rule for the ReLUs' backward pass
-    (``guided_relu``), or None for the true gradient.
+    (``guided_relu``), or None for the true gradient. ``p``: the recorded pass of these pixels
+    to the targets' layer, when one was already run (``image_pass``); otherwise it is run here.
     """
-    p = net.run(pixels, until=until(targets))
+    p = p or net.run(pixels, until=until(targets))
     return p.output, p.backward(seed(p.output, targets), relu=relu)
 
 
@@ -74,20 +81,21 @@ def _per_pixel(method, attribution, logits=None, **fields):
 # Methods
 
 
-def vanilla(net, pixels, targets):
+def vanilla(net, pixels, targets, p=None):
     """Simonyan, Vedaldi & Zisserman 2013, "Deep Inside Convolutional Networks: Visualising
     Image Classification Models and Saliency Maps": the gradient of the class score with
     respect to the pixels; the map is its largest absolute value over the colour channels.
+    ``p``: the images' pass, when already run (``image_pass``).
     """
-    logits, grad = target_gradient(net, pixels, targets)
+    logits, grad = target_gradient(net, pixels, targets, p=p)
     return _per_pixel("vanilla", grad, logits)
 
 
-def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, noise_tensor=None):
+def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=None, noise_tensor=None):
     """Smilkov, Thorat, Kim, Viegas & Wattenberg 2017, "SmoothGrad: removing noise by adding
     noise": the mean gradient over ``samples`` copies of the image with Gaussian noise of
     standard deviation ``noise`` x (input range) added; the pixel range is [0, 1], so sigma =
-    noise. Copies run through the network ``batch`` at a time (at most ``batch_limit``). ``noise_tensor`` (samples, 3, H,
+    noise. Copies run through the network ``batch`` at a time (None: DEFAULT_BATCH; at most ``batch_limit``). ``noise_tensor`` (samples, 3, H,
     W) replaces the random noise (the tests use it to compare with a reference). On a GPU the
     noise is drawn there (by CuPy, from the same seed but other numbers than NumPy's): drawing
     25 images of noise on the host and copying them over would take longer than the gradients.
@@ -95,7 +103,7 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
     xp = get_xp(pixels)
     on_host = device_of(pixels) == "cpu"
     rng = np.random.default_rng(seed) if on_host else xp.random.RandomState(seed)
-    batch = batch_limit(net, batch)
+    batch = batch_limit(net, batch, device_of(pixels))
     given = None if noise_tensor is None else to_device(np.asarray(noise_tensor, dtype=np.float32), device_of(pixels))
     attributions = []
     for img, target in zip(pixels, targets):
@@ -115,7 +123,7 @@ def smoothgrad(net, pixels, targets, samples=25, noise=0.15, seed=0, batch=25, n
     return _per_pixel("smoothgrad", xp.stack(attributions), settings=settings)
 
 
-def integrated(net, pixels, targets, steps=50, baseline=None, batch=25, baseline_name=None):
+def integrated(net, pixels, targets, steps=50, baseline=None, batch=None, baseline_name=None):
     """Sundararajan, Taly & Yan 2017, "Axiomatic Attribution for Deep Networks": integrated
     gradients along the straight path from a baseline x0 (black by default) to the image x,
 
@@ -126,7 +134,7 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25, baseline
     ``baseline_name`` says what the baseline is, for the settings (default: black, or "given").
     """
     xp = get_xp(pixels)
-    batch = batch_limit(net, batch)
+    batch = batch_limit(net, batch, device_of(pixels))
     alphas = (np.arange(steps, dtype=np.float32) + np.float32(0.5)) / np.float32(steps)
     attributions, checks = [], []
     for img, target in zip(pixels, targets):
@@ -147,13 +155,14 @@ def integrated(net, pixels, targets, steps=50, baseline=None, batch=25, baseline
                       settings={"steps": steps, "baseline": name})
 
 
-def guided(net, pixels, targets):
+def guided(net, pixels, targets, p=None):
     """Springenberg, Dosovitskiy, Brox & Riedmiller 2015, "Striving for Simplicity: The All
     Convolutional Net": guided backpropagation. The backward pass through every ReLU also
     zeroes negative gradients (``guided_relu``), passing down only evidence *for* the
-    class. Sharp, image-like maps; but not a true gradient (see the sanity check).
+    class. Sharp, image-like maps; but not a true gradient (see the sanity check). ``p``: the
+    images' pass, when already run (``image_pass``: the rule applies on the way back only).
     """
-    logits, grad = target_gradient(net, pixels, targets, relu=guided_relu)
+    logits, grad = target_gradient(net, pixels, targets, relu=guided_relu, p=p)
     return _per_pixel("guided", grad, logits)
 
 
@@ -185,20 +194,26 @@ def upsample_bilinear(maps, H, W):
     return rows[:, :, c0] * (1 - fc)[None, None, :] + rows[:, :, c1] * fc[None, None, :]
 
 
-def gradcam(net, pixels, targets, layer=None):
+def gradcam_default_layer(net, stop, layer=None):
+    """Grad-CAM's layer: ``layer``, else the unit's own layer (``stop``), else ``last_conv_relu``."""
+    return layer or (stop if stop is not None else last_conv_relu(net))
+
+
+def gradcam(net, pixels, targets, layer=None, p=None):
     """Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra 2017, "Grad-CAM: Visual Explanations
     from Deep Networks via Gradient-based Localization": at a conv layer with maps A_k (default:
     the last conv, after its ReLU; for a unit, the unit's own layer), weight each map by
     alpha_k = mean over space of d score / d A_k, then cam = ReLU(sum_k alpha_k A_k), upsampled
     to the image. (At a unit's own layer only its channel has a weight: the cam is the channel's
-    map, rectified.)
+    map, rectified.) ``p``: the images' pass, when already run (``image_pass``, which keeps
+    the layer's maps).
     """
     xp = get_xp(pixels)
     stop = until(targets)
-    layer = layer or (stop if stop is not None else last_conv_relu(net))
+    layer = gradcam_default_layer(net, stop, layer)
     if stop is not None and net.position(layer) > net.position(stop):
         raise ValueError(f"Grad-CAM's layer {layer} comes after the unit's layer {stop}")
-    p = net.run(pixels, until=stop, keep={layer})
+    p = p or net.run(pixels, until=stop, keep={layer})
     logits, acts = p.output, p.activations[layer]
     if acts.ndim != 4:
         raise ValueError(f"Grad-CAM needs a convolutional layer; {layer} is not one")
@@ -248,7 +263,7 @@ def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64)
     Defaults: patch = side / 8, stride = patch / 2. Occluded copies run ``batch`` at a time.
     """
     xp = get_xp(pixels)
-    batch = batch_limit(net, batch)
+    batch = batch_limit(net, batch, device_of(pixels))
     N, _, H, W = pixels.shape
     patch = patch or max(1, H // 8)
     stride = stride or max(1, patch // 2)
@@ -271,10 +286,27 @@ def occlusion(net, pixels, targets, patch=None, stride=None, fill=0.5, batch=64)
                     settings={"patch": patch, "stride": stride, "fill": fill})
 
 
-def run_method(method, net, pixels, targets, options):
+# The methods whose one recorded pass of the images themselves also gives their scores: run
+# first, that pass is all the forward work a job does (``image_pass``), no extra one to score.
+ONE_PASS = ("vanilla", "guided", "gradcam")
+
+
+def image_pass(net, pixels, stop, method, options):
+    """The recorded pass that ``method`` (one of ONE_PASS) runs on the images, to layer ``stop``
+    (None: the logits; a unit's layer): what a job that first needs the images' scores runs
+    once, and hands to the method (``run_method(..., p=)``) instead of a forward of its own."""
+    keep = {gradcam_default_layer(net, stop, options.get("layer"))} if method == "gradcam" else ()
+    return net.run(pixels, until=stop, keep=keep)
+
+
+def run_method(method, net, pixels, targets, options, p=None):
+    """``method`` on the images for the targets, with the options as ``explain`` checked them.
+    ``p``: the images' recorded pass (``image_pass``), for a method of ONE_PASS, used up here."""
+    if p is not None and method not in ONE_PASS:
+        raise ValueError(f"{method} runs passes of its own; only {', '.join(ONE_PASS)} take the images' pass")
     batch = {"batch": options["batch"]} if "batch" in options else {}   # else each method's default
     if method == "vanilla":
-        return vanilla(net, pixels, targets)
+        return vanilla(net, pixels, targets, p=p)
     if method == "smoothgrad":
         return smoothgrad(net, pixels, targets, samples=options.get("samples", 25),
                           noise=options.get("noise", 0.15), seed=options.get("seed", 0), **batch)
@@ -291,9 +323,9 @@ def run_method(method, net, pixels, targets, options):
         return integrated(net, pixels, targets, steps=options.get("steps", 50),
                           baseline=options.get("baseline"), **batch)
     if method == "guided":
-        return guided(net, pixels, targets)
+        return guided(net, pixels, targets, p=p)
     if method == "gradcam":
-        return gradcam(net, pixels, targets, layer=options.get("layer"))
+        return gradcam(net, pixels, targets, layer=options.get("layer"), p=p)
     if method == "occlusion":
         return occlusion(net, pixels, targets, patch=options.get("patch"), stride=options.get("stride"), **batch)
     raise ValueError(f"unknown method {method!r}")

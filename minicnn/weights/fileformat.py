@@ -134,7 +134,7 @@ def load_network(path, expected_layers=None):
             check_class_names(class_names, outputs[-1] if outputs else 0, path)
         meta = {"architecture": str(_attr(f, "architecture", path))[:40], "source": str(_attr(f, "source", path)),
                 "preprocessing": preprocessing, "notop": bool(f.attrs.get("notop", False)), "path": path}
-    # frozen: read-only weights, whose Winograd filter transforms are made once (Network.freeze)
+    # frozen: read-only weights, whose Winograd filter transforms are kept once reused (Network.freeze)
     return Network(layers, input_shape=input_shape, class_names=class_names, meta=meta).freeze()
 
 
