@@ -62,3 +62,22 @@ def test_gpu_benchmarks_without_a_gpu_say_so_in_one_line(args):
     done = run("minicnn.bench", *args, "--device", "cuda")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "--device cuda needs cupy" in done.stderr
+
+
+def test_a_timed_command_reports_its_own_peak_memory_and_its_failure():
+    """--commands' harness: each child's own peak (a second, smaller child is not given the
+    first one's), and a failing child is an error that carries its stderr."""
+    import sys
+    from minicnn.bench.commands import _timed
+    big = "import numpy as np; a = np.ones(300 * 2**20 // 8); print(a.sum())"
+    _, peak = _timed([sys.executable, "-c", big])
+    _, small = _timed([sys.executable, "-c", "pass"])
+    assert 300 <= peak < 600 and small < 100
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        _timed([sys.executable, "-c", "1 / 0"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="with torch this would run the benchmark")
+def test_commands_without_the_references_say_so():
+    done = run("minicnn.bench", "--commands")
+    assert done.returncode == 0 and "not installed" in done.stdout, done.stderr

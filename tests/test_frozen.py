@@ -35,7 +35,7 @@ def transforms(monkeypatch):
 
 
 def test_a_frozen_network_keeps_its_transforms_from_their_second_use_and_answers_the_same(transforms):
-    x = np.random.default_rng(1).standard_normal((2, 64, 8, 8), dtype=np.float32)
+    x = np.random.default_rng(1).standard_normal((1, 64, 8, 8), dtype=np.float32)
     plain, frozen = wide_net(), wide_net().freeze()
     expected = saliency(plain, x)
     assert len(transforms) == 4                  # 2 layers x (forward, backward's flipped)
@@ -58,6 +58,22 @@ def test_a_pass_of_its_own_holds_no_transform(transforms):
     net.forward(np.ones((1, 64, 8, 8), dtype=np.float32))          # the second forward: kept now
     assert all(isinstance(layer.kept[(4, False)], np.ndarray) and layer.kept[(4, True)] is None
                for layer in net.layers if layer.kind == "conv")
+
+
+def test_a_batch_keeps_no_transform_but_reads_a_kept_one(transforms):
+    """Calls on more than KEEP_IMAGES images (SmoothGrad's copies) keep nothing, however often
+    they come, and count no use; they read what a call on one image kept."""
+    net = wide_net().freeze()
+    batch = np.random.default_rng(1).standard_normal((winograd.KEEP_IMAGES + 1, 64, 8, 8), dtype=np.float32)
+    expected = saliency(wide_net(), batch)
+    for _ in range(3):
+        assert np.array_equal(saliency(net, batch), expected)
+    assert len(transforms) == 4 * 4 and not any(layer.kept for layer in net.layers if layer.kind == "conv")
+    for _ in range(2):
+        saliency(net, batch[:1])
+    transforms.clear()
+    assert np.array_equal(saliency(net, batch), expected)
+    assert transforms == []
 
 
 def test_frozen_weights_are_read_only_and_unfreeze_forgets_their_transforms(transforms):

@@ -23,18 +23,31 @@ PHOTO = os.path.join(HERE, "..", "..", "examples", "photos", "chelsea.jpg")
 METHODS = ("vanilla", "smoothgrad", "integrated")
 
 
+# A child's peak resident set (ru_maxrss) starts from the peak of the process that exec'd it,
+# so a child started straight from this (large) process would be charged this process's memory.
+# A small Python starts it instead and reports its peak: the number is the command's own, plus
+# at most the launcher's ~10 MB.
+_LAUNCH = """import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _timed(argv, env=None):
     """(wall seconds, peak MB) of one child process; its failure is an error."""
     t0 = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run([sys.executable, "-c", _LAUNCH, *argv], capture_output=True, env=env)
     wall = time.perf_counter() - t0
-    err = child.stderr.read().decode(errors="replace")
-    child.stderr.close()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
+    err = done.stderr.decode(errors="replace")
+    code, maxrss = (int(v) for v in done.stdout.split()) if done.returncode == 0 else (done.returncode, 0)
+    if code != 0:
         raise RuntimeError(f"{' '.join(argv[:4])} ... failed:\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, maxrss / 1024
 
 
 def _weights(tmp):

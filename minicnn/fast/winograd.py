@@ -59,6 +59,11 @@ MAX_WASTE = 1 / 4                # F(4x4)'s rounded-up tiles may cover 25% more 
 # large enough that each of the block's ~10 array operations keeps the GPU busy for longer than
 # Python takes to launch it, small enough to bound the memory (minicnn.fast.cuda decides when).
 BLOCK = {"cpu": 1 << 21, "cuda": 1 << 26}
+# A frozen layer keeps a filter transform only from calls on at most this many images. Measured
+# on this project's 2-core CPU (F(4x4), warm memory, medians of 7): making the transform was
+# 18-20% of a call on one image (256 channels at 56 px, 512 at 28), but within the noise at
+# five (-4 to 7%), where a batch's arrays are better given the memory.
+KEEP_IMAGES = 1
 
 
 def tile_size(w_shape, stride, out_shape, max_waste=None):
@@ -90,7 +95,7 @@ def filter_transform(w, m, flipped=False):
     return (gg @ w.reshape(F * C, 9).T).reshape(-1, F, C)
 
 
-def kept_filter_transform(w, m, flipped=False, kept=None):
+def kept_filter_transform(w, m, flipped=False, kept=None, images=1):
     """``filter_transform(w, m, flipped)``, kept in ``kept`` from its second use when w cannot change.
 
     ``kept`` is the dict a frozen layer owns (``Layer.kept``: ``Network.freeze`` makes it, and
@@ -105,12 +110,16 @@ def kept_filter_transform(w, m, flipped=False, kept=None):
     go (``kept[key]`` = None records the use), the second makes it again and keeps it, and
     every later call reads it. A job of one pass holds nothing; a job of many pays for one
     transform more per layer and direction. On a GPU CuPy arrays have no read-only flag, so
-    they are transformed on every call."""
-    if kept is None or not (isinstance(w, np.ndarray) and w.base is None and not w.flags.writeable):
+    they are transformed on every call.
+
+    ``images``: the call's batch. A call on more than KEEP_IMAGES images (SmoothGrad's copies, a
+    grid of renders) reads a kept transform but neither keeps one nor counts as a use: there
+    making it is a small share of the work."""
+    if kept is not None and kept.get((m, flipped)) is not None:
+        return kept[(m, flipped)]
+    if kept is None or images > KEEP_IMAGES or not (isinstance(w, np.ndarray) and w.base is None and not w.flags.writeable):
         return filter_transform(w, m, flipped)
     key = (m, flipped)
-    if kept.get(key) is not None:
-        return kept[key]
     u = filter_transform(w, m, flipped)
     if key in kept:                                 # the second use: keep it from now on
         u.flags.writeable = False                   # shared by every later call: nobody writes it
@@ -132,7 +141,7 @@ def _transform(m, name, xp, dtype):
 def conv3x3(x, w, b, pad, m=4, kept=None):
     """out = conv2d(x, w, b, stride=1, pad) for a 3x3 ``w``, by F(m x m, 3x3); (N, F, H_out, W_out).
     ``b=None``: no bias. ``kept``: see ``kept_filter_transform``."""
-    return _tiles(x, kept_filter_transform(w, m, kept=kept), b, pad, m)
+    return _tiles(x, kept_filter_transform(w, m, kept=kept, images=len(x)), b, pad, m)
 
 
 def conv3x3_backward_data(dout, w, pad, m=4, kept=None):
@@ -140,7 +149,7 @@ def conv3x3_backward_data(dout, w, pad, m=4, kept=None):
     transposed (C <-> F), padded 2 - pad (as in ``CPU.backward_data_as_conv``). Neither
     is copied: the turn is in ``filter_transform(..., flipped=True)``, and the products read
     its U[k] transposed (a view, which BLAS reads as it is)."""
-    u = kept_filter_transform(w, m, flipped=True, kept=kept).transpose(0, 2, 1)      # ((m+2)^2, C, F): a view
+    u = kept_filter_transform(w, m, flipped=True, kept=kept, images=len(dout)).transpose(0, 2, 1)      # ((m+2)^2, C, F): a view
     return _tiles(dout, u, None, 2 - pad, m)
 
 
