@@ -15,6 +15,14 @@ with ``--weights FILE``).
     python -m minicnn.train --model shapes --name s2  # the shapes model's recipe: --model s2
     python -m minicnn.train --epochs 1 --train-size 2000 --out /tmp/quick.h5
     python -m minicnn.weights list                    # the retrained models
+    python -m minicnn.train --shuffle-labels          # the data randomization twin: --model world-shuffled
+
+``--shuffle-labels`` is the second test of Adebayo et al. 2018: the same architecture trained
+on the same images with their labels permuted (seeded), so nothing but memorising the training
+set can fit them; its saliency maps are compared with the real model's by
+``python -m minicnn.saliency IMG --sanity data``. The held-out accuracy of such a model is
+chance; the training accuracy says how well it memorised. Its recipe (``SHUFFLED_RECIPE``):
+fewer images, many more epochs, no weight decay.
 """
 import json
 import os
@@ -33,6 +41,7 @@ from .weights.cache import trained_path
 
 
 MEMORY_BOUND = 8 << 30          # bytes a training run's images may take
+SHUFFLED_RECIPE = dict(train_size=2000, epochs=60, weight_decay=0.0)   # --shuffle-labels' defaults
 DATASET_BYTES_PER_PIXEL = 16    # float32 RGB (12) and the world's part map, with room for the labels
 
 
@@ -57,9 +66,13 @@ def main(argv=None):
                                        "(default MODEL-retrained)")
     parser.add_argument("--out", default=None, help="write the weight file here instead of the cache "
                                                     "(load it with --weights FILE)")
+    parser.add_argument("--shuffle-labels", action="store_true",
+                        help="train on permuted labels (Adebayo et al.'s data randomization test; default name "
+                             "MODEL-shuffled, and its own recipe: 2000 images, 60 epochs, no weight decay)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     args = parser.parse_args(argv)
-    for key, value in MODELS[args.model].recipe.items():
+    recipe = dict(MODELS[args.model].recipe, **(SHUFFLED_RECIPE if args.shuffle_labels else {}))
+    for key, value in recipe.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.out is not None and args.name is not None:
@@ -68,7 +81,8 @@ def main(argv=None):
         raise UsageError(f"--name {args.name}: that is a built-in model's name; choose another")
     if args.out == "":
         raise UsageError("--out '': give a file name")
-    name = args.name if args.name is not None else f"{args.model}-retrained"   # '' is refused, not defaulted
+    default_name = f"{args.model}-{'shuffled' if args.shuffle_labels else 'retrained'}"
+    name = args.name if args.name is not None else default_name   # '' is refused, not defaulted
     out = args.out if args.out is not None else trained_path(name)
     size = MODELS[args.model].world.SIZE
     needed = (args.train_size + args.val_size) * DATASET_BYTES_PER_PIXEL * size * size
@@ -95,6 +109,8 @@ def main(argv=None):
     make_dataset = MODELS[args.model].world.make_dataset
     train_images, train_labels, _ = make_dataset(args.train_size, seed=1000 * args.seed + 1)
     val_images, val_labels, _ = make_dataset(args.val_size, seed=1000 * args.seed + 2)
+    if args.shuffle_labels:                     # the same images, their labels permuted
+        train_labels = np.random.default_rng(1000 * args.seed + 3).permutation(train_labels)
     net = build(args.model, seed=args.seed).to(args.device)
     history = train(net, train_images, train_labels, epochs=args.epochs, batch=args.batch,
                     lr=args.lr, seed=args.seed, quiet=quiet, log=log, weight_decay=args.weight_decay,
@@ -108,6 +124,7 @@ def main(argv=None):
     save_network(net, out, source=f"minicnn.train (trained from scratch): {command.strip()}",
                  preprocessing=net.meta["preprocessing"], class_names=net.class_names)
     record = {"command": command.strip(), "held_out_accuracy": accuracy, "held_out_images": args.val_size,
+              "shuffled_labels": bool(args.shuffle_labels),
               "seconds": round(seconds, 1), "history": history,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.device}",
               "numpy": np.__version__}

@@ -488,3 +488,81 @@ def scramble(image, mask, rng):
     idx = np.flatnonzero(mask)
     out.reshape(3, -1)[:, idx] = image.reshape(3, -1)[:, rng.permutation(idx)]
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The jumbled control: an object's own parts at wrong places
+
+
+def components(mask):
+    """Labels 1..n of the 4-connected regions of a boolean (H, W) mask (0 outside it)."""
+    h, w = mask.shape
+    big = h * w
+    label = np.where(mask, np.arange(big).reshape(h, w), big)   # each pixel: a pixel of its region
+    while True:
+        padded = np.pad(label, 1, constant_values=big)
+        smallest = np.minimum.reduce([padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1],
+                                      padded[1:-1, :-2], padded[1:-1, 2:]])
+        new = np.where(mask, smallest, big).ravel()
+        inside = new < big
+        for _ in range(4):                    # follow the pointers: the labels spread fast
+            new[inside] = new[new[inside]]
+        new = new.reshape(h, w)
+        if np.array_equal(new, label):
+            break
+        label = new
+    _, dense = np.unique(np.where(mask, label, -1), return_inverse=True)
+    return dense.reshape(h, w) if not mask.all() else dense.reshape(h, w) + 1
+
+
+def render_jumbled(label, rng):
+    """One object of class ``label`` twice on the same plain background (no clutter, no
+    occlusion): assembled, and **jumbled**, with each of its parts (every connected region of
+    one part id) moved whole to a random place, largest first. Returns (assembled, jumbled),
+    both (3, 64, 64) float32: the same pixels, only their arrangement differs. An object unit
+    must answer the first clearly more than the second; a unit that adds parts up cannot tell
+    them apart."""
+    seed = int(rng.integers(2 ** 63))
+    picture, parts = render(label, np.random.default_rng(seed), clutter=False, occlusion=False)
+    back = np.clip(downsample(background(np.random.default_rng(seed), SIZE * SUPERSAMPLE), SUPERSAMPLE), 0, 1)
+    pieces = []
+    for pid in np.unique(parts[parts > 0]):
+        regions = components(parts == pid)
+        pieces += [_filled(regions == k, picture) for k in range(1, regions.max() + 1)]
+    pieces.sort(key=lambda piece: -piece[0].sum())
+    assembled, jumbled = back.copy(), back.copy()
+    for whole, colours in pieces:
+        rows, cols = np.nonzero(whole)
+        assembled[:, rows, cols] = colours[:, rows, cols]
+        dy = rng.integers(-rows.min(), SIZE - rows.max())     # anywhere the whole piece fits
+        dx = rng.integers(-cols.min(), SIZE - cols.max())
+        jumbled[:, rows + dy, cols + dx] = colours[:, rows, cols]
+    return assembled.astype(np.float32), jumbled.astype(np.float32)
+
+
+def _filled(piece, picture):
+    """A piece with its holes (where the parts drawn on it were: a head's eyes and mouth) and
+    the picture's colours with those holes painted from the piece's own pixels around them, so
+    that a moved part leaves no outline of itself behind. Returns (mask, colours)."""
+    outside = components(~piece)
+    border = np.unique(np.r_[outside[0], outside[-1], outside[:, 0], outside[:, -1]])
+    holes = ~piece & ~np.isin(outside, border)
+    colours, known = picture.copy(), piece.copy()
+    while (holes & ~known).any():             # grow the known colours into the holes, a ring at a time
+        k = np.pad(known, 1).astype(np.float32)
+        c = np.pad(colours * known, ((0, 0), (1, 1), (1, 1)))
+        count = k[:-2, 1:-1] + k[2:, 1:-1] + k[1:-1, :-2] + k[1:-1, 2:]
+        total = c[:, :-2, 1:-1] + c[:, 2:, 1:-1] + c[:, 1:-1, :-2] + c[:, 1:-1, 2:]
+        ring = holes & ~known & (count > 0)
+        colours[:, ring] = (total / np.maximum(count, 1))[:, ring]
+        known |= ring
+    return piece | holes, colours
+
+
+def make_jumbled(n_per_class, seed=0):
+    """``render_jumbled`` for every class, ``n_per_class`` times: (assembled (N, 3, 64, 64),
+    jumbled (N, 3, 64, 64), labels (N,)). Same seed, same images."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(CLASSES)), n_per_class)
+    pairs = [render_jumbled(int(c), rng) for c in labels]
+    return np.stack([a for a, _ in pairs]), np.stack([j for _, j in pairs]), labels

@@ -88,6 +88,27 @@ def test_evaluate_and_summary_rank_methods():
     assert table["ranking"] == sorted(gaps, key=lambda m: -gaps[m])
 
 
+def test_paired_differences_resolve_what_the_spread_over_images_hides():
+    """Two methods whose scores swing together over images (b always 0.02 below a): the sd
+    over images (about 0.3) dwarfs the gap, but paired, every image says a > b, so the
+    difference is resolved; a third method equal to a on average but not image by image is not."""
+    rng = np.random.default_rng(0)
+    hard = rng.uniform(0.1, 0.9, 40)
+    swing = rng.choice([-0.05, 0.05], 40)
+    results = {"a": {"insertion": hard + 0.1, "deletion": np.full(40, 0.1)},
+               "b": {"insertion": hard + 0.08, "deletion": np.full(40, 0.1)},
+               "c": {"insertion": hard + 0.1 + swing - swing.mean(), "deletion": np.full(40, 0.1)}}
+    table = F.summary(results)
+    pairs = {(p["better"], p["worse"]): p for p in table["paired"]}
+    ab = pairs[("a", "b")] if ("a", "b") in pairs else pairs[("b", "a")]
+    assert ab["better"] == "a" and ab["mean_difference"] == pytest.approx(0.02) and ab["resolved"]
+    assert ab["ci95"][0] == pytest.approx(0.02) and ab["ci95"][1] == pytest.approx(0.02)
+    ac = next(p for p in table["paired"] if {p["better"], p["worse"]} == {"a", "c"})
+    assert not ac["resolved"] and ac["ci95"][0] < 0 < ac["ci95"][1]
+    assert table["methods"]["a"]["insertion_minus_deletion"]["sd"] > 0.2     # the unpaired spread
+    assert len(table["paired"]) == 3
+
+
 @pytest.mark.parametrize("kind", S.methods.BASELINES)
 def test_integrated_gradients_completeness_for_every_baseline(kind):
     net = golden_network(dict(np.load(os.path.join(DATA, "golden_vgg.npz"))), np.float64)
@@ -112,10 +133,22 @@ def test_baseline_images():
 
 
 def test_sanity_across_images():
-    runs = [{"randomized_from_the_top": ["b", "a"], "spearman": {"m": [1.0, 0.5]}},
-            {"randomized_from_the_top": ["b", "a"], "spearman": {"m": [0.0, 0.5]}}]
+    runs = [{"randomized_from_the_top": ["b", "a"], "spearman": {"m": [1.0, 0.5]},
+             "floor": {"m": {"edges": 0.2, "fully_random": 0.5}}},
+            {"randomized_from_the_top": ["b", "a"], "spearman": {"m": [0.0, 0.5]},
+             "floor": {"m": {"edges": 0.4, "fully_random": 0.5}}}]
     together = sanity.across_images(runs)
     assert together["spearman"]["m"] == {"mean": [0.5, 0.5], "sd": [0.5, 0.0]} and together["images"] == 2
+    assert together["floor"]["m"]["edges"] == {"mean": pytest.approx(0.3), "sd": pytest.approx(0.1)}
+
+
+def test_edge_map_by_hand():
+    """Sobel on a vertical step: the two columns beside the step answer 4 (the 1-2-1 sum of a
+    step of 1), every other pixel 0; the largest colour channel counts."""
+    x = np.zeros((1, 3, 5, 6))
+    x[0, 1, :, 3:] = 1.0
+    e = sanity.edge_map(x)
+    assert e.shape == (5, 6) and np.allclose(e[:, 2:4], 4) and np.allclose(e[:, [0, 1, 4, 5]], 0)
 
 
 def test_npz_keeps_signs_and_evaluate_reports(tmp_path):

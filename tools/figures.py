@@ -320,7 +320,8 @@ def world_faithfulness(n_images=100):
 
 def world_sanity(n_images=20):
     """The cascading randomization test on 20 held-out world images: mean and sd of each
-    method's rank correlation per randomized layer; docs/figures/world_sanity.json/.png."""
+    method's rank correlation per randomized layer, and the floors (the fully randomized
+    network's maps, the image's edges); docs/figures/world_sanity.json/.png."""
     from minicnn.saliency import METHODS, sanity
     from minicnn.weights import load_model
     net = load_model("world")
@@ -333,18 +334,109 @@ def world_sanity(n_images=20):
     order = together["randomized_from_the_top"]
     for m in METHODS:
         stats = together["spearman"][m]
-        ax.errorbar(range(1, len(order) + 1), stats["mean"], yerr=stats["sd"], marker="o", markersize=3,
-                    capsize=2, label=m)
+        line = ax.errorbar(range(1, len(order) + 1), stats["mean"], yerr=stats["sd"], marker="o", markersize=3,
+                           capsize=2, label=m)
+        ax.axhline(together["floor"][m]["edges"]["mean"], color=line[0].get_color(), lw=0.8, ls=":")
     ax.set_xticks(range(1, len(order) + 1))
     ax.set_xticklabels(order, rotation=45, fontsize=7)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_ylabel("rank correlation with the\ntrained model's map", fontsize=8)
     ax.set_xlabel("layers randomized from the top down to this one (cumulative)", fontsize=8)
     ax.legend(fontsize=7, ncol=3)
-    ax.set_title(f"Sanity check (Adebayo et al. 2018), world model, {n_images} held-out images: mean and sd",
-                 fontsize=8)
+    ax.set_title(f"Sanity check (Adebayo et al. 2018), world model, {n_images} held-out images: mean and sd\n"
+                 "of absolute maps; dotted: each method's correlation with the image's own edges", fontsize=8)
     fig.tight_layout()
     _save(fig, "world_sanity.png")
+
+
+def _cached_model(name, *train_args):
+    """A model kept in minicnn's cache, trained first (python -m minicnn.train) when missing."""
+    import subprocess
+    from minicnn.weights import load_model
+    from minicnn.weights.cache import trained_names
+    if name not in trained_names():
+        print(f"training {name}: python -m minicnn.train {' '.join(train_args)} --name {name}")
+        subprocess.run([sys.executable, "-m", "minicnn.train", *train_args, "--name", name, "--quiet"], check=True)
+    return load_model(name)
+
+
+def world_sanity_data(n_images=20):
+    """Adebayo et al.'s data randomization test on the sanity check's 20 held-out images: each
+    method's map on the world model and on world-shuffled (its architecture trained on permuted
+    labels: python -m minicnn.train --shuffle-labels, kept in the cache), mean and sd of their
+    rank correlation, with the image-edges floor; docs/figures/world_sanity_data.json/.png."""
+    from minicnn.saliency import METHODS, sanity
+    from minicnn.weights import load_model
+    from minicnn.weights.cache import trained_path
+    net = load_model("world")
+    twin = _cached_model("world-shuffled", "--shuffle-labels")
+    with open(os.path.splitext(trained_path("world-shuffled"))[0] + "-training.json") as f:
+        record = json.load(f)
+    images, _, targets = _held_out(net, n_images, seed_offset=2)
+    runs = [sanity.data_randomization(net, twin, images[k:k + 1], int(targets[k]), {"seed": 0})[0]
+            for k in range(n_images)]
+    together = sanity.data_across_images(runs)
+    together.update(command="python tools/figures.py --only world_sanity_data",
+                    twin={"command": record["command"], "train_accuracy": record["history"][-1]["train_accuracy"],
+                          "held_out_accuracy": record["held_out_accuracy"]})
+    write_text(os.path.join(FIGURES, "world_sanity_data.json"), json.dumps(together, indent=1))
+    with open(os.path.join(FIGURES, "world_sanity.json")) as f:
+        model_test = json.load(f)
+    fig, ax = subplots(figsize=(7.5, 3.0))
+    x = np.arange(len(METHODS))
+    ax.bar(x - 0.2, [together["spearman"][m]["mean"] for m in METHODS], 0.4,
+           yerr=[together["spearman"][m]["sd"] for m in METHODS], capsize=2, color="#4c72b0",
+           label="vs the shuffled-label twin's map")
+    ax.bar(x + 0.2, [model_test["floor"][m]["fully_random"]["mean"] for m in METHODS], 0.4,
+           yerr=[model_test["floor"][m]["fully_random"]["sd"] for m in METHODS], capsize=2, color="#cccccc",
+           label="vs the fully randomized network's map")
+    ax.plot(x, [together["floor_edges"][m]["mean"] for m in METHODS], "k_", markersize=18,
+            label="vs the image's own edges")
+    ax.set_xticks(x)
+    ax.set_xticklabels(METHODS, fontsize=8)
+    ax.set_ylabel("rank correlation with the\ntrained model's map", fontsize=8)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.legend(fontsize=7)
+    ax.set_title(f"Data randomization (Adebayo et al. 2018), world model, {n_images} held-out images, mean and sd; "
+                 f"twin: {100 * together['twin']['train_accuracy']:.0f}% train accuracy on permuted labels",
+                 fontsize=8)
+    fig.tight_layout()
+    _save(fig, "world_sanity_data.png")
+
+
+SEEDS = (0, 1, 2)   # seed 0 is the shipped world model
+
+
+def world_seeds():
+    """The hierarchy of the world model trained from three seeds: the shipped model (seed 0)
+    and python -m minicnn.train --seed S (S = 1, 2; about 19 minutes each on 2 cores, kept in
+    the cache as world-seedS). Each is measured by python -m minicnn.hierarchy --seed S (its
+    own probes, held-out images and random copy). Per layer: every label's share and the
+    curve detectors, mean and sd over the seeds, trained and random; docs/figures/world_seeds.json."""
+    from minicnn.hierarchy import LABELS, run
+    from minicnn.weights import load_model
+    per_seed = []
+    for seed in SEEDS:
+        net = load_model("world") if seed == 0 else _cached_model(f"world-seed{seed}", "--seed", str(seed))
+        print(f"seed {seed}: python -m minicnn.hierarchy --seed {seed}")
+        per_seed.append(run(net, seed=seed))
+    layers = []
+    for k, entry in enumerate(per_seed[0]["layers"]):
+        row = {"layer": entry["layer"], "channels": entry["channels"]}
+        for which in ("trained", "random"):
+            shares = {label: [r["layers"][k][which][label] for r in per_seed] for label in LABELS}
+            counts = [r["layers"][k]["curve_detectors"][which] for r in per_seed]
+            objects = [r["layers"][k]["object_candidates"][which] for r in per_seed]
+            row[which] = {label: {"mean": float(np.mean(v)), "sd": float(np.std(v)), "values": v}
+                          for label, v in shares.items()}
+            row[which]["object_candidates_before_jumbled_control"] = [o["before_jumbled_control"] for o in objects]
+            row[which]["curve_detectors"] = {"mean": float(np.mean(counts)), "sd": float(np.std(counts)),
+                                             "values": counts}
+        layers.append(row)
+    named = {part: [r["named_parts"][part]["named"] for r in per_seed] for part in per_seed[0]["named_parts"]}
+    write_text(os.path.join(FIGURES, "world_seeds.json"), json.dumps(
+        {"command": "python tools/figures.py --only world_seeds", "seeds": list(SEEDS),
+         "sd": "population sd over the seeds (numpy.std)", "layers": layers, "named_parts": named}, indent=1))
 
 
 def world_ig_baselines():
@@ -467,8 +559,9 @@ def shapes_featvis_layers():
 
 def shapes_emergence(channels=4, vis_steps=192):
     """Watch features emerge: retrain the shipped model with its own recipe and seed (about 6
-    minutes on 2 CPU cores); after every epoch record the held-out accuracy, the number of curve
-    detectors in relu3_1 and the weights. Then show what the final model's top curve detectors
+    minutes on 2 CPU cores); after every epoch record the held-out accuracy, the curve detectors
+    of relu3_1 (and how many of them are among the final model's: the count can be reached
+    before the units are) and the weights. Then show what the final model's top curve detectors
     respond to at every epoch (feature visualization of the centre unit). The JSON records
     whether the last epoch reproduced weights/shapes.h5 bit for bit: it did with the code of
     commit faac1d3; later backward passes add in other orders (weights/README.md)."""
@@ -501,7 +594,10 @@ def shapes_emergence(channels=4, vis_steps=192):
     write_text(os.path.join(FIGURES, "shapes_emergence.json"),
                json.dumps({"command": "python tools/figures.py --only shapes_emergence",
                            "reproduces_shipped_weights": bool(same),
-                           "epochs": [{k: v for k, v in s.items() if k != "weights"} for s in snapshots]}, indent=1))
+                           "epochs": [dict({k: v for k, v in s.items() if k != "weights"},
+                                           same_units_as_final=len(set(s["curve_detectors"])
+                                                                   & set(snapshots[-1]["curve_detectors"])))
+                                      for s in snapshots]}, indent=1))
     chosen = snapshots[-1]["curve_detectors"][:channels]      # ranked best first
     fig, axes = subplots(len(chosen), len(snapshots), figsize=(1.25 * len(snapshots), 1.35 * len(chosen) + 0.9))
     for j, snap in enumerate(snapshots):
@@ -827,10 +923,12 @@ FIGURES_BY_NAME = {
     "world_probes": world_probes,
     "world_training": world_training,
     "world_hierarchy": world_hierarchy,
+    "world_seeds": world_seeds,
     "world_saliency": world_saliency,
     "world_ig_baselines": world_ig_baselines,
     "world_faithfulness": world_faithfulness,
     "world_sanity": world_sanity,
+    "world_sanity_data": world_sanity_data,
     "shortcut": shortcut,
     "shapes_dataset": shapes_dataset,
     "shapes_training": shapes_training,

@@ -9,10 +9,13 @@
 """
 from .figure import block_examples, figure
 from .parts import LOCALIZED, localization, named_part_detectors, part_classes
-from .probes import HELD_OUT_SEED, PROBES_PER_KIND, conv_layers, make_probes, peaks
-from .rule import LABELS, SELECTIVITY, STRUCTURE, label_units, profile, selectivity
-from .units import analyze, measure, run, summary
+from .probes import GRATING_PERIODS, HELD_OUT_SEED, ORIENTATIONS, PROBES_PER_KIND, conv_layers, make_probes, peaks
+from .rule import (LABELS, NULL_QUANTILE, SELECTIVITY, STRUCTURE, label_units, profile, selectivity, tuning,
+                   tuning_null, vector_strength)
+from .units import JUMBLED_PER_CLASS, TUNING_NULL_COPIES, analyze, measure, run, summary, tuning_nulls
 
-__all__ = ["HELD_OUT_SEED", "LABELS", "LOCALIZED", "PROBES_PER_KIND", "SELECTIVITY", "STRUCTURE", "analyze",
+__all__ = ["GRATING_PERIODS", "HELD_OUT_SEED", "JUMBLED_PER_CLASS", "LABELS", "LOCALIZED", "NULL_QUANTILE",
+           "ORIENTATIONS", "PROBES_PER_KIND", "SELECTIVITY", "STRUCTURE", "TUNING_NULL_COPIES", "analyze",
            "block_examples", "conv_layers", "figure", "label_units", "localization", "make_probes", "measure",
-           "named_part_detectors", "part_classes", "peaks", "profile", "run", "selectivity", "summary"]
+           "named_part_detectors", "part_classes", "peaks", "profile", "run", "selectivity", "summary", "tuning",
+           "tuning_null", "tuning_nulls", "vector_strength"]

@@ -8,15 +8,15 @@ from .rule import LABELS
 # The figure
 
 COLOURS = {"edge/colour": "#4c72b0", "curve": "#55a868", "texture": "#ccb974", "part": "#dd8452",
-           "object": "#c44e52", "other": "#cccccc", "dead": "#555555"}
+           "object": "#c44e52", "unlabelled": "#cccccc", "dead": "#555555"}
 STRENGTH = {"edge/colour": lambda u: u["edge"], "curve": lambda u: u["curve"],
             "texture": lambda u: u["texture"] / max(u["texture_scrambled"], 1e-6),
             "part": lambda u: u["part"] / max(u["part_scrambled"], 1e-6),
-            "object": lambda u: u["selectivity"], "other": lambda u: 0.0, "dead": lambda u: 0.0}
+            "object": lambda u: u["selectivity"], "unlabelled": lambda u: 0.0, "dead": lambda u: 0.0}
 
 
 def block_examples(result, per_block=3):
-    """For the last conv layer of each block: its most common label (dead and other aside) and
+    """For the last conv layer of each block: its most common label (dead and unlabelled aside) and
     the ``per_block`` channels that show it most clearly; then the named part detectors."""
     layers = result["layers"]
     last = {}

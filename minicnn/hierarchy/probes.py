@@ -7,6 +7,9 @@ from ..backend import to_device, to_numpy
 from ..curves import stimuli
 
 PROBES_PER_KIND = 8      # instances of each texture and each part
+HUES = 12                # plain colours, evenly round the hue circle
+ORIENTATIONS = 8         # gratings: orientations 0, 22.5, ... 157.5 degrees,
+GRATING_PERIODS = (4, 8, 16)     # each at these periods (px)
 HELD_OUT_SEED = 50_000   # the held-out images; never used for training (train uses 1000*seed + 1, + 2)
 
 
@@ -15,18 +18,25 @@ HELD_OUT_SEED = 50_000   # the held-out images; never used for training (train u
 
 
 def make_probes(size, seed=0):
-    """All probe images (N, 3, size, size); for each, (family, name) with family in E, V, T,
-    T*, P, P*; and the extent of each part (the longer side of its mask's bounding box, px; 0
+    """All probe images (N, 3, size, size); for each, (family, name) with family in E, G, V,
+    T, T*, P, P* (E's hues come first, G's gratings orientation by orientation); and the extent of each part (the longer side of its mask's bounding box, px; 0
     for the other probes). Scrambled images follow their originals one to one."""
     rng = np.random.default_rng(seed)
     images, info, extent = [], [], []
     centre = ((size - 1) / 2, (size - 1) / 2)
-    for k in range(12):                                       # plain colours, then black and white
-        images.append(np.broadcast_to(world.hsv(k / 12, 1.0, 0.9)[:, None, None], (3, size, size)))
-        info.append(("E", "colour"))
-    for grey in (0.0, 1.0):
+    for k in range(HUES):                                     # plain colours round the hue circle,
+        images.append(np.broadcast_to(world.hsv(k / HUES, 1.0, 0.9)[:, None, None], (3, size, size)))
+        info.append(("E", "hue"))
+    for grey in (0.0, 1.0):                                   # then black and white
         images.append(stimuli.blank(size, grey))
-        info.append(("E", "colour"))
+        info.append(("E", "grey"))
+    y, x = np.mgrid[0:size, 0:size]
+    for k in range(ORIENTATIONS):                             # gratings (their own family: G)
+        a = np.pi * k / ORIENTATIONS
+        for period in GRATING_PERIODS:
+            wave = 0.5 + 0.5 * np.sin(2 * np.pi * (x * np.cos(a) + y * np.sin(a)) / period)
+            images.append(np.broadcast_to(wave, (3, size, size)))
+            info.append(("G", "grating"))
     for fg, bg in (stimuli.DARK_ON_LIGHT, stimuli.LIGHT_ON_DARK):
         for a in range(0, 360, 45):
             images.append(stimuli.edge(size, centre, a, fg, bg))

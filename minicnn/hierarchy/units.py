@@ -10,23 +10,39 @@ from .. import curves, world
 from .figure import figure
 from .parts import LOCALIZED, named_part_detectors
 from .probes import HELD_OUT_SEED, conv_layers, make_probes, peaks
-from .rule import SELECTIVITY, STRUCTURE, label_units, profile
+from .rule import NULL_QUANTILE, SELECTIVITY, STRUCTURE, label_units, profile, tuning_null
+
+TUNING_NULL_COPIES = 4   # random copies whose units set the edge/colour test's thresholds
+JUMBLED_PER_CLASS = 40   # objects of each class, assembled and jumbled, for the object test
 
 
 # ------------------------------------------------------------------------------------------------
 # Everything, for a network and its random copy
 
 
+def tuning_nulls(net, probe_images, info, seed=0, copies=TUNING_NULL_COPIES):
+    """{firing layer: the edge/colour test's thresholds}, from ``copies`` randomly initialised
+    copies of ``net`` (seeds of their own: neither the trained network nor the random copy it
+    is compared with is part of its own null)."""
+    peaks_of = [peaks(curves.random_copy(net, seed=2000 + 100 * seed + k), probe_images)[0] for k in range(copies)]
+    return {firing: tuning_null([p[firing] for p in peaks_of], info) for _, firing in conv_layers(net)}
+
+
 def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True,
-            probes=None):
+            probes=None, nulls=None, jumbled=None):
     """Label every channel of every conv layer. Returns {firing layer: [unit dicts]}, the data
     peaks and argmaxes, and the named part detectors (when part maps are given).
     ``curve_probe=False`` skips ``minicnn.curves`` (the slowest part): no unit is then labelled
     curve, and the labels after it in the rule take those units. ``probes``: the result of
-    ``make_probes`` if already made (else made here from ``seed``)."""
+    ``make_probes`` if already made (else made here from ``seed``); ``nulls``: the result of
+    ``tuning_nulls`` (else made here); ``jumbled``: (assembled, jumbled, labels) from
+    ``world.make_jumbled`` (else no unit is labelled object)."""
     probe_images, info, extent = probes or make_probes(net.input_shape[1], seed)
+    nulls = nulls or tuning_nulls(net, probe_images, info, seed)
     probe_peak, _ = peaks(net, probe_images)
     data_peak, data_where = peaks(net, images) if images is not None else ({}, {})
+    if jumbled is not None:
+        assembled_peak, jumbled_peak = peaks(net, jumbled[0])[0], peaks(net, jumbled[1])[0]
     n_classes = len(net.class_names) if images is not None else 0
     layers = {}
     for conv, firing in conv_layers(net):
@@ -35,33 +51,48 @@ def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COP
             ranked, _ = curves.analyze(net, conv, null_copies=null_copies)
             for s in ranked:
                 flags[s["channel"]] = s["curve_detector"]
+        control = (assembled_peak[firing], jumbled_peak[firing], jumbled[2]) if jumbled is not None else None
         layers[firing] = label_units(probe_peak[firing], info, extent, data_peak.get(firing), labels, n_classes,
-                                     flags, net.receptive_field(firing)[0])
+                                     flags, net.receptive_field(firing)[0], nulls[firing], control)
     named = (named_part_detectors(net, layers, data_where, labels, parts, n_classes)
              if parts is not None else {})
-    return {"layers": layers, "named_parts": named, "data_peak": data_peak, "data_where": data_where}
+    return {"layers": layers, "named_parts": named, "data_peak": data_peak, "data_where": data_where,
+            "nulls": nulls}
 
 
-def analyze(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True):
+def analyze(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True, jumbled=None):
     """The hierarchy of ``net`` and of a randomly initialised copy, side by side (one set of
-    probes for both)."""
+    probes, one null and one jumbled control for both)."""
     probes = make_probes(net.input_shape[1], seed)
-    trained = measure(net, images, labels, parts, seed, null_copies, curve_probe, probes)
+    nulls = tuning_nulls(net, probes[0], probes[1], seed)
+    trained = measure(net, images, labels, parts, seed, null_copies, curve_probe, probes, nulls, jumbled)
     random = measure(curves.random_copy(net, seed=1000 + seed), images, labels, parts, seed, null_copies,
-                     curve_probe, probes)
+                     curve_probe, probes, nulls, jumbled)
     return trained, random
 
 
 def summary(trained, random):
-    """The JSON-ready numbers: per layer, both profiles; the named part detectors."""
+    """The JSON-ready numbers: per layer, both profiles, the edge/colour thresholds and the
+    object test's candidates and survivors; the named part detectors."""
     out = {"criteria": {"selectivity": SELECTIVITY, "structure": STRUCTURE, "localized": LOCALIZED,
-                        "curve_threshold": curves.CURVE_THRESHOLD},
+                        "curve_threshold": curves.CURVE_THRESHOLD, "null_quantile": NULL_QUANTILE,
+                        "tuning_null_copies": TUNING_NULL_COPIES},
            "layers": [], "named_parts": trained["named_parts"], "random_named_parts": random["named_parts"]}
     for firing, units in trained["layers"].items():
         out["layers"].append({"layer": firing, "channels": len(units),
                               "trained": profile(units), "random": profile(random["layers"][firing]),
-                              "units": units})
+                              "object_candidates": {"trained": _candidates(units),
+                                                    "random": _candidates(random["layers"][firing])},
+                              "curve_detectors": {"trained": sum(u["curve_detector"] for u in units),
+                                                  "random": sum(u["curve_detector"] for u in random["layers"][firing])},
+                              "tuning_null": trained["nulls"][firing], "units": units})
     return out
+
+
+def _candidates(units):
+    """How many units pass the object test before the jumbled control, and how many after."""
+    return {"before_jumbled_control": sum(u["object_candidate"] for u in units),
+            "object": sum(u["label"] == "object" for u in units)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -71,8 +102,8 @@ def summary(trained, random):
 def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=128, figure_path=None):
     """Everything ``python -m minicnn.hierarchy`` reports, for a built-in model ``net``: the
     JSON-ready summary (with ``figure`` when ``figure_path`` is given, the figure written there).
-    Held-out images come from the model's own world (seed HELD_OUT_SEED + seed); part maps and
-    named part detectors only for the world model. A model without a world of its own (VGG16's
+    Held-out images come from the model's own world (seed HELD_OUT_SEED + seed); part maps,
+    the jumbled control (so object labels) and named part detectors only for the world model. A model without a world of its own (VGG16's
     trunk, VGG19) is measured by the probes alone: edge/colour, curve and texture units against
     its random copy, no part or object labels (they need the model's classes), no figure."""
     from ..models import builtin_of
@@ -84,10 +115,16 @@ def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=12
                           "part and object labels need held-out images of the model's classes, so none are given")
         return result
     images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
-    if spec.world is not world:
+    jumbled = None
+    if spec.world is world:
+        jumbled = world.make_jumbled(JUMBLED_PER_CLASS, seed=HELD_OUT_SEED + 7 + seed)
+    else:
         parts = None                             # the shapes world has object masks, not parts
-    trained, random = analyze(net, images, labels, parts, seed, null_copies)
+    trained, random = analyze(net, images, labels, parts, seed, null_copies, jumbled=jumbled)
     result = summary(trained, random)
+    if jumbled is None:
+        result["note"] = ("the objects of this world are one piece: there are no parts to jumble, so the object "
+                          "test has no control and no unit is labelled object")
     if figure_path is not None:
         figure(net, trained, result, images, figure_path, vis_steps=vis_steps)
         result["figure"] = figure_path

@@ -3,6 +3,7 @@
     python -m minicnn.saliency examples/face.png                      # vanilla, world model
     python -m minicnn.saliency photo.jpg --model vgg19 --method all --class tabby
     python -m minicnn.saliency photo.jpg --model vgg19 --sanity       # Adebayo et al.'s test
+    python -m minicnn.saliency examples/face.png --sanity data        # ... their second: shuffled labels
     python -m minicnn.saliency examples/*.png --evaluate              # deletion / insertion scores
     python -m minicnn.saliency photo.jpg --model vgg16-hed --unit conv5_3:12 --method smoothgrad
                                         # which pixels made channel 12 of conv5_3 fire (any model)
@@ -55,7 +56,8 @@ def output_names(stems, methods, sanity, evaluate):
     if evaluate:
         return []
     if sanity:
-        return [f"{stem}_sanity{ext}" for stem in stems for ext in (".png", ".json")]
+        suffix = "_sanity" if sanity == "model" else "_sanity_data"
+        return [f"{stem}{suffix}{ext}" for stem in stems for ext in (".png", ".json")]
     names = [f"{stem}_{m}{ext}" for stem in stems for m in methods for ext in (".npz",) + ((".png",) if len(methods) == 1 else ())]
     return names + ([f"{stem}_all.png" for stem in stems] if len(methods) > 1 else [])
 
@@ -80,9 +82,54 @@ def _run_sanity(net, pixels, target, options, stem, outdir, quiet=False, methods
         print(f"{stem}: rank correlation with the original map after randomizing down to each layer")
         print("  " + " " * 11 + "".join(f"{name:>9s}" for name in order))
         for m, scores in result["spearman"].items():
-            print(f"  {m:11s}" + "".join(f"{s:9.2f}" for s in scores))
+            print(f"  {m:11s}" + "".join(f"{s:9.2f}" for s in scores)
+                  + f"   (floor: the image's edges {result['floor'][m]['edges']:.2f})")
+        print("  (absolute maps; the last column is the fully random network's map)")
         print(f"  wrote {png}, {js}")
     return result
+
+
+def _shuffled_twin(net, args):
+    """--sanity data's twin: MODEL-shuffled from the cache, of the same architecture as ``net``."""
+    from ..weights import load_model
+    from ..weights.cache import trained_names
+    from ..weights.validate import layer_spec
+    if args.weights is not None:
+        raise UsageError("--sanity data compares a built-in or retrained --model with its twin MODEL-shuffled; "
+                         "it does not take --weights")
+    name = f"{args.model}-shuffled"
+    if name not in trained_names():
+        raise UsageError(f"--sanity data needs {name}, the same architecture trained on permuted labels: make it with "
+                         f"python -m minicnn.train --model {args.model} --shuffle-labels")
+    twin = load_model(name, quiet=True)
+    if layer_spec(twin) != layer_spec(net):
+        raise UsageError(f"--sanity data: {name} is not the architecture of {args.model}")
+    return twin.to(args.device)
+
+
+def _run_data_sanity(net, twin, pixels, targets, options, stems, args):
+    """The data randomization test for each image: <stem>_sanity_data.png and .json; a table."""
+    methods = None if args.method == "all" else [args.method]
+    quiet = args.quiet or args.json
+    report = []
+    for k, stem in enumerate(stems):
+        result, maps = sanity.data_randomization(net, twin, pixels[k:k + 1], targets[k], options, methods)
+        png, js = (os.path.join(args.outdir, f"{stem}_sanity_data{ext}") for ext in (".png", ".json"))
+        sanity.data_figure(result, maps, png)
+        write_text(js, json.dumps(result, indent=1))
+        report.append(dict(result, outputs={"png": png, "json": js}))
+        if not quiet:
+            print(f"{stem}: rank correlation of each map with the shuffled-label twin's (absolute maps)")
+            for m, r in result["spearman"].items():
+                print(f"  {m:11s} {r:6.2f}   (floor: the image's edges {result['floor'][m]['edges']:.2f})")
+            print(f"  wrote {png}, {js}")
+    together = sanity.data_across_images(report) if len(report) > 1 else None
+    if args.json:
+        print(json.dumps({"images": report, "across_images": together} if together else report, indent=1))
+    elif together:
+        print(f"across {len(report)} images: mean (sd) rank correlation with the twin's map")
+        for m, stats in together["spearman"].items():
+            print(f"  {m:11s} {stats['mean']:6.2f} ({stats['sd']:.2f})")
 
 
 def _main(argv=None):
@@ -116,8 +163,10 @@ def _main(argv=None):
     parser.add_argument("--evaluate", action="store_true",
                         help="score the methods instead: deletion and insertion AUC (Petsiuk et al. 2018) "
                              "per image, with a random order as the baseline; writes no files")
-    parser.add_argument("--sanity", action="store_true",
-                        help="run Adebayo et al.'s cascading model-randomization test instead")
+    parser.add_argument("--sanity", nargs="?", const="model", choices=("model", "data"),
+                        help="run Adebayo et al.'s tests instead: model (the default) randomizes the weights "
+                             "layer by layer; data compares the maps with those of MODEL-shuffled, the same "
+                             "architecture trained on permuted labels (python -m minicnn.train --shuffle-labels)")
     parser.add_argument("--outdir", default=".", help="where the .png and .npz go (default: here)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_seed_option(parser)
@@ -125,6 +174,7 @@ def _main(argv=None):
     check_outdir(args.outdir)
 
     net = load_model_from_args(args)
+    twin = _shuffled_twin(net, args) if args.sanity == "data" else None
     if args.unit is not None and (args.sanity or args.evaluate):
         raise UsageError("--unit explains a unit: it does not go with --sanity or --evaluate, "
                          "which are about class scores")
@@ -152,6 +202,8 @@ def _main(argv=None):
     if args.evaluate:
         return _evaluate(net, pixels_host, targets, args, common)
 
+    if args.sanity == "data":
+        return _run_data_sanity(net, twin, pixels, targets, common, stems, args)
     if args.sanity:
         methods = None if args.method == "all" else [args.method]
         for k, stem in enumerate(stems):
