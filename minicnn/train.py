@@ -41,7 +41,7 @@ from .weights.cache import trained_path
 
 
 MEMORY_BOUND = 8 << 30          # bytes a training run's images may take
-SHUFFLED_RECIPE = dict(train_size=2000, epochs=60, weight_decay=0.0)   # --shuffle-labels' defaults
+SHUFFLED_RECIPE = dict(train_size=1000, epochs=80, weight_decay=0.0)   # --shuffle-labels' defaults
 DATASET_BYTES_PER_PIXEL = 16    # float32 RGB (12) and the world's part map, with room for the labels
 
 
@@ -68,7 +68,7 @@ def main(argv=None):
                                                     "(load it with --weights FILE)")
     parser.add_argument("--shuffle-labels", action="store_true",
                         help="train on permuted labels (Adebayo et al.'s data randomization test; default name "
-                             "MODEL-shuffled, and its own recipe: 2000 images, 60 epochs, no weight decay)")
+                             "MODEL-shuffled, and its own recipe: 1000 images, 80 epochs, no weight decay)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or notes")
     args = parser.parse_args(argv)
     recipe = dict(MODELS[args.model].recipe, **(SHUFFLED_RECIPE if args.shuffle_labels else {}))

@@ -194,3 +194,61 @@ def test_batch_is_capped_by_memory_not_by_the_user():
     assert 25 <= S.batch_limit(vgg19(init=False), 1000) <= 10e9 // 70e6
     assert S.batch_limit(vgg19(init=False), 5) == 5
     assert S.batch_limit(make_vgg(((4,), (6,)), (8,), 3, (3, 12, 12), seed=2), 1000) == 1000
+
+
+# ------------------------------------------------------------------------------------------------
+# The data randomization test: a twin trained on shuffled labels
+
+
+def _saliency_cli(*args, home):
+    env = dict(os.environ, MINICNN_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "minicnn.saliency", *args], capture_output=True, text=True, env=env)
+
+
+def test_data_randomization_reads_the_twin_it_is_given(tmp_path, monkeypatch):
+    """--sanity data against a twin that is the model itself gives correlation 1 for every
+    map; against a random twin (the world architecture, fresh weights) it does not. Without a
+    twin, or with --weights, one line and exit 2."""
+    from fixtures import assert_one_line_error
+    from minicnn import curves
+    from minicnn.weights import load_model, save_network
+    from minicnn.weights.cache import trained_path
+    home = tmp_path / "home"
+    image = next(p for p in EXAMPLES if p.endswith("face.png"))
+    done = _saliency_cli(image, "--sanity", "data", "--outdir", str(tmp_path), home=home)
+    assert_one_line_error(done, "--shuffle-labels")
+    assert os.listdir(tmp_path) == ["home"] or os.listdir(tmp_path) == []
+    net = load_model("world")
+    monkeypatch.setenv("MINICNN_HOME", str(home))
+    path = trained_path("world-shuffled")
+    meta = dict(preprocessing=net.meta["preprocessing"], class_names=net.class_names)
+    for twin, expected in ((net, "same"), (curves.random_copy(net, seed=3), "different")):
+        save_network(twin, path, source="test twin", **meta)
+        done = _saliency_cli(image, "--sanity", "data", "--method", "vanilla", "--json", "--outdir", str(tmp_path),
+                             home=home)
+        assert done.returncode == 0, done.stderr
+        r = json.loads(done.stdout)[0]["spearman"]["vanilla"]
+        assert (r == pytest.approx(1.0)) if expected == "same" else (r < 0.9), (expected, r)
+    assert os.path.isfile(tmp_path / "face_sanity_data.png") and os.path.isfile(tmp_path / "face_sanity_data.json")
+    assert_one_line_error(_saliency_cli(image, "--sanity", "data", "--weights", path, home=home), "--weights")
+
+
+def test_shuffle_labels_permutes_the_training_labels(monkeypatch, tmp_path):
+    """train --shuffle-labels trains on the same images with their labels permuted: the same
+    counts per class, most labels moved; and it records that it did."""
+    from minicnn import train as T
+    from minicnn import world
+    seen = {}
+
+    def fake_train(net, images, labels, **kw):
+        seen["images"], seen["labels"] = images, labels
+        return [{"epoch": 1, "loss": 0.0, "train_accuracy": 0.0}]
+    monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(T, "evaluate", lambda net, images, labels: 0.1)
+    out = tmp_path / "twin.h5"
+    T.main(["--shuffle-labels", "--train-size", "200", "--val-size", "10", "--out", str(out), "--quiet"])
+    images, labels, _ = world.make_dataset(200, seed=1)
+    assert np.array_equal(seen["images"], images)
+    assert np.array_equal(np.bincount(seen["labels"]), np.bincount(labels)) and (seen["labels"] != labels).mean() > 0.7
+    record = json.loads((tmp_path / "twin-training.json").read_text())
+    assert record["shuffled_labels"] is True and "--shuffle-labels" in record["command"]
