@@ -85,11 +85,34 @@ def _commands(path):
             if line.strip() and not line.startswith("#")]
 
 
+def _inline_commands(path):
+    """Every `python ...` in running text (outside code blocks), a line break inside the
+    backticks read as a space: a command split over two lines is still one command."""
+    with open(path) as f:
+        text = FENCE.sub("", f.read())
+    return [" ".join(c.split()) for c in re.findall(r"`(python\s[^`]*)`", text)]
+
+
 def _inline_vgg19_commands(path):
     """`python -m minicnn... vgg19` in running text; CHANNEL (a placeholder) becomes 0."""
-    with open(path) as f:
-        text = f.read()
-    return [c.replace("CHANNEL", "0") for c in re.findall(r"`(python -m minicnn[^`]*vgg19[^`]*)`", text)]
+    return [c.replace("CHANNEL", "0") for c in _inline_commands(path)
+            if c.startswith("python -m minicnn") and "vgg19" in c.split()]
+
+
+def test_every_command_in_the_text_names_a_module_or_script_that_exists():
+    """`python -m X ...` needs a module X, `python tools/x.py ...` the file: a command the
+    reader copies from the prose must at least start."""
+    import importlib.util
+    commands = _inline_commands(TUTORIAL) + _inline_commands(README)
+    assert len(commands) > 20
+    for command in commands:
+        words = command.split()
+        if any(w.isupper() for w in re.split(r"[./]", words[2] if words[1] == "-m" else words[1])):
+            continue                                    # a placeholder: python -m minicnn.COMMAND
+        if words[1] == "-m":
+            assert importlib.util.find_spec(words[2]) is not None, f"no module {words[2]} ({command!r})"
+        elif words[1].endswith(".py"):
+            assert os.path.isfile(os.path.join(ROOT, words[1])), f"no file {words[1]} ({command!r})"
 
 
 COMMANDS = _commands(TUTORIAL)

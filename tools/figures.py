@@ -122,6 +122,27 @@ def world_probes():
     _save(fig, "world_probes.png")
 
 
+def world_jumbled():
+    """The object test's control: one object of each class assembled (top) and with its
+    parts jumbled (bottom), as world.make_jumbled draws them for the hierarchy."""
+    from minicnn import world
+    assembled, jumbled, labels = world.make_jumbled(1, seed=FIGURE_SEED)
+    fig, axes = subplots(2, len(labels), figsize=(1.1 * len(labels), 2.6))
+    for k, c in enumerate(labels):
+        for row, images in enumerate((assembled, jumbled)):
+            ax = axes[row, k]
+            ax.imshow(images[k].transpose(1, 2, 0))
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(world.CLASSES[c], fontsize=8)
+        if k == 0:
+            axes[0, 0].set_ylabel("assembled", fontsize=8)
+            axes[1, 0].set_ylabel("jumbled", fontsize=8)
+    fig.suptitle("The jumbled control: the same parts, moved (minicnn.world.render_jumbled)", fontsize=9)
+    fig.tight_layout()
+    _save(fig, "world_jumbled.png")
+
+
 def _save_json(name, result, command):
     """docs/figures/NAME.json: a command's JSON result, with the command that makes it."""
     result = dict(result, command=command)
@@ -691,8 +712,10 @@ def _vgg19_or_skip(name):
 
 
 def vgg19_layer14():
-    """"Features from VGG19 layer 14": 16 channels of conv3_3 (= features.14), 128 px, 512
-    steps of Fourier-parameterized, transformation-robust ascent. Needs the VGG19 weights."""
+    """"Features from VGG19 layer 14": the 16 channels of conv3_3 (= features.14) that the curve
+    probe ranks highest (not channels 0-15, an arbitrary slice), each as its centre neuron, 128
+    px, 512 steps of Fourier-parameterized, transformation-robust ascent. Needs the VGG19
+    weights."""
     from minicnn.visualize import objectives
     from minicnn.visualize.param import FourierParam
     from minicnn.visualize.transforms import standard_transforms
@@ -700,13 +723,16 @@ def vgg19_layer14():
     net = _vgg19_or_skip("vgg19_layer14")
     if net is None:
         return
-    channels = list(range(16))
-    images, _, _ = render(net, objectives.channel("conv3_3", channels), FourierParam(), steps=512, size=128,
+    from minicnn import curves
+    ranked, _ = curves.analyze(net, "conv3_3")
+    channels = [r["channel"] for r in ranked[:16]]
+    images, _, _ = render(net, objectives.neuron("conv3_3", channels), FourierParam(), steps=512, size=128,
                           n_images=len(channels), transforms=standard_transforms(128), seed=0)
     fig, ax = subplots(figsize=(8, 8.4))
     ax.imshow(grid_image(images))
     ax.set_xticks([]), ax.set_yticks([])
-    ax.set_title("Features from VGG19 layer 14 (conv3_3), channels 0-15", fontsize=10)
+    ax.set_title("Features from VGG19 layer 14 (conv3_3): the 16 channels the curve probe ranks highest, "
+                 f"as neurons\n({', '.join(map(str, channels))})", fontsize=9)
     _save(fig, "vgg19_layer14.png")
 
 
@@ -921,6 +947,7 @@ FIGURES_BY_NAME = {
     "examples": examples,
     "world_dataset": world_dataset,
     "world_probes": world_probes,
+    "world_jumbled": world_jumbled,
     "world_training": world_training,
     "world_hierarchy": world_hierarchy,
     "world_seeds": world_seeds,
