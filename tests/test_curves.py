@@ -206,3 +206,29 @@ def test_cli_refuses_bad_input(tmp_path, args, fragment):
 def test_cli_refuses_missing_outdir(tmp_path):
     (tmp_path / "file").write_text("in the way")
     assert_one_line_error(run("minicnn.curves", "conv3_1", "--outdir", str(tmp_path / "file" / "sub")), "cannot create")
+
+
+def test_dataset_examples_are_the_receptive_fields_where_the_channel_peaks():
+    """top_patches: a channel that answers one bright pixel (3x3 conv, then 2x2 pool, then 3x3
+    conv: a 8-px receptive field) finds the three images with the brightest dots first, and
+    crops each around its dot."""
+    rng = np.random.default_rng(0)
+    w1 = np.zeros((1, 3, 3, 3), np.float32)
+    w1[0, :, 1, 1] = 1.0                                           # the pixel itself
+    w2 = np.zeros((1, 1, 3, 3), np.float32)
+    w2[0, 0, 1, 1] = 1.0
+    net = Network([Layer("conv1_1", "conv", w=w1, b=np.zeros(1, np.float32), pad=1), Layer("relu1_1", "relu"),
+                   Layer("pool1", "pool", kernel=2, stride=2),
+                   Layer("conv2_1", "conv", w=w2, b=np.zeros(1, np.float32), pad=1), Layer("relu2_1", "relu")],
+                  input_shape=(3, 32, 32), class_names=[], meta={"preprocessing": {
+                      "channel_order": "RGB", "scale": 1.0, "mean": [0.0] * 3, "std": [1.0] * 3}})
+    images = rng.uniform(0, 0.1, (6, 3, 32, 32)).astype(np.float32)
+    spots = {1: (5, 20, 3.0), 4: (18, 9, 2.0), 2: (26, 26, 1.0)}   # image: (y, x, brightness)
+    for n, (y, x, v) in spots.items():
+        images[n, :, y, x] = v
+    size, stride, offset = net.receptive_field("relu2_1")
+    crops = curves.top_patches(net, "relu2_1", 0, images)
+    assert len(crops) == 3 and size == 8
+    for crop, n in zip(crops, (1, 4, 2)):                          # brightest first
+        y, x, v = spots[n]
+        assert crop.max() == v and 0 < crop.shape[1] <= size and 0 < crop.shape[2] <= size

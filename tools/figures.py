@@ -646,7 +646,7 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
     chart NAME_curves_layers.png and the top channels of the layer with the most detectors,
     NAME_curves_<layer>.png. With ``reference`` images, each top channel's best-curve response
     is also given as a fraction of its largest activation on them ("strength": does the curve
-    drive it as hard as real images do?)."""
+    drive it as hard as real images do?), and the figure shows the three that drive it most."""
     from minicnn.curves import analyze, figure, random_copy, responses
     rows, probes = [], []
     for layer in layers:
@@ -687,7 +687,7 @@ def _curve_study(net, name, title, layers, null_copies, reference=None, control_
     k = max(range(len(rows)), key=lambda k: len(rows[k]["curve_detectors"]))
     ranked, probe = probes[k]
     path = os.path.join(FIGURES, f"{name}_curves_{probe['layer']}.png")
-    figure(net, ranked, probe, path, top=6, vis_steps=256)
+    figure(net, ranked, probe, path, top=6, vis_steps=256, examples=reference)   # dataset examples beside each
     print(f"wrote {os.path.relpath(path, ROOT)}")
 
 

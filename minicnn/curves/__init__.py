@@ -8,8 +8,8 @@ from . import stimuli
 from .score import (CURVE_THRESHOLD, NOISE_IMAGES, NULL_COPIES, ORIENTATIONS, POLARITIES, RADII, analyze,
                     central_unit,
                     figure, firing_layer, make_stimuli, probe_size, random_copy, responses,
-                    score_channels, summary, tuning_curves)
+                    score_channels, summary, top_patches, tuning_curves)
 
 __all__ = ["CURVE_THRESHOLD", "NOISE_IMAGES", "NULL_COPIES", "ORIENTATIONS", "POLARITIES", "RADII", "analyze", "central_unit",
            "figure", "firing_layer", "make_stimuli", "probe_size", "random_copy", "responses",
-           "score_channels", "stimuli", "summary", "tuning_curves"]
+           "score_channels", "stimuli", "summary", "top_patches", "tuning_curves"]

@@ -12,6 +12,15 @@ from ..progress import shown
 from .score import CURVE_THRESHOLD, NULL_COPIES, ORIENTATIONS, analyze, figure, summary
 
 
+def _held_out(net, n=500):
+    """A built-in model's own held-out images, for the figure's dataset examples (None for
+    a model without a world of its own: VGG19, VGG16, a file)."""
+    from ..hierarchy import HELD_OUT_SEED
+    from ..models import builtin_of
+    spec = builtin_of(net)
+    return None if spec is None else spec.world.make_dataset(n, seed=HELD_OUT_SEED)[0]
+
+
 def _main(argv=None):
     from ..vgg19 import find_layer
     parser = ArgumentParser(prog="python -m minicnn.curves", description=__doc__)
@@ -38,7 +47,8 @@ def _main(argv=None):
     ranked, probe = analyze(net, layer, orientations=args.orientations, null_copies=args.null_copies,
                             progress=progress)
     path = os.path.join(args.outdir, output_name(probe["layer"], "curves", suffix=".png"))
-    figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps, progress=progress)
+    figure(net, ranked, probe, path, top=min(args.top, len(ranked)), vis_steps=args.vis_steps, progress=progress,
+           examples=_held_out(net))
     result = summary(ranked, probe)
     result["figure"] = path
     if args.json:

@@ -211,9 +211,28 @@ def tuning_curves(probe, channel, polarity):
     return curves.reshape(len(probe["radii"]), len(probe["angles"]))
 
 
-def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
+def top_patches(net, layer, channel, images, k=3):
+    """The receptive-field crops of the ``k`` images in which ``channel`` of ``layer`` peaks
+    highest, each around its peak (a list of (3, h, w) arrays, clipped at the image's edge)."""
+    p = net.run(to_device(images, net.device), until=layer, record=False)
+    act = to_numpy(p.output)[:, channel]
+    flat = act.reshape(len(act), -1)
+    best = np.argsort(-flat.max(axis=1))[:k]
+    size, stride, offset = net.receptive_field(layer)
+    out = []
+    for n in best:
+        i, j = divmod(int(flat[n].argmax()), act.shape[-1])
+        y0, x0 = offset + i * stride, offset + j * stride
+        H, W = images.shape[-2:]
+        out.append(images[n][:, max(0, y0):min(H, y0 + size), max(0, x0):min(W, x0 + size)])
+    return out
+
+
+def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False, examples=None):
     """For the top channels: the radial tuning curve (response vs orientation, one line per
-    radius), the strongest stimulus, and the feature visualization of the probed unit.
+    radius), the strongest stimulus, the feature visualization of the probed unit and, when
+    ``examples`` (images the network reads, as (N, 3, H, W) in [0, 1]) are given, the three
+    of them that drive the channel most, cropped to the receptive field around the peak.
     Responses are the unit's firing (after the ReLU) above its firing for a blank image; the
     angle is the direction the arc bulges towards, 0 degrees = right, growing clockwise as in
     image coordinates."""
@@ -225,11 +244,12 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
         vis, _, _ = render(net, objectives.neuron(layer, [s["channel"] for s in chosen]), FourierParam(),
                            steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size),
                            progress=b)
-    fig = new_figure(figsize=(7.2, 2.2 * len(chosen)))
+    cols = 3 if examples is None else 6
+    fig = new_figure(figsize=(7.2 if examples is None else 12, 2.2 * len(chosen)))
     theta = np.deg2rad(np.append(probe["angles"], probe["angles"][:1]))
     for k, s in enumerate(chosen):
         c = s["channel"]
-        ax = fig.add_subplot(len(chosen), 3, 3 * k + 1, projection="polar")
+        ax = fig.add_subplot(len(chosen), cols, cols * k + 1, projection="polar")
         for r, row in zip(probe["radii"], tuning_curves(probe, c, s["polarity"])):
             ax.plot(theta, np.maximum(np.append(row, row[:1]), 0), lw=1, label=f"radius {r:.0f} px")
         ax.set_theta_direction(-1)   # image coordinates: y points down, so angles grow clockwise
@@ -242,10 +262,14 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False):
                      f"K {s['curvature']:.2f}  Z {s['control']:.2f}  D {s['direction']:.2f}  "
                      f"T {s['tuning']:.2f}", fontsize=7)
         kind, _, r, a = probe["info"][s["strongest_stimulus"]]
-        for col, image, title in ((2, probe["images"][s["strongest_stimulus"]],
-                                   f"strongest: {kind}" + ("" if a is None else f", {a:.0f} deg")),
-                                  (3, vis[k], "feature visualization")):
-            ax = fig.add_subplot(len(chosen), 3, 3 * k + col)
+        panels = [(2, probe["images"][s["strongest_stimulus"]],
+                   f"strongest: {kind}" + ("" if a is None else f", {a:.0f} deg")),
+                  (3, vis[k], "feature visualization")]
+        if examples is not None:
+            panels += [(4 + n, crop, f"dataset example {n + 1}")
+                       for n, crop in enumerate(top_patches(net, layer, c, examples))]
+        for col, image, title in panels:
+            ax = fig.add_subplot(len(chosen), cols, cols * k + col)
             ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
             ax.set_title(title, fontsize=7)
             ax.set_xticks([]), ax.set_yticks([])
