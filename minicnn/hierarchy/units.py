@@ -14,6 +14,7 @@ from .rule import NULL_QUANTILE, SELECTIVITY, STRUCTURE, label_units, profile, t
 
 TUNING_NULL_COPIES = 4   # random copies whose units set the edge/colour test's thresholds
 JUMBLED_PER_CLASS = 40   # objects of each class, assembled and jumbled, for the object test
+                         # (with the default 1,000 held-out images; fewer with fewer, at least 4)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,7 +118,8 @@ def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=12
     images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
     jumbled = None
     if spec.world is world:
-        jumbled = world.make_jumbled(JUMBLED_PER_CLASS, seed=HELD_OUT_SEED + 7 + seed)
+        per_class = min(JUMBLED_PER_CLASS, max(4, n_images // 25))
+        jumbled = world.make_jumbled(per_class, seed=HELD_OUT_SEED + 7 + seed)
     else:
         parts = None                             # the shapes world has object masks, not parts
     trained, random = analyze(net, images, labels, parts, seed, null_copies, jumbled=jumbled)
