@@ -227,7 +227,7 @@ def test_dataset_examples_are_the_receptive_fields_where_the_channel_peaks():
     for n, (y, x, v) in spots.items():
         images[n, :, y, x] = v
     size, stride, offset = net.receptive_field("relu2_1")
-    crops = curves.top_patches(net, "relu2_1", 0, images)
+    crops, = curves.top_patches(net, "relu2_1", [0], images)
     assert len(crops) == 3 and size == 8
     for crop, n in zip(crops, (1, 4, 2)):                          # brightest first
         y, x, v = spots[n]

@@ -211,20 +211,23 @@ def tuning_curves(probe, channel, polarity):
     return curves.reshape(len(probe["radii"]), len(probe["angles"]))
 
 
-def top_patches(net, layer, channel, images, k=3):
-    """The receptive-field crops of the ``k`` images in which ``channel`` of ``layer`` peaks
-    highest, each around its peak (a list of (3, h, w) arrays, clipped at the image's edge)."""
+def top_patches(net, layer, channels, images, k=3):
+    """For each of ``channels`` of ``layer``: the receptive-field crops of the ``k`` images in
+    which it peaks highest, each around its peak (a list of (3, h, w) arrays, clipped at the
+    image's edge). One pass over the images serves every channel."""
     p = net.run(to_device(images, net.device), until=layer, record=False)
-    act = to_numpy(p.output)[:, channel]
-    flat = act.reshape(len(act), -1)
-    best = np.argsort(-flat.max(axis=1))[:k]
+    act = to_numpy(p.output)
+    flat = act.reshape(act.shape[0], act.shape[1], -1)                  # (N, C, positions)
     size, stride, offset = net.receptive_field(layer)
+    H, W = images.shape[-2:]
     out = []
-    for n in best:
-        i, j = divmod(int(flat[n].argmax()), act.shape[-1])
-        y0, x0 = offset + i * stride, offset + j * stride
-        H, W = images.shape[-2:]
-        out.append(images[n][:, max(0, y0):min(H, y0 + size), max(0, x0):min(W, x0 + size)])
+    for c in channels:
+        crops = []
+        for n in np.argsort(-flat[:, c].max(axis=1))[:k]:
+            i, j = divmod(int(flat[n, c].argmax()), act.shape[-1])
+            y0, x0 = offset + i * stride, offset + j * stride
+            crops.append(images[n][:, max(0, y0):min(H, y0 + size), max(0, x0):min(W, x0 + size)])
+        out.append(crops)
     return out
 
 
@@ -244,6 +247,7 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False, examp
         vis, _, _ = render(net, objectives.neuron(layer, [s["channel"] for s in chosen]), FourierParam(),
                            steps=vis_steps, size=size, n_images=len(chosen), transforms=standard_transforms(size),
                            progress=b)
+    patches = top_patches(net, layer, [s["channel"] for s in chosen], examples) if examples is not None else None
     cols = 3 if examples is None else 6
     fig = new_figure(figsize=(7.2 if examples is None else 12, 2.2 * len(chosen)))
     theta = np.deg2rad(np.append(probe["angles"], probe["angles"][:1]))
@@ -265,9 +269,8 @@ def figure(net, ranked, probe, path, top=6, vis_steps=128, progress=False, examp
         panels = [(2, probe["images"][s["strongest_stimulus"]],
                    f"strongest: {kind}" + ("" if a is None else f", {a:.0f} deg")),
                   (3, vis[k], "feature visualization")]
-        if examples is not None:
-            panels += [(4 + n, crop, f"dataset example {n + 1}")
-                       for n, crop in enumerate(top_patches(net, layer, c, examples))]
+        if patches is not None:
+            panels += [(4 + n, crop, f"dataset example {n + 1}") for n, crop in enumerate(patches[k])]
         for col, image, title in panels:
             ax = fig.add_subplot(len(chosen), cols, cols * k + col)
             ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")

@@ -115,11 +115,11 @@ def kept_filter_transform(w, m, flipped=False, kept=None, images=1):
     ``images``: the call's batch. A call on more than KEEP_IMAGES images (SmoothGrad's copies, a
     grid of renders) reads a kept transform but neither keeps one nor counts as a use: there
     making it is a small share of the work."""
-    if kept is not None and kept.get((m, flipped)) is not None:
-        return kept[(m, flipped)]
+    key = (m, flipped)
+    if kept is not None and kept.get(key) is not None:
+        return kept[key]
     if kept is None or images > KEEP_IMAGES or not (isinstance(w, np.ndarray) and w.base is None and not w.flags.writeable):
         return filter_transform(w, m, flipped)
-    key = (m, flipped)
     u = filter_transform(w, m, flipped)
     if key in kept:                                 # the second use: keep it from now on
         u.flags.writeable = False                   # shared by every later call: nobody writes it

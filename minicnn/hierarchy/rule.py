@@ -149,8 +149,8 @@ def label_units(probe_peak, info, extent, data_peak, labels, n_classes, curve_fl
     if jumbled is not None:
         assembled_peak, jumbled_peak, jumbled_labels = jumbled
         own = jumbled_labels[:, None] == pref[None, :]                    # (M, C): the preferred class's
-        assembled = (assembled_peak * own).sum(axis=0) / np.maximum(own.sum(axis=0), 1)
-        moved = (jumbled_peak * own).sum(axis=0) / np.maximum(own.sum(axis=0), 1)
+        count = np.maximum(own.sum(axis=0), 1)
+        assembled, moved = ((peak * own).sum(axis=0) / count for peak in (assembled_peak, jumbled_peak))
     else:
         assembled = moved = np.zeros(C)
     alive = np.maximum(probe_peak.max(axis=0), data_peak.max(axis=0) if world_known else 0) > 1e-6
@@ -177,7 +177,7 @@ def label_units(probe_peak, info, extent, data_peak, labels, n_classes, curve_fl
              "part": float(P[c]), "texture_scrambled": float(scrambled["T"][c]),
              "part_scrambled": float(scrambled["P"][c]),
              "orientation_tuning": float(orientation[c]), "hue_tuning": float(hue[c]),
-             "object_candidate": bool(candidate[c] and alive[c]),
+             "object_candidate": bool(candidate[c]),
              "assembled": float(assembled[c]), "jumbled": float(moved[c]),
              "best_texture": str(best["T_name"][c]), "best_part": str(best["P_name"][c]),
              "best_part_extent": int(best["P_extent"][c]),

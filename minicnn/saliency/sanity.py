@@ -161,12 +161,12 @@ def data_randomization(net, twin, pixels, target, options, methods=None):
 
 def data_across_images(results):
     """Mean and standard deviation over images of ``data_randomization``'s correlations."""
-    stats = {}
-    for key in ("spearman", "edges"):
-        for m in results[0]["spearman"]:
-            values = [r["spearman"][m] if key == "spearman" else r["floor"][m]["edges"] for r in results]
-            stats.setdefault(key, {})[m] = {"mean": float(np.mean(values)), "sd": float(np.std(values))}
-    return {"images": len(results), "spearman": stats["spearman"], "floor_edges": stats["edges"]}
+    def stats(values):
+        return {"mean": float(np.mean(values)), "sd": float(np.std(values))}
+    methods = results[0]["spearman"]
+    return {"images": len(results),
+            "spearman": {m: stats([r["spearman"][m] for r in results]) for m in methods},
+            "floor_edges": {m: stats([r["floor"][m]["edges"] for r in results]) for m in methods}}
 
 
 def data_figure(result, maps, path):
