@@ -26,6 +26,7 @@ GRAD_TOL = 1e-7   # float64 centered differences, as in test_layers.py
     (lambda: objectives.deepdream("a"), (2, 3, 4, 4)),
     (lambda: objectives.diversity("a"), (3, 4, 5, 6)),
     (lambda: objectives.diversity("a"), (2, 5, 3, 3)),
+    (lambda: objectives.diversity("a", group=2), (4, 3, 3, 2)),   # the atlas: groups of renders
 ])
 def test_objective_gradients(make, shape, rng):
     """d (sum_n dscore_n score_n) / d act, by hand, against centred differences, for a random
@@ -38,6 +39,21 @@ def test_objective_gradients(make, shape, rng):
     dact = obj.backward(dscore, cache)["a"]
     num = numerical_gradient(lambda a: obj.forward({"a": a})[0], act, dscore)
     assert rel_error(dact, num) < GRAD_TOL
+
+
+def test_grouped_diversity_is_each_group_on_its_own(rng):
+    """Groups of a batch are pushed apart only within themselves: the scores of a batch of two
+    groups are the scores of each group alone, and no gradient crosses from one to the other."""
+    a = rng.standard_normal((6, 3, 4, 4))
+    whole = objectives.diversity("a", group=3)
+    score, cache = whole.forward({"a": a})
+    alone = [objectives.diversity("a").forward({"a": a[k:k + 3]})[0] for k in (0, 3)]
+    assert np.allclose(score, np.concatenate(alone))
+    assert not np.allclose(score, objectives.diversity("a").forward({"a": a})[0])
+    dscore = np.array([1.0, 1, 1, 0, 0, 0])
+    assert np.all(whole.backward(dscore, cache)["a"][3:] == 0)
+    with pytest.raises(ValueError, match="groups of 4"):
+        objectives.diversity("a", group=4).forward({"a": a})
 
 
 @pytest.mark.parametrize("make", [lambda: objectives.l2(), lambda: objectives.tv()], ids=["l2", "tv"])

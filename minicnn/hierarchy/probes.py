@@ -67,9 +67,10 @@ def conv_layers(net):
     return [(layer.name, curves.firing_layer(net, layer.name)) for layer in net.layers if layer.kind == "conv"]
 
 
-def peaks(net, images, batch=128):
-    """{firing layer: (N, C) peak over positions} and {firing layer: (N, C) flat argmax}."""
-    read = [firing for _, firing in conv_layers(net)]
+def peaks(net, images, batch=128, read=None):
+    """{firing layer: (N, C) peak over positions} and {firing layer: (N, C) flat argmax}, for
+    every conv layer's firing layer, or for those in ``read`` (in network order)."""
+    read = [firing for _, firing in conv_layers(net) if read is None or firing in read]
     out = {name: [] for name in read}
     where = {name: [] for name in read}
     for k in range(0, len(images), batch):

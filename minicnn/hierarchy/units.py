@@ -21,35 +21,40 @@ JUMBLED_PER_CLASS = 40   # objects of each class, assembled and jumbled, for the
 # Everything, for a network and its random copy
 
 
-def tuning_nulls(net, probe_images, info, seed=0, copies=TUNING_NULL_COPIES):
+def tuning_nulls(net, probe_images, info, seed=0, copies=TUNING_NULL_COPIES, read=None):
     """{firing layer: the edge/colour test's thresholds}, from ``copies`` randomly initialised
     copies of ``net`` (seeds of their own: neither the trained network nor the random copy it
-    is compared with is part of its own null)."""
-    peaks_of = [peaks(curves.random_copy(net, seed=2000 + 100 * seed + k), probe_images)[0] for k in range(copies)]
-    return {firing: tuning_null([p[firing] for p in peaks_of], info) for _, firing in conv_layers(net)}
+    is compared with is part of its own null); every conv layer, or the firing layers in ``read``."""
+    peaks_of = [peaks(curves.random_copy(net, seed=2000 + 100 * seed + k), probe_images, read=read)[0]
+                for k in range(copies)]
+    return {firing: tuning_null([p[firing] for p in peaks_of], info) for firing in peaks_of[0]}
 
 
 def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True,
-            probes=None, nulls=None, jumbled=None):
+            probes=None, nulls=None, jumbled=None, layers=None):
     """Label every channel of every conv layer. Returns {firing layer: [unit dicts]}, the data
-    peaks and argmaxes, and the named part detectors (when part maps are given).
+    peaks and argmaxes, the named part detectors (when part maps are given) and each layer's
+    ``curves.analyze`` result.
     ``curve_probe=False`` skips ``minicnn.curves`` (the slowest part): no unit is then labelled
     curve, and the labels after it in the rule take those units. ``probes``: the result of
     ``make_probes`` if already made (else made here from ``seed``); ``nulls``: the result of
     ``tuning_nulls`` (else made here); ``jumbled``: (assembled, jumbled, labels) from
-    ``world.make_jumbled`` (else no unit is labelled object)."""
+    ``world.make_jumbled`` (else no unit is labelled object); ``layers``: the conv layers to
+    label (default: all; the atlas asks for some)."""
+    convs = [(conv, firing) for conv, firing in conv_layers(net) if layers is None or conv in layers]
+    read = {firing for _, firing in convs}
     probe_images, info, extent = probes or make_probes(net.input_shape[1], seed)
-    nulls = nulls or tuning_nulls(net, probe_images, info, seed)
-    probe_peak, _ = peaks(net, probe_images)
-    data_peak, data_where = peaks(net, images) if images is not None else ({}, {})
+    nulls = nulls or tuning_nulls(net, probe_images, info, seed, read=read)
+    probe_peak, _ = peaks(net, probe_images, read=read)
+    data_peak, data_where = peaks(net, images, read=read) if images is not None else ({}, {})
     if jumbled is not None:
-        assembled_peak, jumbled_peak = peaks(net, jumbled[0])[0], peaks(net, jumbled[1])[0]
+        assembled_peak, jumbled_peak = peaks(net, jumbled[0], read=read)[0], peaks(net, jumbled[1], read=read)[0]
     n_classes = len(net.class_names) if images is not None else 0
-    layers = {}
-    for conv, firing in conv_layers(net):
+    layers, curve_results = {}, {}
+    for conv, firing in convs:
         flags = np.zeros(probe_peak[firing].shape[1], bool)
         if curve_probe:
-            ranked, _ = curves.analyze(net, conv, null_copies=null_copies)
+            ranked, _ = curve_results[firing] = curves.analyze(net, conv, null_copies=null_copies)
             for s in ranked:
                 flags[s["channel"]] = s["curve_detector"]
         control = (assembled_peak[firing], jumbled_peak[firing], jumbled[2]) if jumbled is not None else None
@@ -58,7 +63,7 @@ def measure(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COP
     named = (named_part_detectors(net, layers, data_where, labels, parts, n_classes)
              if parts is not None else {})
     return {"layers": layers, "named_parts": named, "data_peak": data_peak, "data_where": data_where,
-            "nulls": nulls}
+            "nulls": nulls, "curves": curve_results}
 
 
 def analyze(net, images, labels, parts=None, seed=0, null_copies=curves.NULL_COPIES, curve_probe=True, jumbled=None):
@@ -100,6 +105,17 @@ def _candidates(units):
 # Everything the command reports
 
 
+def held_out(spec, n_images=1000, seed=0):
+    """The images a built-in model is measured on: (images, labels, part maps or None, the
+    jumbled control or None) of its own world, never seen in training. Only the world model's
+    objects have parts (so part maps and a jumbled control); the shapes world's are one piece."""
+    images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
+    if spec.world is not world:
+        return images, labels, None, None
+    per_class = min(JUMBLED_PER_CLASS, max(4, n_images // 25))
+    return images, labels, parts, world.make_jumbled(per_class, seed=HELD_OUT_SEED + 7 + seed)
+
+
 def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=128, figure_path=None):
     """Everything ``python -m minicnn.hierarchy`` reports, for a built-in model ``net``: the
     JSON-ready summary (with ``figure`` when ``figure_path`` is given, the figure written there).
@@ -115,13 +131,7 @@ def run(net, n_images=1000, seed=0, null_copies=curves.NULL_COPIES, vis_steps=12
         result["note"] = ("no world of its own: units labelled by the probes only (edge/colour, curve, texture); "
                           "part and object labels need held-out images of the model's classes, so none are given")
         return result
-    images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
-    jumbled = None
-    if spec.world is world:
-        per_class = min(JUMBLED_PER_CLASS, max(4, n_images // 25))
-        jumbled = world.make_jumbled(per_class, seed=HELD_OUT_SEED + 7 + seed)
-    else:
-        parts = None                             # the shapes world has object masks, not parts
+    images, labels, parts, jumbled = held_out(spec, n_images, seed)
     trained, random = analyze(net, images, labels, parts, seed, null_copies, jumbled=jumbled)
     result = summary(trained, random)
     if jumbled is None:

@@ -165,35 +165,59 @@ class diversity(Objective):
         d sum / d g_n = (2/N) (S - g_n)            (each pair appears twice)
         d G_n = (d g_n - g_n <g_n, d g_n>) / |G_n|  (through the normalisation)
         d A_n = (d G_n + d G_n^T) A_n               (through the Gram matrix)
+
+    ``group``: the batch is consecutive groups of this many images, each pushed apart only
+    from its own group (four renders of each of several channels in one batch); default:
+    the whole batch is one group.
     """
 
-    def __init__(self, layer):
-        self.layers = (layer,)
+    def __init__(self, layer, group=None):
+        self.layers, self.group = (layer,), group
+
+    def _groups(self, n):
+        size = self.group or n
+        if n % size:
+            raise ValueError(f"a batch of {n} images does not split into groups of {size}")
+        return [slice(k, k + size) for k in range(0, n, size)]
 
     def forward(self, acts):
         act = acts[self.layers[0]]
         xp = get_xp(act)
-        N, C = act.shape[:2]
-        A = act.reshape(N, C, -1)
-        G = A @ A.transpose(0, 2, 1)                                    # (N, C, C)
-        norm = xp.maximum(xp.sqrt((G * G).sum(axis=(1, 2))), 1e-10)     # (N,)
-        g = G / norm[:, None, None]
-        total = g.sum(axis=0)
-        score = ((g * total[None]).sum(axis=(1, 2)) - (g * g).sum(axis=(1, 2))) / N
-        return score, (act, A, g, norm, total)
+        parts = [_diversity_forward(act[g]) for g in self._groups(len(act))]
+        return xp.concatenate([score for score, _ in parts]), [cache for _, cache in parts]
 
     def backward(self, dscore, cache):
-        act, A, g, norm, total = cache
-        xp = get_xp(act)
-        N = act.shape[0]
-        dscore = xp.asarray(dscore, dtype=act.dtype)
-        # score_n depends on every g_m: d (sum_n dscore_n score_n) / d g_m
-        #   = (1/N) [sum_{n != m} dscore_n g_n + dscore_m (S - g_m)]
-        weighted = (dscore[:, None, None] * g).sum(axis=0)
-        dg = (weighted[None] - dscore[:, None, None] * g + dscore[:, None, None] * (total[None] - g)) / N
-        dG = (dg - g * (g * dg).sum(axis=(1, 2))[:, None, None]) / norm[:, None, None]
-        dA = (dG + dG.transpose(0, 2, 1)) @ A
-        return {self.layers[0]: dA.reshape(act.shape)}
+        xp = get_xp(cache[0][0])
+        dscore = xp.asarray(dscore)
+        groups = self._groups(len(dscore))
+        return {self.layers[0]: xp.concatenate([_diversity_backward(dscore[g], c) for g, c in zip(groups, cache)])}
+
+
+def _diversity_forward(act):
+    """One group's diversity scores (N,) and the cache of its backward."""
+    xp = get_xp(act)
+    N, C = act.shape[:2]
+    A = act.reshape(N, C, -1)
+    G = A @ A.transpose(0, 2, 1)                                    # (N, C, C)
+    norm = xp.maximum(xp.sqrt((G * G).sum(axis=(1, 2))), 1e-10)     # (N,)
+    g = G / norm[:, None, None]
+    total = g.sum(axis=0)
+    score = ((g * total[None]).sum(axis=(1, 2)) - (g * g).sum(axis=(1, 2))) / N
+    return score, (act, A, g, norm, total)
+
+
+def _diversity_backward(dscore, cache):
+    act, A, g, norm, total = cache
+    xp = get_xp(act)
+    N = act.shape[0]
+    dscore = xp.asarray(dscore, dtype=act.dtype)
+    # score_n depends on every g_m: d (sum_n dscore_n score_n) / d g_m
+    #   = (1/N) [sum_{n != m} dscore_n g_n + dscore_m (S - g_m)]
+    weighted = (dscore[:, None, None] * g).sum(axis=0)
+    dg = (weighted[None] - dscore[:, None, None] * g + dscore[:, None, None] * (total[None] - g)) / N
+    dG = (dg - g * (g * dg).sum(axis=(1, 2))[:, None, None]) / norm[:, None, None]
+    dA = (dG + dG.transpose(0, 2, 1)) @ A
+    return dA.reshape(act.shape)
 
 
 class l2(Objective):
