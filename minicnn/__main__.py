@@ -15,6 +15,7 @@ COMMANDS = {
     "visualize": "feature visualization: what makes a channel fire",
     "curves": "curve detectors, tested against randomly initialised copies",
     "hierarchy": "what the units of each layer detect, measured",
+    "atlas": "a browsable site of every unit of a network (here, local processes or a Dask cluster)",
     "shortcut": "a network that cheats, and the saliency maps that catch it",
     "train": "train a built-in model from scratch",
     "weights": "download, convert and inspect weight files",

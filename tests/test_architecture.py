@@ -119,7 +119,7 @@ FLOORS = [
                                                   "minicnn.models", "minicnn.training", "minicnn.weights")),
     ("the methods", ("minicnn.saliency", "minicnn.visualize", "minicnn.curves", "minicnn.hierarchy",
                      "minicnn.shortcut")),
-    ("commands and the Python API", ("minicnn.cli", "minicnn.api", "minicnn.predict", "minicnn.train",
+    ("commands and the Python API", ("minicnn.cli", "minicnn.api", "minicnn.predict", "minicnn.train", "minicnn.atlas",
                                      "minicnn.bench", "minicnn")),
 ]
 

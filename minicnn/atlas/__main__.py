@@ -22,7 +22,7 @@ from .build import BATCH, DIVERSITY, HELD_OUT, STEPS, TOP, build, conv_layers_of
 CONNECT_TIMEOUT = 10      # seconds to reach a Dask scheduler
 
 
-def connect(address, timeout=CONNECT_TIMEOUT):
+def connect(address, timeout=None):
     """A ``distributed.Client`` of the scheduler at ``address``, or one line saying why not."""
     try:
         from distributed import Client
@@ -30,6 +30,7 @@ def connect(address, timeout=CONNECT_TIMEOUT):
         raise UsageError('--scheduler needs dask.distributed: pip install "minicnn[cluster]"') from None
     if not address.startswith(("tcp://", "tls://", "ucx://", "inproc://")) or len(address) > 200:
         raise UsageError(f"--scheduler {address[:60]!r}: give an address such as tcp://HOST:8786")
+    timeout = timeout or CONNECT_TIMEOUT
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
