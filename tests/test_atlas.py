@@ -79,7 +79,7 @@ def test_the_site_is_whole(atlas, world):
     for layer in SMALL["layers"]:
         assert sorted(map(int, manifest["units"][layer])) == list(range(16))
         for c in range(16):
-            for suffix in (".html", ".png", "_diversity.png", "_examples.png"):
+            for suffix in (".html", ".png", "_diversity.png", "_examples.jpg"):
                 assert (atlas / layer / f"{c}{suffix}").is_file()
     assert (atlas / "conv1_1" / "0_filter.png").is_file() and not (atlas / "conv1_2" / "0_filter.png").exists()
     with Image.open(atlas / "conv1_2" / "3_diversity.png") as im:

@@ -21,7 +21,7 @@ import numpy as np
 from ..checks import SEED_MAX, whole
 from ..errors import UsageError
 from ..files import SAFE_PART, write_text
-from ..images import save_png
+from ..images import save_jpeg, save_png
 from ..progress import bar
 from . import examples as ex, manifest as mf, site as pages
 from .tasks import run_task
@@ -312,7 +312,7 @@ def _write_analysis(site, task, result, spec, settings, example_pixels, cache):
                 pixels = cache["world"]
             rf = site.net.receptive_field(a["firing"])
             for c, top in enumerate(a["examples"]):
-                save_png(os.path.join(folder, f"{c}_examples.png"), ex.example_strip(pixels, top, rf) / 255.0)
+                save_jpeg(os.path.join(folder, f"{c}_examples.jpg"), ex.example_strip(pixels, top, rf) / 255.0)
         if layer == site.first_conv:
             order = (site.net.preprocessing or {}).get("channel_order", "RGB")
             for c, w in enumerate(site.weights(layer)):

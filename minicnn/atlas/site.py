@@ -4,7 +4,7 @@ filtering a layer's grid), nothing fetched from the network, so the site works f
     index.html            the model and one row per layer
     LAYER.html            every unit of the layer in a grid, sortable and filterable
     LAYER/C.html          one unit: its renders, numbers, dataset examples and circuit
-    LAYER/C.png           its feature visualization (C_diversity.png, C_examples.png, C_filter.png)
+    LAYER/C.png           its feature visualization (C_diversity.png, C_examples.jpg, C_filter.png)
 
 A unit not rendered yet is drawn as a grey box saying so, and its page says how to finish:
 a site written mid-run is whole, with every link and image there.
@@ -260,7 +260,7 @@ def _examples(site, layer, c, analysis):
                 "photos with --images DIR.</p>")
     top = analysis["examples"][c]
     caption = ", ".join(f"image {n}: {v:.2f}" for n, _, _, v in top)
-    return (f"<h2>Dataset examples</h2><p><img class='px' src='{c}_examples.png' alt='dataset examples'></p>"
+    return (f"<h2>Dataset examples</h2><p><img class='px' src='{c}_examples.jpg' alt='dataset examples'></p>"
             f"<p class='note'>The {len(top)} images ({esc(site.examples_source)}) in which this channel peaks "
             f"highest, each above its receptive field around the peak (outlined in red); peak firing: "
             f"{esc(caption)}.</p>")

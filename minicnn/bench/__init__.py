@@ -5,6 +5,8 @@
     gpu.py        the CUDA kernels version by version, and the whole network, next to cuDNN
     workloads.py  the jobs users wait on, next to torch, Captum and Lucent (--jobs)
     convs.py      each VGG19 3x3 convolution by im2col and by Winograd's two tile sizes (--convs)
+    commands.py   whole saliency commands vs a torch + Captum script (--commands)
+    atlas.py      the atlas's units per minute: channels per render, local processes (--atlas)
     __main__.py   python -m minicnn.bench [--device cuda] [--methods] [--jobs] [--convs]
 
 On full-size VGG19 with random weights (seeded, the same in both frameworks) and one random

@@ -29,6 +29,11 @@ def main(argv=None):
     parser.add_argument("--commands", action="store_true",
                         help="time whole saliency commands (vanilla, SmoothGrad, IG on VGG19) next to the same job "
                              "as a torch + Captum script, each a fresh process, with peak memory")
+    parser.add_argument("--atlas", action="store_true",
+                        help="units per minute of the atlas: channels per render 1..32, this process vs two "
+                             "local processes (world conv3_1; VGG16 conv3_3 when cached)")
+    parser.add_argument("--steps", type=int_range(1, 10_000), default=64,
+                        help="with --atlas: steps per render (default 64)")
     parser.add_argument("--only", nargs="+", metavar="JOB", choices=list(JOBS),
                         help=f"with --jobs: only these ({', '.join(JOBS)})")
     parser.add_argument("--batch", type=int_range(1, 256), default=None,
@@ -47,6 +52,10 @@ def main(argv=None):
             bench_gpu_convs(args.repeat or 10)
         else:
             bench_convs(args.repeat or 5)
+        return
+    if args.atlas:
+        from .atlas import bench_atlas
+        bench_atlas(steps=args.steps)
         return
     if args.commands:
         from .commands import bench_commands
