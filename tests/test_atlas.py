@@ -226,6 +226,10 @@ def test_an_images_folder_is_read_as_a_stranger_s(tmp_path, world):
     (folder / "notes.txt").write_text("not read")
     images, names, _ = read_folder(str(folder), 64)
     assert names == ["a.png"] and images.shape == (1, 64, 64, 3)
+    files = hostile_images(folder)                                 # a package's photos: bad ones left out
+    refused(lambda: read_folder(str(folder), 64), "bomb.png", files["bomb.png"])     # the first, by name
+    images, names, _ = read_folder(str(folder), 64, skip_bad=True)
+    assert names == ["a.png", "good.jpg", "good.png"]
 
 
 def test_an_unreachable_scheduler_is_one_line_before_any_work(tmp_path, capsys, monkeypatch):

@@ -55,6 +55,12 @@ def test_sorting_and_filtering_work(site, driver):
     shown = browser.grid_order(driver)
     assert shown and sorted(shown) == [c for c in range(16) if units[c]["label"] == label]
     assert driver.find_element("id", "count").text == f"{len(shown)} of 16 units"
+    browser.choose(driver, "label", "all")
+    driver.find_element("id", "selective").send_keys("0.2")
+    assert sorted(browser.grid_order(driver)) == [c for c in range(16) if units[c]["selectivity"] >= 0.2]
+    driver.find_element("id", "selective").clear()
+    driver.find_element("id", "detectors").click()
+    assert sorted(browser.grid_order(driver)) == [c for c in range(16) if units[c]["curves"]["curve_detector"]]
 
 
 def test_a_site_stopped_midway_opens_clean(tmp_path, driver):

@@ -17,6 +17,7 @@ import matplotlib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout's minicnn
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))                   # tools/browser.py
 
 from minicnn.files import write_text
 from minicnn.plotting import save_figure, subplots
@@ -973,6 +974,26 @@ def vgg16_hierarchy():
     _save_json("vgg16_hed_hierarchy.json", result, "python -m minicnn.hierarchy --model vgg16-hed --json")
 
 
+ATLAS = os.path.join(ROOT, "docs", "atlas")
+
+
+def atlas():
+    """docs/atlas/: the world model's conv2_2 and conv3_1, at the command's defaults (a rerun
+    finishes or reuses what is there); then the README's screenshot, taken by headless
+    Chromium (tools/browser.py, as the browser test drives it): conv3_1 sorted by curve score."""
+    from minicnn.atlas import build
+    from minicnn.weights import load_model
+    build(load_model("world"), layers=["conv2_2", "conv3_1"], outdir=ATLAS, model_name="world", progress=True)
+    import browser
+    if browser.why_not():
+        print(f"skipped the atlas screenshot: {browser.why_not()}")
+        return
+    with browser.chromium(width=1100, height=760) as driver:
+        browser.open_page(driver, os.path.join(ATLAS, "conv3_1.html"))
+        browser.choose(driver, "sort", "curve")
+        driver.save_screenshot(os.path.join(FIGURES, "atlas.png"))
+
+
 FIGURES_BY_NAME = {
     "examples": examples,
     "world_dataset": world_dataset,
@@ -1009,6 +1030,7 @@ FIGURES_BY_NAME = {
     "vgg16_curves": vgg16_curves,
     "vgg16_blocks": vgg16_blocks,
     "vgg16_hierarchy": vgg16_hierarchy,
+    "atlas": atlas,
 }
 
 

@@ -17,6 +17,7 @@ import sys
 
 from ..cli import ArgumentParser, UsageError, add_model_options, add_seed_option, int_range, load_model_from_args, main_wrapper
 from ..progress import shown
+from ..weights import load_model
 from .build import BATCH, DIVERSITY, HELD_OUT, STEPS, TOP, build, conv_layers_of
 
 CONNECT_TIMEOUT = 10      # seconds to reach a Dask scheduler
@@ -66,7 +67,11 @@ def _main(argv=None):
 
     client = connect(args.scheduler) if args.scheduler else None     # before any work
     try:
-        net = load_model_from_args(args)
+        if client is None:
+            net = load_model_from_args(args)
+        else:                   # the workers' devices matter (dask-cuda's are GPUs), not this machine's
+            net = load_model(args.model, args.weights, quiet=args.quiet,
+                             log=None if args.quiet else (lambda message: print(message, file=sys.stderr)))
         conv_layers_of(net, args.layers)                              # checked before anything is written
         name = os.path.basename(args.weights) if args.weights else args.model
         log = None if args.quiet else (lambda message: print(message, file=sys.stderr))

@@ -197,8 +197,11 @@ def build(net, layers=None, outdir="atlas", images=None, steps=STEPS, size=None,
     old = prepare_outdir(outdir, force)
     spec = builtin_of(net)
     user_images = names = digest = None
-    if images is not None:
-        user_images, names, digest = ex.read_folder(images, net.input_shape[1])
+    photos = None
+    if images is None and spec is None:
+        photos = ex.sample_photos()                 # a model with no world: a package's photos, if any
+    if images is not None or photos is not None:
+        user_images, names, digest = ex.read_folder(images or photos, net.input_shape[1], skip_bad=images is None)
     settings = {"steps": steps, "size": size, "seed": seed, "batch": batch, "diversity": diversity, "top": top,
                 "held_out": held_out if spec is not None else None, "images": digest}
     checksum = mf.model_checksum(net)
@@ -216,7 +219,10 @@ def build(net, layers=None, outdir="atlas", images=None, steps=STEPS, size=None,
     convs = [layer.name for layer in net.layers if layer.kind == "conv"]
     manifest["layers"] = [c for c in convs if c in chosen or c in manifest.get("layers", [])]
     manifest["model"]["name"] = model_name
-    if user_images is not None:
+    if photos is not None:
+        source, example_pixels = ("scikit-image's sample photos (skimage.data; CC0 or public domain, see its "
+                                  "data README)"), user_images
+    elif user_images is not None:
         source, example_pixels = f"from {os.path.basename(os.path.abspath(images))}/", user_images
     elif spec is not None:
         source, example_pixels = f"held-out images of the model's own world, minicnn.{spec.world.__name__.split('.')[-1]}", None

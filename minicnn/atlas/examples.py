@@ -12,7 +12,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import UsageError
+from ..errors import ImageError, UsageError
 from ..images import load_image
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -21,9 +21,23 @@ MAX_ENTRIES = 100_000   # entries of the folder looked at
 TILE = 96               # px of each picture in an examples strip, at most (smaller images: their own size)
 
 
-def read_folder(folder, size):
+def sample_photos():
+    """The folder of scikit-image's sample photos (``skimage.data``; CC0 or public domain, as
+    its data README says) when scikit-image is installed, else None: the dataset examples of a
+    model without a world of its own, when no --images are given."""
+    try:
+        import skimage.data
+    except ImportError:
+        return None
+    folder = getattr(skimage.data, "data_dir", None)
+    return folder if folder and os.path.isdir(folder) else None
+
+
+def read_folder(folder, size, skip_bad=False):
     """The images of ``folder`` -> ((N, size, size, 3) uint8, their file names, a SHA-256 of
-    the pixels); refused with one line if it is not a folder or holds no image."""
+    the pixels); refused with one line if it is not a folder or holds no image. One image
+    that cannot be used stops it, naming the file; with ``skip_bad`` (a package's sample
+    photos, not the user's) such a file is left out instead."""
     if not os.path.isdir(folder):
         raise UsageError(f"--images {folder}: not a folder (give a folder of images)")
     names = []
@@ -36,11 +50,19 @@ def read_folder(folder, size):
                     names.append(entry.name)
     except OSError as e:
         raise UsageError(f"--images {folder}: cannot read it ({e.strerror})") from None
-    names = sorted(names)[:MAX_IMAGES]
-    if not names:
+    pixels, kept = [], []
+    for name in sorted(names)[:MAX_IMAGES]:
+        try:
+            pixels.append(load_image(os.path.join(folder, name), size))                 # each checked
+        except ImageError:
+            if not skip_bad:
+                raise
+            continue
+        kept.append(name)
+    if not kept:
         raise UsageError(f"--images {folder}: no image files there ({', '.join(SUFFIXES)}; links and subfolders "
                          "are not read)")
-    pixels = np.stack([load_image(os.path.join(folder, n), size) for n in names])    # each checked
+    names, pixels = kept, np.stack(pixels)
     images = (pixels.transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
     return images, names, hashlib.sha256(images.tobytes()).hexdigest()
 

@@ -44,6 +44,9 @@ function atlasUpdate() {
   var grid = document.getElementById("grid");
   var key = document.getElementById("sort").value;
   var label = document.getElementById("label").value;
+  var curves = document.getElementById("detectors").checked;
+  var least = document.getElementById("selective").value;
+  least = least === "" ? -Infinity : Number(least);
   var units = Array.prototype.slice.call(grid.children);
   units.sort(function (a, b) {
     if (key === "channel") { return Number(a.dataset.channel) - Number(b.dataset.channel); }
@@ -52,7 +55,8 @@ function atlasUpdate() {
   });
   var shown = 0;
   units.forEach(function (u) {
-    var on = label === "all" || u.dataset.label === label;
+    var on = (label === "all" || u.dataset.label === label) && (!curves || u.dataset.detector === "1")
+      && Number(u.dataset.selectivity) >= least;
     u.style.display = on ? "" : "none";
     shown += on ? 1 : 0;
     grid.appendChild(u);
@@ -63,6 +67,8 @@ window.addEventListener("DOMContentLoaded", function () {
   if (!document.getElementById("grid")) { return; }
   document.getElementById("sort").addEventListener("change", atlasUpdate);
   document.getElementById("label").addEventListener("change", atlasUpdate);
+  document.getElementById("detectors").addEventListener("change", atlasUpdate);
+  document.getElementById("selective").addEventListener("input", atlasUpdate);
   atlasUpdate();
 });
 """
@@ -144,7 +150,8 @@ def layer_page(site, layer):
         act = site.activation(layer, c)
         data = (f'data-channel="{c}" data-label="{esc(u["label"]) if u else "unknown"}" '
                 f'data-curve="{u["curves"]["score"] if u else 0}" data-selectivity="{u["selectivity"] if u else 0}" '
-                f'data-activation="{act if act is not None else 0}"')
+                f'data-activation="{act if act is not None else 0}" '
+                f'data-detector="{int(bool(u and u["curves"]["curve_detector"]))}"')
         label = f'<br><span class="tag">{esc(u["label"])}</span>' if u else ""
         link = thumb(site, layer, c, 0)
         cells.append(link.replace('<a class="unit"', f'<a class="unit" {data}', 1).replace("</a>", f"{label}</a>"))
@@ -156,7 +163,9 @@ def layer_page(site, layer):
             '<option value="curve">curve score</option><option value="selectivity">class selectivity</option>'
             '<option value="activation">activation on its render</option></select></label> '
             f'<label>label <select id="label"><option value="all">all</option>{options}</select></label> '
-            '<span id="count"></span></p>'
+            '<label><input type="checkbox" id="detectors"> curve detectors only</label> '
+            '<label>class selectivity at least <input type="number" id="selective" value="" min="0" max="1" '
+            'step="0.1" style="width:4em"></label> <span id="count"></span></p>'
             f'<div class="grid" id="grid">{"".join(cells)}</div>')
     return page(f"{layer} - atlas of {site.model_name}", body)
 
