@@ -9,8 +9,9 @@ render grows with its steps, so the ratios carry over to the atlas's default of 
 * **where it runs**: a whole atlas of conv3_1 (64 units, its analysis included) built in this
   process and with two local worker processes (each then gets half the cores).
 
-Both again for VGG16's conv3_3 (HED's trunk, 128 px) when its converted weights are in the cache
-(``python -m minicnn.weights download vgg16-hed`` fetches them), on 16 channels.
+The first again for VGG16's conv3_3 (HED's trunk, 128 px) when its converted weights are in the
+cache (``python -m minicnn.weights download vgg16-hed`` fetches them): 8 channels, an eighth of
+the steps, no diversity renders (a CPU takes about a second per image and step there).
 """
 import os
 import tempfile
@@ -63,7 +64,8 @@ def bench_atlas(steps=64):
     cached = os.path.join(cache_dir(), CACHED)
     if os.path.exists(cached):
         from ..weights import load_network
-        bench_model("vgg16-hed", load_network(cached), "conv3_3", 16, max(8, steps // 4), 128, batches=(1, 4, 8, 16))
+        bench_model("vgg16-hed", load_network(cached), "conv3_3", 8, max(4, steps // 8), 128, diversity=0,
+                    batches=(1, 4, 8))
     else:
         print("\nvgg16-hed conv3_3: not timed (its weights are not in the cache: "
               "python -m minicnn.weights download vgg16-hed fetches them)")
