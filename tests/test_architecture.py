@@ -182,7 +182,7 @@ def test_only_commands_parse_arguments_or_print():
 
 def test_every_command_has_a_thin_entry_point():
     """python -m minicnn.X works for every documented command."""
-    for command in ("weights", "saliency", "visualize", "curves", "hierarchy", "shortcut", "bench"):
+    for command in ("weights", "saliency", "visualize", "curves", "hierarchy", "shortcut", "bench", "atlas"):
         assert f"minicnn.{command}.__main__" in MODULES, command
     for command in ("predict", "train"):
         assert f"minicnn.{command}" in MODULES
