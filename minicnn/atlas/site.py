@@ -102,7 +102,8 @@ def thumb(site, layer, c, depth, cls="unit"):
         inner = f'<img class="px" src="{up}{layer}/{c}.png" alt="{esc(layer)}:{c}">'
     else:
         inner = '<span class="missing-box">not rendered</span>'
-    return f'<a class="{cls}" href="{link}">{inner}{esc(layer)}:{c}</a>'
+    caption = "" if cls == "strip-unit" else f"{esc(layer)}:{c}"      # the index's strips: pictures only
+    return f'<a class="{cls}" href="{link}" title="{esc(layer)}:{c}">{inner}{caption}</a>'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def index_page(site):
                           f"<td>{esc(shares) if shares else 'not analysed yet'}</td>"
                           f'<td><div class="strip">{strip}</div></td></tr>')
     s = site.settings
-    body = (f"<h1>Atlas of {esc(site.model_name)}</h1>"
+    body = (f"<h1>Atlas: {esc(site.model_name)}</h1>"
             f'<p class="note">Every unit of {len(site.layers)} conv layer{"s" if len(site.layers) > 1 else ""}, '
             f"rendered by minicnn (python -m minicnn.atlas): feature visualization by gradient ascent in "
             f"Lucid's Fourier space, {s['steps']} steps at {s['size']} px, seed {s['seed']}; "
@@ -134,7 +135,7 @@ def index_page(site):
             f"<th>units</th></tr>{''.join(layer_rows)}</table>"
             f"<h2>The model</h2><table><tr><th>layer</th><th>kind</th><th>output (C, H, W)</th>"
             f"<th>parameters</th><th>receptive field (px)</th></tr>{rows}</table>")
-    return page(f"Atlas of {site.model_name}", body)
+    return page(f"Atlas: {site.model_name}", body)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ def layer_page(site, layer):
         cells.append(link.replace('<a class="unit"', f'<a class="unit" {data}', 1).replace("</a>", f"{label}</a>"))
     labels = sorted({u["label"] for u in analysis["units"]}) if analysis else []
     options = "".join(f'<option value="{esc(name)}">{esc(name)}</option>' for name in labels)
-    body = (f'<p><a href="index.html">atlas of {esc(site.model_name)}</a></p><h1>{esc(layer)}</h1>'
+    body = (f'<p><a href="index.html">atlas: {esc(site.model_name)}</a></p><h1>{esc(layer)}</h1>'
             f'<p>{count} units; {esc(site.label_shares(layer) or "not analysed yet")}</p>'
             '<p><label>sort by <select id="sort"><option value="channel">channel</option>'
             '<option value="curve">curve score</option><option value="selectivity">class selectivity</option>'
@@ -167,7 +168,7 @@ def layer_page(site, layer):
             '<label>class selectivity at least <input type="number" id="selective" value="" min="0" max="1" '
             'step="0.1" style="width:4em"></label> <span id="count"></span></p>'
             f'<div class="grid" id="grid">{"".join(cells)}</div>')
-    return page(f"{layer} - atlas of {site.model_name}", body)
+    return page(f"{layer} - atlas: {site.model_name}", body)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ def unit_page(site, layer, c):
     count = site.channels(layer)
     analysis = site.analysis(layer)
     u = analysis["units"][c] if analysis else None
-    nav = (f'<p><a href="../index.html">atlas of {esc(site.model_name)}</a> / <a href="../{layer}.html">{esc(layer)}</a>'
+    nav = (f'<p><a href="../index.html">atlas: {esc(site.model_name)}</a> / <a href="../{layer}.html">{esc(layer)}</a>'
            + (f' / <a href="{c - 1}.html">previous unit</a>' if c > 0 else "")
            + (f' / <a href="{c + 1}.html">next unit</a>' if c + 1 < count else "") + "</p>")
     parts = [nav, f"<h1>{esc(layer)}:{c}</h1>"]
@@ -226,7 +227,7 @@ def unit_page(site, layer, c):
     parts.append(_numbers(site, layer, c, u, analysis))
     parts.append(_examples(site, layer, c, analysis))
     parts.append(_circuit(site, layer, c))
-    return page(f"{layer}:{c} - atlas of {site.model_name}", "\n".join(parts), depth=1)
+    return page(f"{layer}:{c} - atlas: {site.model_name}", "\n".join(parts), depth=1)
 
 
 def _numbers(site, layer, c, u, analysis):
