@@ -258,3 +258,54 @@ def test_bad_numbers_from_python(world, tmp_path):
         with pytest.raises(MinicnnError):
             build(world, outdir=tmp_path / "x", **{**SMALL, **option})
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_without_a_world_takes_its_examples_from_a_package_s_photos(tmp_path, monkeypatch):
+    """A network with no world of its own (as VGG16's trunk): labels from the probes alone, and
+    dataset examples from a package's sample photos (scikit-image's when installed), the bad
+    ones left out, the source named on the pages."""
+    from fixtures import pattern
+    from minicnn.atlas import examples
+    from minicnn.vgg19 import make_vgg
+    net = make_vgg(((4, 4),), (8,), 3, (3, 32, 32), seed=3)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(4):
+        Image.fromarray(np.roll(pattern(48, 40), 7 * k, axis=1)).save(photos / f"p{k}.png")
+    (photos / "broken.png").write_bytes(b"not a png")
+    monkeypatch.setattr(examples, "sample_photos", lambda: str(photos))
+    build(net, layers=["conv1_2"], outdir=tmp_path / "a", steps=2, diversity=0, top=2)
+    manifest = json.loads((tmp_path / "a" / "atlas.json").read_text())
+    assert manifest["examples"]["names"] == ["p0.png", "p1.png", "p2.png", "p3.png"]
+    assert manifest["settings"]["held_out"] is None
+    analysis = json.loads((tmp_path / "a" / "conv1_2" / "analysis.json").read_text())
+    assert {u["label"] for u in analysis["units"]} <= {"edge/colour", "curve", "texture", "unlabelled", "dead"}
+    assert "scikit-image" in (tmp_path / "a" / "conv1_2" / "0.html").read_text()
+    assert "class selectivity" not in (tmp_path / "a" / "conv1_2" / "0.html").read_text()
+    assert site_problems(tmp_path / "a") == []
+    monkeypatch.setattr(examples, "sample_photos", lambda: None)
+    build(net, layers=["conv1_2"], outdir=tmp_path / "b", steps=2, diversity=0, top=2)
+    assert "give photos with --images DIR" in (tmp_path / "b" / "conv1_2" / "0.html").read_text()
+
+
+def test_a_full_disk_midway_leaves_a_site_that_opens(atlas, world, tmp_path, monkeypatch):
+    """The disk fills after a few files: the error is minicnn's one line, the site written so
+    far opens with nothing broken, and once there is room the same call finishes it, the same
+    atlas as one run without the trouble."""
+    import importlib
+    from minicnn.files import OutputError
+    build_module = importlib.import_module("minicnn.atlas.build")     # the module (minicnn.atlas.build is the function)
+    real, calls = build_module.save_png, []
+
+    def filling(path, rgb):
+        calls.append(path)
+        if len(calls) > 10:
+            raise OutputError(f"cannot write {path}: No space left on device")
+        real(path, rgb)
+    monkeypatch.setattr(build_module, "save_png", filling)
+    out = tmp_path / "site"
+    refused(lambda: build(world, outdir=out, model_name="world", **SMALL), "No space left on device")
+    assert site_problems(out) == []
+    monkeypatch.setattr(build_module, "save_png", real)
+    build(world, outdir=out, model_name="world", **SMALL)
+    assert digests(out) == digests(atlas)
