@@ -7,9 +7,10 @@ render grows with its steps, so the ratios carry over to the atlas's default of 
   model's conv3_1, rendered 1, 4, 8, 16 and 32 at a time (each with its diversity renders),
   in this process: several channels share each forward/backward pass;
 * **where it runs**: a whole atlas of conv3_1 (64 units, its analysis included) built in this
-  process and with two local worker processes (each then gets half the cores).
+  process and with two local worker processes (each then gets half the cores); for VGG16, its
+  render tasks alone, the same two ways.
 
-The first again for VGG16's conv3_3 (HED's trunk, 128 px) when its converted weights are in the
+Both again for VGG16's conv3_3 (HED's trunk, 128 px) when its converted weights are in the
 cache (``python -m minicnn.weights download vgg16-hed`` fetches them): 8 channels, an eighth of
 the steps, no diversity renders (a CPU takes about a second per image and step there).
 """
@@ -38,6 +39,19 @@ def _build_rate(net, layer, steps, workers, held_out, batch):
     return net.output_shape(layer)[0] * 60 / seconds, seconds
 
 
+def _tasks_rate(net, layer, channels, steps, size, diversity, workers, batch):
+    """The atlas's render tasks for ``channels``, run where ``build`` runs them."""
+    from ..atlas.build import _results, batch_seed
+    tasks = [{"kind": "render", "layer": layer, "channels": channels[k:k + batch], "steps": steps, "size": size,
+              "seed": batch_seed(0, layer, k), "diversity": diversity, "device": "cpu"}
+             for k in range(0, len(channels), batch)]
+    start = time.perf_counter()
+    for _ in _results(net, tasks, workers, None):
+        pass
+    seconds = time.perf_counter() - start
+    return len(channels) * 60 / seconds, seconds
+
+
 def bench_model(name, net, layer, n_channels, steps, size, diversity=4, batches=BATCHES):
     print(f"\n{name} {layer} ({net.output_shape(layer)[0]} channels), {steps} steps at {size} px, "
           f"{diversity} diversity renders per unit; units per minute:")
@@ -47,11 +61,16 @@ def bench_model(name, net, layer, n_channels, steps, size, diversity=4, batches=
             continue
         rate = _render_rate(net, layer, channels, batch, steps, size, diversity)
         print(f"  {batch:3d} channels per render: {rate:7.1f} units/min  ({n_channels} channels)")
-    if name == "world":
-        for workers in (1, 2):
+    for workers in (1, 2):
+        where = "in this process" if workers == 1 else f"{workers} local processes"
+        if name == "world":
             rate, seconds = _build_rate(net, layer, steps, workers, held_out=200, batch=8)
-            print(f"  whole atlas of {layer}, {'in this process' if workers == 1 else f'{workers} local processes'}: "
-                  f"{rate:7.1f} units/min ({seconds:.0f} s, analysis of 200 held-out images included)")
+            print(f"  whole atlas of {layer}, {where}: {rate:7.1f} units/min ({seconds:.0f} s, analysis of 200 "
+                  "held-out images included)")
+        else:
+            rate, seconds = _tasks_rate(net, layer, channels, steps, size, diversity, workers, batch=max(batches) // 2)
+            print(f"  render tasks of {max(batches) // 2} channels, {where}: {rate:7.1f} units/min ({seconds:.0f} s"
+                  + (", starting the processes included)" if workers > 1 else ")"))
 
 
 def bench_atlas(steps=64):
