@@ -61,3 +61,18 @@ def test_two_local_processes_build_the_same_atlas(reference, tmp_path):
     out = tmp_path / "site"
     build(load_model("world", quiet=True), outdir=out, model_name="world", workers=2, **CLUSTER)
     assert digests(out) == digests(reference)
+
+
+def test_local_processes_from_a_script_without_a_main_guard(tmp_path):
+    """build(workers=2) called at the top of a script read from stdin (no file, no
+    ``if __name__ == "__main__":``): the workers must not run the script again (spawned ones
+    would, and the pool would wait for them forever); it finishes."""
+    import subprocess
+    import sys
+    script = ("from minicnn.weights import load_model\nfrom minicnn.atlas import build\n"
+              f"print(build(load_model('world', quiet=True), layers=['conv1_1'], outdir={str(tmp_path / 's')!r}, "
+              "steps=2, diversity=0, held_out=20, workers=2))\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(tmp_path / "s" / "index.html")

@@ -352,8 +352,13 @@ def _results(net, tasks, workers, client):
                 future.cancel()
     elif workers > 1:
         import multiprocessing
+        import sys
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+        # Linux: fork, so that the workers start from this process as it is (a script run from
+        # stdin, or one without an `if __name__ == "__main__":` guard, would make spawned workers
+        # run it again, or fail to, and the pool would wait for them forever); spawn elsewhere
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
                                  initializer=_start_worker, initargs=(net, threads)) as pool:
             futures = {pool.submit(_worker_task, task): task for task in tasks}
             try:
