@@ -143,17 +143,25 @@ def load_images(images, size):
 
 
 def _uint8(rgb):
+    if rgb.dtype == np.uint8:                      # already a picture's bytes
+        return rgb
     return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def hwc_uint8(pixels):
+    """Pixels (N, 3, H, W) floats in [0, 1] -> (N, H, W, 3) uint8: what a picture file holds,
+    a quarter of the bytes (what the atlas's workers send back)."""
+    return _uint8(np.asarray(pixels).transpose(0, 2, 3, 1))
+
+
 def save_png(path, rgb):
-    """Write an (H, W, 3) float image in [0, 1] atomically (minicnn.files)."""
+    """Write an (H, W, 3) image, floats in [0, 1] or uint8, atomically (minicnn.files)."""
     with atomic_write(path, suffix=".png") as tmp:
         Image.fromarray(_uint8(rgb)).save(tmp, format="PNG")
 
 
 def save_jpeg(path, rgb, quality=90):
-    """Write an (H, W, 3) float image in [0, 1] as a JPEG, atomically: for photographs and
+    """Write an (H, W, 3) image (floats in [0, 1] or uint8) as a JPEG, atomically: for photographs and
     pictures of them (the atlas's dataset examples), a fifth of a PNG's bytes."""
     with atomic_write(path, suffix=".jpg") as tmp:
         Image.fromarray(_uint8(rgb)).save(tmp, format="JPEG", quality=quality)

@@ -18,7 +18,7 @@ import sys
 from ..cli import ArgumentParser, UsageError, add_model_options, add_seed_option, int_range, load_model_from_args, main_wrapper
 from ..progress import shown
 from ..weights import load_model
-from .build import BATCH, DIVERSITY, HELD_OUT, STEPS, TOP, build, conv_layers_of
+from .build import BATCH, DIVERSITY, HELD_OUT, STEPS, TOP, build
 
 CONNECT_TIMEOUT = 10      # seconds to reach a Dask scheduler
 
@@ -67,14 +67,12 @@ def _main(argv=None):
 
     client = connect(args.scheduler) if args.scheduler else None     # before any work
     try:
+        log = None if args.quiet else (lambda message: print(message, file=sys.stderr))
         if client is None:
             net = load_model_from_args(args)
         else:                   # the workers' devices matter (dask-cuda's are GPUs), not this machine's
-            net = load_model(args.model, args.weights, quiet=args.quiet,
-                             log=None if args.quiet else (lambda message: print(message, file=sys.stderr)))
-        conv_layers_of(net, args.layers)                              # checked before anything is written
+            net = load_model(args.model, args.weights, quiet=args.quiet, log=log)
         name = os.path.basename(args.weights) if args.weights else args.model
-        log = None if args.quiet else (lambda message: print(message, file=sys.stderr))
         path = build(net, layers=args.layers, outdir=args.outdir, images=args.images, steps=args.steps,
                      size=args.size, seed=args.seed, batch=args.batch, diversity=args.diversity, top=args.top,
                      held_out=args.held_out, device=args.device, workers=args.workers, client=client,

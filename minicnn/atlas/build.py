@@ -18,10 +18,11 @@ import json
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..checks import SEED_MAX, whole
 from ..errors import UsageError
 from ..files import SAFE_PART, write_text
-from ..images import save_jpeg, save_png
+from ..images import hwc_uint8, save_jpeg, save_png
 from ..progress import bar
 from . import examples as ex, manifest as mf, site as pages
 from .tasks import run_task
@@ -36,13 +37,20 @@ HELD_OUT = 1000      # held-out world images for labels and examples (the hierar
 class Site:
     """What the pages are made from: the network, the manifest and the layers' analyses."""
 
-    def __init__(self, net, outdir, manifest, model_name, examples_source):
+    def __init__(self, net, outdir, manifest):
         self.net, self.outdir, self.manifest = net, outdir, manifest
-        self.model_name, self.examples_source = model_name, examples_source
         self.class_names = net.class_names
-        convs = [layer.name for layer in net.layers if layer.kind == "conv"]
-        self.first_conv = convs[0]
+        self.convs = conv_names(net)
+        self.first_conv = self.convs[0]
         self._analysis = {}
+
+    @property
+    def model_name(self):
+        return self.manifest["model"]["name"]
+
+    @property
+    def examples_source(self):
+        return self.manifest["examples"]["source"]
 
     @property
     def layers(self):
@@ -67,6 +75,7 @@ class Site:
         return None if entry is None else entry["activation"]
 
     def analysis(self, layer):
+        """The layer's analysis: this run's result, or read once from an earlier run's file."""
         if layer not in self._analysis and layer in self.manifest["analyzed"]:
             with open(os.path.join(self.outdir, layer, "analysis.json"), encoding="utf-8") as f:
                 self._analysis[layer] = json.load(f)
@@ -81,13 +90,11 @@ class Site:
                          for name in sorted(set(labels), key=lambda n: -labels.count(n)))
 
     def previous_conv(self, layer):
-        convs = [layer.name for layer in self.net.layers if layer.kind == "conv"]
-        k = convs.index(layer)
-        return convs[k - 1] if k > 0 else None
+        k = self.convs.index(layer)
+        return self.convs[k - 1] if k > 0 else None
 
     def weights(self, layer):
-        w = self.net.layer(layer).w
-        return np.asarray(w.get() if hasattr(w, "get") else w)
+        return to_numpy(self.net.layer(layer).w)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -110,11 +117,16 @@ class Site:
         self.write_index()
 
 
+def conv_names(net):
+    """The names of ``net``'s conv layers, in order."""
+    return [layer.name for layer in net.layers if layer.kind == "conv"]
+
+
 def conv_layers_of(net, layers):
     """The conv layers to draw: all of them (None), or the names given (any accepted alias),
     in network order; anything else is refused with the list of conv layers."""
     from ..vgg19 import find_layer
-    convs = [layer.name for layer in net.layers if layer.kind == "conv"]
+    convs = conv_names(net)
     if layers is None:
         chosen = convs
     else:
@@ -140,6 +152,13 @@ def batch_seed(seed, layer, first):
     """The seed of the render of ``layer``'s batch starting at channel ``first``: fixed by the
     atlas's seed and the batch's place, so any worker, now or on a rerun, renders the same."""
     return int(np.random.SeedSequence([seed, zlib.crc32(layer.encode()), first]).generate_state(1)[0])
+
+
+def render_task(layer, channels, steps, size, seed, diversity, device="cpu"):
+    """The render task of ``channels`` of ``layer`` (a batch starting at ``channels[0]``), for
+    an atlas made with ``seed``."""
+    return {"kind": "render", "layer": layer, "channels": list(channels), "steps": steps, "size": size,
+            "seed": batch_seed(seed, layer, channels[0]), "diversity": diversity, "device": device}
 
 
 def prepare_outdir(outdir, force):
@@ -216,20 +235,18 @@ def build(net, layers=None, outdir="atlas", images=None, steps=STEPS, size=None,
         if old is not None:
             _remove_old(outdir, old)
         manifest = mf.new(model_name, checksum, settings)
-    convs = [layer.name for layer in net.layers if layer.kind == "conv"]
-    manifest["layers"] = [c for c in convs if c in chosen or c in manifest.get("layers", [])]
+    manifest["layers"] = [c for c in conv_names(net) if c in chosen or c in manifest.get("layers", [])]
     manifest["model"]["name"] = model_name
     if photos is not None:
-        source, example_pixels = ("scikit-image's sample photos (skimage.data; CC0 or public domain, see its "
-                                  "data README)"), user_images
+        source = "scikit-image's sample photos (skimage.data; CC0 or public domain, see its data README)"
     elif user_images is not None:
-        source, example_pixels = f"from {os.path.basename(os.path.abspath(images))}/", user_images
+        source = f"from {os.path.basename(os.path.abspath(images))}/"
     elif spec is not None:
-        source, example_pixels = f"held-out images of the model's own world, minicnn.{spec.world.__name__.split('.')[-1]}", None
+        source = f"held-out images of the model's own world, minicnn.{spec.world.__name__.split('.')[-1]}"
     else:
-        source, example_pixels = None, None
+        source = None
     manifest["examples"] = {"source": source, "names": names}
-    site = Site(net, outdir, manifest, model_name, source)
+    site = Site(net, outdir, manifest)
 
     tasks = _tasks(net, site, chosen, settings, device, user_images)
     total = sum(len(t["channels"]) for t in tasks if t["kind"] == "render")
@@ -241,12 +258,11 @@ def build(net, layers=None, outdir="atlas", images=None, steps=STEPS, size=None,
             + (" on the Dask cluster" if client is not None else ""))
     site.write_all()                                    # the site opens from the start
     mf.save(outdir, manifest)
-    example_cache = {}
     try:
         with bar(total, "units", progress) as b:
             for task, result in _results(net, tasks, workers, client):
                 if task["kind"] == "analyze":
-                    _write_analysis(site, task, result, spec, settings, example_pixels, example_cache)
+                    _write_analysis(site, task, result, spec, settings, user_images)
                 else:
                     _write_renders(site, task, result)
                     b.update(len(task["channels"]))
@@ -277,9 +293,8 @@ def _tasks(net, site, chosen, settings, device, user_images):
                 continue
             for c in channels:
                 units.pop(str(c), None)
-            out.append({"kind": "render", "layer": layer, "channels": channels, "steps": settings["steps"],
-                        "size": settings["size"], "seed": batch_seed(settings["seed"], layer, first),
-                        "diversity": settings["diversity"], "device": device})
+            out.append(render_task(layer, channels, settings["steps"], settings["size"], settings["seed"],
+                                   settings["diversity"], device))
     return out
 
 
@@ -291,11 +306,11 @@ def _unit_files_there(site, layer, c):
 def _write_renders(site, task, result):
     layer, folder = task["layer"], os.path.join(site.outdir, task["layer"])
     for k, c in enumerate(task["channels"]):
-        save_png(os.path.join(folder, f"{c}.png"), result["images"][k] / 255.0)
+        save_png(os.path.join(folder, f"{c}.png"), result["images"][k])
         if "diversity" in result:
             row = np.concatenate([np.pad(im, ((0, 0), (0, 2), (0, 0)), constant_values=255)
                                   for im in result["diversity"][k]], axis=1)[:, :-2]
-            save_png(os.path.join(folder, f"{c}_diversity.png"), row / 255.0)
+            save_png(os.path.join(folder, f"{c}_diversity.png"), row)
     units = site.manifest["units"].setdefault(layer, {})
     for k, c in enumerate(task["channels"]):
         units[str(c)] = {"activation": float(result["activation"][k])}
@@ -304,27 +319,27 @@ def _write_renders(site, task, result):
     site.write_index()
 
 
-def _write_analysis(site, task, result, spec, settings, example_pixels, cache):
+def _write_analysis(site, task, result, spec, settings, user_images):
+    """The analysis's files: dataset examples (from the user's images, or the held-out world
+    made again here, as the worker made it), first-layer filters, analysis.json, the pages."""
+    pixels = user_images
+    if pixels is None and any(result[layer]["examples"] is not None for layer in task["layers"]):
+        from ..hierarchy import held_out_images
+        pixels = hwc_uint8(held_out_images(spec, settings["held_out"], settings["seed"])[0])
     for layer in task["layers"]:
         a = result[layer]
         folder = os.path.join(site.outdir, layer)
         if a["examples"] is not None:
-            pixels = example_pixels
-            if pixels is None:
-                if "world" not in cache:
-                    from ..hierarchy import held_out
-                    images = held_out(spec, settings["held_out"], settings["seed"])[0]
-                    cache["world"] = (images.transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
-                pixels = cache["world"]
             rf = site.net.receptive_field(a["firing"])
             for c, top in enumerate(a["examples"]):
-                save_jpeg(os.path.join(folder, f"{c}_examples.jpg"), ex.example_strip(pixels, top, rf) / 255.0)
+                save_jpeg(os.path.join(folder, f"{c}_examples.jpg"), ex.example_strip(pixels, top, rf))
         if layer == site.first_conv:
             order = (site.net.preprocessing or {}).get("channel_order", "RGB")
             for c, w in enumerate(site.weights(layer)):
-                save_png(os.path.join(folder, f"{c}_filter.png"), ex.filter_image(w, order) / 255.0)
+                save_png(os.path.join(folder, f"{c}_filter.png"), ex.filter_image(w, order))
         write_text(os.path.join(folder, "analysis.json"), json.dumps(a))
         site.manifest["analyzed"].append(layer)
+        site._analysis[layer] = a
         site.write_layer(layer)
         nxt = [n for n in site.layers if site.previous_conv(n) == layer]
         for n in nxt:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import ImageError, UsageError
-from ..images import load_image
+from ..images import hwc_uint8, load_image
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_IMAGES = 1000       # images read from a folder (the first, by name)
@@ -63,7 +63,7 @@ def read_folder(folder, size, skip_bad=False):
         raise UsageError(f"--images {folder}: no image files there ({', '.join(SUFFIXES)}; links and subfolders "
                          "are not read)")
     names, pixels = kept, np.stack(pixels)
-    images = (pixels.transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
+    images = hwc_uint8(pixels)
     return images, names, hashlib.sha256(images.tobytes()).hexdigest()
 
 

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..errors import UsageError
 from ..files import write_text
 
@@ -30,7 +31,7 @@ def model_checksum(net):
         h.update(f"{layer.name}|{layer.kind}|{layer.stride}|{layer.pad}|{layer.kernel}".encode())
         for a in (layer.w, layer.b):
             if a is not None:
-                a = np.ascontiguousarray(np.asarray(a.get() if hasattr(a, "get") else a, np.float32))
+                a = np.ascontiguousarray(to_numpy(a), dtype=np.float32)
                 h.update(str(a.shape).encode())
                 h.update(a.tobytes())
     return h.hexdigest()

@@ -94,8 +94,10 @@ def _num(value, digits=2):
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def thumb(site, layer, c, depth, cls="unit"):
-    """A unit's thumbnail as a link to its page (a grey box where it is not rendered yet)."""
+def thumb(site, layer, c, depth, cls="unit", attrs="", after=""):
+    """A unit's thumbnail as a link to its page (a grey box where it is not rendered yet),
+    captioned with its name (not in the index's strips), then ``after``; ``attrs``: more
+    attributes of the link (a layer page's data-* numbers)."""
     up = "../" * depth
     link = f"{up}{layer}/{c}.html"
     if site.done(layer, c):
@@ -103,7 +105,7 @@ def thumb(site, layer, c, depth, cls="unit"):
     else:
         inner = '<span class="missing-box">not rendered</span>'
     caption = "" if cls == "strip-unit" else f"{esc(layer)}:{c}"      # the index's strips: pictures only
-    return f'<a class="{cls}" href="{link}" title="{esc(layer)}:{c}">{inner}{caption}</a>'
+    return f'<a class="{cls}" {attrs}href="{link}" title="{esc(layer)}:{c}">{inner}{caption}{after}</a>'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -152,10 +154,9 @@ def layer_page(site, layer):
         data = (f'data-channel="{c}" data-label="{esc(u["label"]) if u else "unknown"}" '
                 f'data-curve="{u["curves"]["score"] if u else 0}" data-selectivity="{u["selectivity"] if u else 0}" '
                 f'data-activation="{act if act is not None else 0}" '
-                f'data-detector="{int(bool(u and u["curves"]["curve_detector"]))}"')
+                f'data-detector="{int(bool(u and u["curves"]["curve_detector"]))}" ')
         label = f'<br><span class="tag">{esc(u["label"])}</span>' if u else ""
-        link = thumb(site, layer, c, 0)
-        cells.append(link.replace('<a class="unit"', f'<a class="unit" {data}', 1).replace("</a>", f"{label}</a>"))
+        cells.append(thumb(site, layer, c, 0, attrs=data, after=label))
     labels = sorted({u["label"] for u in analysis["units"]}) if analysis else []
     options = "".join(f'<option value="{esc(name)}">{esc(name)}</option>' for name in labels)
     body = (f'<p><a href="index.html">atlas: {esc(site.model_name)}</a></p><h1>{esc(layer)}</h1>'
@@ -293,8 +294,7 @@ def _circuit(site, layer, c):
             j = int(j)
             kernel = w[j].tolist()
             if in_atlas:
-                link = thumb(site, prev, j, 1)
-                cell = link.replace("</a>", f"<br>{strength[j]:+.3f}<br>{kernel_svg(kernel)}</a>")
+                cell = thumb(site, prev, j, 1, after=f"<br>{strength[j]:+.3f}<br>{kernel_svg(kernel)}")
             else:
                 cell = (f'<span class="unit">{esc(prev)}:{j}<br>{strength[j]:+.3f}<br>{kernel_svg(kernel)}'
                         "<br>(not in this atlas)</span>")

@@ -14,6 +14,8 @@ atlas equal an uninterrupted one.
 """
 import numpy as np
 
+from ..curves import firing_layer
+from ..images import hwc_uint8
 from ..visualize import FourierParam, channel_activations, objectives, render
 from ..visualize.job import default_setup
 
@@ -40,11 +42,6 @@ def _on_device(net, device):
     return _ON_DEVICE[id(net)]
 
 
-def _uint8(images):
-    """(N, 3, H, W) floats in [0, 1] -> (N, H, W, 3) uint8: what a PNG holds, a quarter of the bytes."""
-    return (np.clip(images, 0, 1).transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def render_units(net, layer, channels, steps, size, seed, diversity=4):
     """Feature visualizations of ``channels`` of conv ``layer``: {"images": (n, S, S, 3) uint8,
     "diversity": (n, diversity, S, S, 3) uint8, "activation": (n,) the channel's mean firing
@@ -58,7 +55,7 @@ def render_units(net, layer, channels, steps, size, seed, diversity=4):
     images, history, _ = render(net, objective, FourierParam(), steps=steps, size=size, seed=seed,
                                 n_images=len(channels), transforms=transforms)
     acts = channel_activations(net, layer, images)
-    out = {"images": _uint8(images), "activation": acts[np.arange(len(channels)), channels].astype(float),
+    out = {"images": hwc_uint8(images), "activation": acts[np.arange(len(channels)), channels].astype(float),
            "final_objective": float(history[-1]) if history else None}
     if diversity:
         repeated = [c for c in channels for _ in range(diversity)]
@@ -66,7 +63,7 @@ def render_units(net, layer, channels, steps, size, seed, diversity=4):
                      - DIVERSITY_WEIGHT * objectives.diversity(layer, group=diversity))
         several, _, _ = render(net, objective, FourierParam(), steps=steps, size=size, seed=seed + 1,
                                n_images=len(repeated), transforms=transforms)
-        out["diversity"] = _uint8(several).reshape((len(channels), diversity) + out["images"].shape[1:])
+        out["diversity"] = hwc_uint8(several).reshape((len(channels), diversity) + out["images"].shape[1:])
     return out
 
 
@@ -93,12 +90,12 @@ def analyze_layers(net, layers, seed, held_out, images=None, top=6):
     result = measure(net, data, labels, None, seed, jumbled=jumbled, layers=layers)
     if images is not None:
         examples = np.asarray(images, np.float32).transpose(0, 3, 1, 2) / 255
-    else:
-        examples = data
-    ex_peak, ex_where = peaks(net, examples, read=set(result["layers"])) if examples is not None else ({}, {})
+        ex_peak, ex_where = peaks(net, examples, read=set(result["layers"]))
+    else:                               # the held-out images: measure has their peaks already
+        examples, ex_peak, ex_where = data, result["data_peak"], result["data_where"]
     out = {}
     for conv in layers:
-        firing = next(f for f in result["layers"] if _conv_of(net, f) == conv)
+        firing = firing_layer(net, conv)
         units = result["layers"][firing]
         ranked, probe = result["curves"][firing]
         by_channel = {s["channel"]: s for s in ranked}
@@ -116,12 +113,6 @@ def analyze_layers(net, layers, seed, held_out, images=None, top=6):
                 for c in range(peak.shape[1])]
         out[conv] = layer_out
     return out
-
-
-def _conv_of(net, firing):
-    """The conv layer whose firing ``firing`` is (itself, or the conv before its ReLU)."""
-    k = net.position(firing)
-    return net.layers[k - 1].name if net.layers[k].kind == "relu" else firing
 
 
 __all__ = ["DIVERSITY_WEIGHT", "analyze_layers", "render_units", "run_task"]

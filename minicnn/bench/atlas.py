@@ -41,10 +41,8 @@ def _build_rate(net, layer, steps, workers, held_out, batch):
 
 def _tasks_rate(net, layer, channels, steps, size, diversity, workers, batch):
     """The atlas's render tasks for ``channels``, run where ``build`` runs them."""
-    from ..atlas.build import _results, batch_seed
-    tasks = [{"kind": "render", "layer": layer, "channels": channels[k:k + batch], "steps": steps, "size": size,
-              "seed": batch_seed(0, layer, k), "diversity": diversity, "device": "cpu"}
-             for k in range(0, len(channels), batch)]
+    from ..atlas.build import _results, render_task
+    tasks = [render_task(layer, channels[k:k + batch], steps, size, 0, diversity) for k in range(0, len(channels), batch)]
     start = time.perf_counter()
     for _ in _results(net, tasks, workers, None):
         pass

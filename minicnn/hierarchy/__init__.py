@@ -12,10 +12,10 @@ from .parts import LOCALIZED, localization, named_part_detectors, part_classes
 from .probes import GRATING_PERIODS, HELD_OUT_SEED, ORIENTATIONS, PROBES_PER_KIND, conv_layers, make_probes, peaks
 from .rule import (LABELS, NULL_QUANTILE, SELECTIVITY, STRUCTURE, label_units, profile, selectivity, tuning,
                    tuning_null, vector_strength)
-from .units import JUMBLED_PER_CLASS, TUNING_NULL_COPIES, analyze, held_out, measure, run, summary, tuning_nulls
+from .units import JUMBLED_PER_CLASS, TUNING_NULL_COPIES, analyze, held_out, held_out_images, measure, run, summary, tuning_nulls
 
 __all__ = ["GRATING_PERIODS", "HELD_OUT_SEED", "JUMBLED_PER_CLASS", "LABELS", "LOCALIZED", "NULL_QUANTILE",
            "ORIENTATIONS", "PROBES_PER_KIND", "SELECTIVITY", "STRUCTURE", "TUNING_NULL_COPIES", "analyze",
-           "block_examples", "conv_layers", "figure", "held_out", "label_units", "localization", "make_probes", "measure",
+           "block_examples", "conv_layers", "figure", "held_out", "held_out_images", "label_units", "localization", "make_probes", "measure",
            "named_part_detectors", "part_classes", "peaks", "profile", "run", "selectivity", "summary", "tuning",
            "tuning_null", "tuning_nulls", "vector_strength"]

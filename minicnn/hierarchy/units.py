@@ -105,11 +105,16 @@ def _candidates(units):
 # Everything the command reports
 
 
+def held_out_images(spec, n_images=1000, seed=0):
+    """(images, labels, masks or part maps) of the held-out images alone (see ``held_out``)."""
+    return spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
+
+
 def held_out(spec, n_images=1000, seed=0):
     """The images a built-in model is measured on: (images, labels, part maps or None, the
     jumbled control or None) of its own world, never seen in training. Only the world model's
     objects have parts (so part maps and a jumbled control); the shapes world's are one piece."""
-    images, labels, parts = spec.world.make_dataset(n_images, seed=HELD_OUT_SEED + seed)
+    images, labels, parts = held_out_images(spec, n_images, seed)
     if spec.world is not world:
         return images, labels, None, None
     per_class = min(JUMBLED_PER_CLASS, max(4, n_images // 25))
