@@ -309,3 +309,27 @@ def test_a_full_disk_midway_leaves_a_site_that_opens(atlas, world, tmp_path, mon
     monkeypatch.setattr(build_module, "save_png", real)
     build(world, outdir=out, model_name="world", **SMALL)
     assert digests(out) == digests(atlas)
+
+
+def test_a_damaged_atlas_is_redone_or_refused_in_one_line(atlas, world, tmp_path):
+    """A layer's analysis.json cut short, or of the wrong shape, is the atlas's own derived
+    file: it is analysed again (and the atlas ends as it was). A damaged manifest is the
+    record of what is done: refused with one line, --force to rebuild."""
+    import shutil
+    out = tmp_path / "copy"
+    shutil.copytree(atlas, out)
+    text = (out / "conv1_2" / "analysis.json").read_text()
+    (out / "conv1_2" / "analysis.json").write_text(text[: len(text) // 2])
+    broken = json.loads((out / "conv1_1" / "analysis.json").read_text())
+    del broken["units"][3]["curves"]["score"]
+    (out / "conv1_1" / "analysis.json").write_text(json.dumps(broken))
+    tasks = []
+    build(world, outdir=out, model_name="world", on_result=tasks.append, **SMALL)
+    assert [t["kind"] for t in tasks] == ["analyze"] and tasks[0]["layers"] == ["conv1_1", "conv1_2"]
+    assert digests(out) == digests(atlas)
+    manifest = json.loads((out / "atlas.json").read_text())
+    manifest["units"]["conv1_1"]["0"] = "x"
+    (out / "atlas.json").write_text(json.dumps(manifest))
+    done = run("minicnn.atlas", "--layers", "conv1_1,conv1_2", "--outdir", str(out), "--steps", "12", "--batch", "4",
+               "--diversity", "2", "--held-out", "40", "--top", "3")
+    assert_one_line_error(done, "atlas.json there is damaged", "--force")

@@ -75,11 +75,22 @@ class Site:
         return None if entry is None else entry["activation"]
 
     def analysis(self, layer):
-        """The layer's analysis: this run's result, or read once from an earlier run's file."""
+        """The layer's analysis: this run's result, or read once from an earlier run's file
+        (checked: a missing, damaged or foreign file counts as no analysis, and is redone)."""
         if layer not in self._analysis and layer in self.manifest["analyzed"]:
-            with open(os.path.join(self.outdir, layer, "analysis.json"), encoding="utf-8") as f:
-                self._analysis[layer] = json.load(f)
+            self._analysis[layer] = self._read_analysis(layer)
         return self._analysis.get(layer)
+
+    def _read_analysis(self, layer):
+        path = os.path.join(self.outdir, layer, "analysis.json")
+        try:
+            if not os.path.isfile(path) or os.path.getsize(path) > mf.MAX_BYTES:
+                return None
+            with open(path, encoding="utf-8") as f:
+                a = json.load(f)
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        return a if mf.analysis_well_formed(a, self.channels(layer), len(self.class_names or [])) else None
 
     def label_shares(self, layer):
         a = self.analysis(layer)
@@ -278,8 +289,7 @@ def _tasks(net, site, chosen, settings, device, user_images):
     """What is missing: the analysis of layers without one, and every batch with a unit whose
     entry or file is missing (a batch is re-rendered whole: its channels share one render)."""
     m, out = site.manifest, []
-    todo = [layer for layer in chosen
-            if layer not in m["analyzed"] or not os.path.isfile(os.path.join(site.outdir, layer, "analysis.json"))]
+    todo = [layer for layer in chosen if site.analysis(layer) is None]
     m["analyzed"] = [layer for layer in m["analyzed"] if layer not in todo]
     if todo:
         out.append({"kind": "analyze", "layers": todo, "seed": settings["seed"], "held_out": settings["held_out"],

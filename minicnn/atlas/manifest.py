@@ -8,6 +8,7 @@ always after the files it lists: an interrupted run never lists a unit it has no
 """
 import hashlib
 import json
+import math
 import os
 
 import numpy as np
@@ -56,13 +57,68 @@ def load(outdir):
     except (OSError, ValueError, UnicodeDecodeError):
         raise UsageError(f"--outdir {outdir}: {NAME} there is unreadable or not JSON; remove it, or choose "
                          "another folder") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("units"), dict) \
-            or not isinstance(data.get("model"), dict) or not isinstance(data.get("settings"), dict):
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"--outdir {outdir}: {NAME} there is not a minicnn atlas manifest; choose another folder")
     if data.get("version") != VERSION:
         raise UsageError(f"--outdir {outdir}: an atlas of format version {data.get('version')!r} (this minicnn "
                          f"writes {VERSION}); use --force to rebuild it, or another folder")
+    if not well_formed(data):
+        raise UsageError(f"--outdir {outdir}: {NAME} there is damaged (not as minicnn writes it); use --force to "
+                         "rebuild the atlas, or another folder")
     return data
+
+
+def _names(value):
+    return isinstance(value, list) and all(isinstance(v, str) and len(v) <= 100 for v in value)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def well_formed(data):
+    """Whether a manifest read from disk has every field as ``new`` and ``build`` write them:
+    what the pages read from it is then safe to read."""
+    units, model = data.get("units"), data.get("model")
+    return (isinstance(model, dict) and isinstance(model.get("checksum"), str)
+            and isinstance(model.get("name", ""), str) and len(model.get("name", "")) <= 200
+            and isinstance(data.get("settings"), dict) and _names(data.get("analyzed"))
+            and _names(data.get("layers", [])) and isinstance(units, dict)
+            and all(isinstance(layer, str) and isinstance(entries, dict)
+                    and all(isinstance(c, str) and c.isdigit() and isinstance(e, dict) and _number(e.get("activation"))
+                            for c, e in entries.items())
+                    for layer, entries in units.items()))
+
+
+UNIT_NUMBERS = ("selectivity", "class_mean", "edge", "grating", "curve", "texture", "part", "orientation_tuning",
+                "hue_tuning")
+CURVE_NUMBERS = ("score", "curvature", "control", "direction", "tuning", "preferred_radius")
+
+
+def analysis_well_formed(a, channels, n_classes):
+    """Whether a layer's analysis.json, read back, holds what the pages read, for a layer of
+    ``channels`` channels and a model of ``n_classes`` classes."""
+    if not isinstance(a, dict) or not isinstance(a.get("firing"), str) or not _number(a.get("curve_null_99")):
+        return False
+    angles, units, examples = a.get("curve_angles"), a.get("units"), a.get("examples")
+    if not (isinstance(angles, list) and all(map(_number, angles)) and isinstance(units, list)
+            and len(units) == channels):
+        return False
+    for u in units:
+        if not isinstance(u, dict) or not isinstance(u.get("curves"), dict):
+            return False
+        cv = u["curves"]
+        if not (all(_number(u.get(k)) for k in UNIT_NUMBERS) and all(_number(cv.get(k)) for k in CURVE_NUMBERS)
+                and all(isinstance(u.get(k), str) for k in ("label", "best_texture", "best_part"))
+                and all(isinstance(cv.get(k), str) for k in ("label", "polarity"))
+                and isinstance(cv.get("curve_detector"), bool)
+                and isinstance(u.get("preferred_class"), int) and 0 <= u["preferred_class"] < max(n_classes, 1)
+                and isinstance(cv.get("tuning_curve"), list) and len(cv["tuning_curve"]) == len(angles)
+                and all(map(_number, cv["tuning_curve"]))):
+            return False
+    return examples is None or (isinstance(examples, list) and len(examples) == channels and all(
+        isinstance(top, list) and all(isinstance(e, list) and len(e) == 4 and all(map(_number, e)) for e in top)
+        for top in examples))
 
 
 def differences(old, checksum, settings):
