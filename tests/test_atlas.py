@@ -299,13 +299,15 @@ def test_a_full_disk_midway_leaves_a_site_that_opens(atlas, world, tmp_path, mon
 
     def filling(path, rgb):
         calls.append(path)
-        if len(calls) > 10:
+        if len(calls) > 24:                       # 16 filters, then a batch of renders: in the next one
             raise OutputError(f"cannot write {path}: No space left on device")
         real(path, rgb)
     monkeypatch.setattr(build_module, "save_png", filling)
     out = tmp_path / "site"
     refused(lambda: build(world, outdir=out, model_name="world", **SMALL), "No space left on device")
     assert site_problems(out) == []
+    done = json.loads((out / "atlas.json").read_text())["units"]
+    assert sum(map(len, done.values())) == 4                  # the first batch; the second was stopped
     monkeypatch.setattr(build_module, "save_png", real)
     build(world, outdir=out, model_name="world", **SMALL)
     assert digests(out) == digests(atlas)
