@@ -241,7 +241,8 @@ def test_an_unreachable_scheduler_is_one_line_before_any_work(tmp_path, capsys, 
     assert info.value.code == 2 and err.startswith("error: --scheduler tcp://127.0.0.1:9: cannot reach") \
         and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
-    refused(lambda: command.connect("http://example.com"), "give an address such as tcp://")
+    for address in ("http://example.com", "tcp://[::", "tcp://localhost:notaport", "tcp://localhost", "tcp://a:1/x"):
+        refused(lambda: command.connect(address), "give an address such as tcp://")     # before any connection
 
 
 def test_the_command_prints_its_index(tmp_path):

@@ -23,14 +23,30 @@ from .build import BATCH, DIVERSITY, HELD_OUT, STEPS, TOP, build
 CONNECT_TIMEOUT = 10      # seconds to reach a Dask scheduler
 
 
+def check_address(address):
+    """Refuse, before any connection, an address that is not PROTOCOL://HOST:PORT (a malformed
+    one would fail inside Dask's client, with a traceback at exit)."""
+    from urllib.parse import urlsplit
+    usage = f"--scheduler {address[:60]!r}: give an address such as tcp://HOST:8786"
+    if len(address) > 200:
+        raise UsageError(usage)
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError:
+        raise UsageError(usage) from None
+    if parts.scheme not in ("tcp", "tls", "ucx") or not parts.hostname or port is None or not 0 < port < 65536 \
+            or parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise UsageError(usage)
+
+
 def connect(address, timeout=None):
     """A ``distributed.Client`` of the scheduler at ``address``, or one line saying why not."""
     try:
         from distributed import Client
     except ImportError:
         raise UsageError('--scheduler needs dask.distributed: pip install "minicnn[cluster]"') from None
-    if not address.startswith(("tcp://", "tls://", "ucx://", "inproc://")) or len(address) > 200:
-        raise UsageError(f"--scheduler {address[:60]!r}: give an address such as tcp://HOST:8786")
+    check_address(address)
     timeout = timeout or CONNECT_TIMEOUT
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
